@@ -1,0 +1,12 @@
+/**
+ * Shears core: the engine every plugin and pipeline builds on. It knows no
+ * pruning method by name.
+ * @module
+ */
+export { tf } from "./tf.ts";
+export * from "./rng.ts";
+export * from "./data.ts";
+export * from "./pipeline.ts";
+export * from "./plugin.ts";
+export * from "./masks.ts";
+export { MaskedReLU } from "./layers/masked_relu.ts";

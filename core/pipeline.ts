@@ -1,0 +1,222 @@
+/**
+ * The stage pipeline: a run is an Observable of {@link RunEvent}s produced by
+ * stages that run in order over one mutable {@link RunContext}.
+ *
+ * @example
+ * ```ts
+ * const run = pipeline(load, progressive(3, score, mask, distill), evaluate);
+ * run(ctx).subscribe((e) => console.log(e));
+ * ```
+ * @module
+ */
+import { concat, defer, Observable } from "rxjs";
+import type { tf } from "./tf.ts";
+import type { Dataset } from "./data.ts";
+import type { Rng } from "./rng.ts";
+import type { Registry, Scores } from "./plugin.ts";
+import type { MaskSet } from "./masks.ts";
+
+/** Progress on long work: `current` of `total` units (batches, epochs, iterations). */
+export interface ProgressEvent {
+  type: "progress";
+  stage: string;
+  /** What is counted, e.g. "epoch 2/10" or "batch". */
+  label: string;
+  current: number;
+  total: number;
+  /** Running numbers to show beside the bar (loss, acc). */
+  values?: Record<string, number>;
+}
+
+/** A number worth recording (in report.json under its stage). */
+export interface MetricEvent {
+  type: "metric";
+  stage: string;
+  name: string;
+  value: number;
+  /** Progressive step, epoch, or iteration the value belongs to. */
+  step?: number;
+}
+
+/** A line for the log. */
+export interface LogEvent {
+  type: "log";
+  stage: string;
+  level: "info" | "warn";
+  message: string;
+}
+
+/** A file written by a stage. */
+export interface ArtifactEvent {
+  type: "artifact";
+  stage: string;
+  kind: "model" | "report" | "plot" | "checkpoint" | "table";
+  path: string;
+}
+
+/** Everything a run emits. */
+export type RunEvent = ProgressEvent | MetricEvent | LogEvent | ArtifactEvent;
+
+/** Where a progressive block stands. `index` counts from 0. */
+export interface StepState {
+  index: number;
+  total: number;
+}
+
+/** Backend facts recorded in reports. */
+export interface BackendInfo {
+  name: string;
+  device: string;
+  simd?: boolean;
+  threads?: boolean;
+}
+
+/**
+ * The mutable state of one run, shared by its stages.
+ */
+export interface RunContext {
+  /** The model being pruned (the student). */
+  model?: tf.LayersModel;
+  /** The teacher for distillation. */
+  teacher?: tf.LayersModel;
+  /** Train / test data. */
+  data?: Dataset;
+  /** Masks currently in force on `model`. */
+  masks: MaskSet;
+  /** Latest scores, by scorer name. */
+  scores: Map<string, Scores>;
+  /** Position in the enclosing `progressive` block. */
+  step: StepState;
+  /** Aborted when the run is cancelled (Ctrl-C, unsubscribe). */
+  signal: AbortSignal;
+  /** Seeded randomness for the run. */
+  rng: Rng;
+  /** Plugins known to this run. */
+  registry: Registry;
+  /** Parsed flags / recipe values. */
+  config: Record<string, unknown>;
+  /** Plugin- or stage-private state that must live across stages (keyed by owner). */
+  state: Map<string, unknown>;
+  /** Numbers collected for report.json: stage -> name -> value(s). */
+  report: Record<string, unknown>;
+  /** Directory of this run's files, when it writes any. */
+  runDir?: string;
+  /** The backend in use. */
+  backend?: BackendInfo;
+}
+
+/** A named unit of work over the run context. */
+export interface Stage {
+  name: string;
+  run(ctx: RunContext): Observable<RunEvent>;
+}
+
+/** Emits events for a stage body written as an async function. */
+export interface Emit {
+  (event: RunEvent): void;
+  progress(label: string, current: number, total: number, values?: Record<string, number>): void;
+  metric(name: string, value: number, step?: number): void;
+  log(message: string, level?: "info" | "warn"): void;
+  artifact(kind: ArtifactEvent["kind"], path: string): void;
+}
+
+/** Thrown by {@link throwIfCancelled} when a run or stage has been cancelled. */
+export class CancelledError extends Error {
+  constructor() {
+    super("cancelled");
+    this.name = "CancelledError";
+  }
+}
+
+/** A cancellation token: true once the stage is unsubscribed or the run aborted. */
+export interface Cancel {
+  readonly cancelled: boolean;
+}
+
+/** Throws {@link CancelledError} if `c` is cancelled. Call once per batch. */
+export function throwIfCancelled(c: Cancel): void {
+  if (c.cancelled) throw new CancelledError();
+}
+
+/**
+ * Makes a {@link Stage} from an async body. The body gets an `emit` helper and a
+ * cancellation token that turns true when the stage is unsubscribed or
+ * `ctx.signal` aborts; long loops check it once per batch
+ * ({@link throwIfCancelled}) so a cancel stops within one batch.
+ *
+ * @example
+ * ```ts
+ * const hello = stage("hello", async (ctx, emit) => { emit.log("hi"); });
+ * ```
+ */
+export function stage(
+  name: string,
+  body: (ctx: RunContext, emit: Emit, cancel: Cancel) => Promise<void> | void,
+): Stage {
+  return {
+    name,
+    run: (ctx) =>
+      new Observable<RunEvent>((sub) => {
+        const token = {
+          unsubscribed: false,
+          get cancelled() {
+            return this.unsubscribed || ctx.signal.aborted;
+          },
+        };
+        const emit = makeEmit(name, (e) => {
+          if (!token.unsubscribed) sub.next(e);
+        });
+        Promise.resolve()
+          .then(() => body(ctx, emit, token))
+          .then(
+            () => sub.complete(),
+            (err) => sub.error(err),
+          );
+        return () => {
+          token.unsubscribed = true;
+        };
+      }),
+  };
+}
+
+function makeEmit(stageName: string, next: (e: RunEvent) => void): Emit {
+  const emit = ((e: RunEvent) => next(e)) as Emit;
+  emit.progress = (label, current, total, values) =>
+    next({ type: "progress", stage: stageName, label, current, total, values });
+  emit.metric = (name, value, step) =>
+    next({ type: "metric", stage: stageName, name, value, step });
+  emit.log = (message, level = "info") => next({ type: "log", stage: stageName, level, message });
+  emit.artifact = (kind, path) => next({ type: "artifact", stage: stageName, kind, path });
+  return emit;
+}
+
+/**
+ * Runs stages one after another over the same context. A stage starts only
+ * when the previous one completed; an error or unsubscribe stops the rest.
+ */
+export function pipeline(...stages: Stage[]): (ctx: RunContext) => Observable<RunEvent> {
+  return (ctx) => concat(...stages.map((s) => defer(() => s.run(ctx))));
+}
+
+/**
+ * Repeats a block of stages `n` times, setting `ctx.step` to
+ * `{index: i, total: n}` before block i, so schedules can read their position.
+ *
+ * @example
+ * ```ts
+ * const block = progressive(4, score, mask, distill);
+ * ```
+ */
+export function progressive(n: number, ...stages: Stage[]): Stage {
+  return {
+    name: `progressive(${n}: ${stages.map((s) => s.name).join(", ")})`,
+    run: (ctx) =>
+      concat(
+        ...Array.from({ length: n }, (_, i) =>
+          defer(() => {
+            ctx.step = { index: i, total: n };
+            return pipeline(...stages)(ctx);
+          })),
+      ),
+  };
+}

@@ -1,0 +1,2 @@
+/** placeholder until this member lands. @module */
+export {};
