@@ -35,6 +35,15 @@ export function findWeight(model: tf.LayersModel, name: string): LayerVariable {
   return w;
 }
 
+/**
+ * Sets a weight to `value` and disposes `value` (LayerVariable.write leaves the
+ * tensor it is given alive, which leaks when the tensor is a temporary).
+ */
+export function writeWeight(w: LayerVariable, value: tf.Tensor): void {
+  w.write(value);
+  value.dispose();
+}
+
 /** Weight masks for one model, with the original values kept for restore. */
 export class MaskSet {
   #masks = new Map<string, tf.Tensor>();
@@ -73,13 +82,14 @@ export class MaskSet {
   apply(model: tf.LayersModel): void {
     for (const [name, m] of this.#masks) {
       const w = findWeight(model, name);
-      w.write(tf.tidy(() => tf.mul(w.read(), m)));
+      writeWeight(w, tf.tidy(() => tf.mul(w.read(), m)));
     }
   }
 
   /** Puts every masked weight back to its original value and forgets all masks. */
   restore(model: tf.LayersModel): void {
     for (const [name, v] of this.#originals) findWeight(model, name).write(v);
+    // write() shares v's data with the variable, so disposing v below frees only its handle.
     this.dispose();
   }
 

@@ -11,4 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
+// Production mode: no debug checks, and no "install tfjs-node" banner on the cpu backend.
+tf.env().set("PROD", true);
+
 export { tf };

@@ -5,7 +5,21 @@
  */
 import assert from "node:assert/strict";
 
-export const { equal, deepEqual, notEqual, ok, throws, rejects, match } = assert;
+type Strict = typeof assert;
+/** Strict equality (Object.is). */
+export const equal: Strict["equal"] = assert.equal;
+/** Deep strict equality. */
+export const deepEqual: Strict["deepEqual"] = assert.deepEqual;
+/** Strict inequality. */
+export const notEqual: Strict["notEqual"] = assert.notEqual;
+/** Truthiness. */
+export const ok: Strict["ok"] = assert.ok;
+/** The function throws (optionally matching). */
+export const throws: Strict["throws"] = assert.throws;
+/** The promise rejects (optionally matching). */
+export const rejects: Strict["rejects"] = assert.rejects;
+/** The string matches a RegExp. */
+export const match: Strict["match"] = assert.match;
 export { assert };
 
 /** Asserts |a - b| <= atol + rtol * |b| elementwise, naming the first bad index. */

@@ -48,7 +48,9 @@ export class MaskedReLU extends tf.layers.Layer {
 
   /** Replaces the mask values (a tensor of the mask's shape; it is not kept). */
   setMask(m: tf.Tensor): void {
-    this.mask.write(tf.tidy(() => m.reshape(this.mask.shape as number[]).toFloat()));
+    const v = tf.tidy(() => m.reshape(this.mask.shape as number[]).toFloat());
+    this.mask.write(v);
+    v.dispose();
   }
 
   /** Number of mask elements still acting as ReLU. */

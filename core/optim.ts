@@ -1,0 +1,118 @@
+/**
+ * Optimizers with PyTorch's semantics, so reference hyper-parameters carry
+ * over: SGD with momentum, Nesterov and coupled weight decay (g += wd·w;
+ * buf = m·buf + g, buf₀ = g; step = nesterov ? g + m·buf : buf), and Adam
+ * (L2 weight decay added to the gradient, bias-corrected moments). Variables
+ * can be grouped: a group multiplies the learning rate and can switch weight
+ * decay off (RNI gives BN parameters 10x lr and no decay).
+ *
+ * @example
+ * ```ts
+ * const opt = makeOptimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 5e-4 });
+ * opt.step(vars, grads, 0.1);
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** Which optimizer and its settings. */
+export interface OptimizerConfig {
+  kind: "sgd" | "adam";
+  lr: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  /** Adam betas; default [0.9, 0.999]. */
+  betas?: [number, number];
+  /** Adam epsilon; default 1e-8. */
+  eps?: number;
+}
+
+/** Variables matched by `match` (on the weight's original name, `layer/param`) get these settings. */
+export interface ParamGroup {
+  match: (name: string) => boolean;
+  lrMult?: number;
+  weightDecay?: boolean;
+}
+
+/** A trainable variable with its original name. */
+export interface NamedVariable {
+  name: string;
+  variable: tf.Variable;
+}
+
+/** An optimizer stepping named variables with gradients keyed by the variables' engine names. */
+export interface Optimizer {
+  step(vars: NamedVariable[], grads: tf.NamedTensorMap, lr: number): void;
+  dispose(): void;
+}
+
+/** Builds the optimizer `cfg` describes, honouring parameter `groups` (first match wins). */
+export function makeOptimizer(cfg: OptimizerConfig, groups: ParamGroup[] = []): Optimizer {
+  const state = new Map<tf.Variable, tf.Tensor[]>();
+  let t = 0;
+  const settings = (name: string) => {
+    const g = groups.find((g) => g.match(name));
+    return { mult: g?.lrMult ?? 1, wd: g?.weightDecay === false ? 0 : cfg.weightDecay ?? 0 };
+  };
+  const swap = (v: tf.Variable, next: tf.Tensor[]) => {
+    state.get(v)?.forEach((s) => s.dispose());
+    state.set(v, next.map((s) => tf.keep(s)));
+  };
+  return {
+    step(vars, grads, lr) {
+      t++;
+      for (const { name, variable: v } of vars) {
+        const raw = grads[v.name];
+        if (!raw) continue;
+        const { mult, wd } = settings(name);
+        tf.tidy(() => {
+          const g = wd ? raw.add(v.mul(wd)) : raw;
+          if (cfg.kind === "adam") {
+            const [b1, b2] = cfg.betas ?? [0.9, 0.999];
+            const [m0, v0] = state.get(v) ?? [tf.zerosLike(v), tf.zerosLike(v)];
+            const m = m0.mul(b1).add(g.mul(1 - b1));
+            const s = v0.mul(b2).add(g.square().mul(1 - b2));
+            const mh = m.div(1 - b1 ** t), sh = s.div(1 - b2 ** t);
+            v.assign(v.sub(mh.div(sh.sqrt().add(cfg.eps ?? 1e-8)).mul(lr * mult)));
+            swap(v, [m, s]);
+            return;
+          }
+          const mom = cfg.momentum ?? 0;
+          let d = g;
+          if (mom) {
+            const prev = state.get(v)?.[0];
+            const buf = prev ? prev.mul(mom).add(g) : g.clone();
+            d = cfg.nesterov ? g.add(buf.mul(mom)) : buf;
+            swap(v, [buf]);
+          }
+          v.assign(v.sub(d.mul(lr * mult)));
+        });
+      }
+    },
+    dispose() {
+      for (const s of state.values()) s.forEach((x) => x.dispose());
+      state.clear();
+    },
+  };
+}
+
+/** Learning-rate schedules over epochs (0-based epoch, fraction `progress` within it). */
+export type Schedule =
+  | { kind: "constant" }
+  | { kind: "multistep"; milestones: number[]; gamma: number }
+  | { kind: "cosine"; minLr?: number };
+
+/**
+ * The learning rate at `epoch` (0-based) of `epochs`: multistep multiplies by
+ * gamma at each milestone epoch passed (PyTorch MultiStepLR); cosine anneals
+ * per epoch from `lr` to `minLr` (CosineAnnealingLR with T_max = epochs).
+ */
+export function lrAt(s: Schedule, lr: number, epoch: number, epochs: number): number {
+  if (s.kind === "multistep") return lr * s.gamma ** s.milestones.filter((m) => epoch >= m).length;
+  if (s.kind === "cosine") {
+    const min = s.minLr ?? 0;
+    return min + (lr - min) * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, epochs)));
+  }
+  return lr;
+}
