@@ -10,3 +10,4 @@ export * from "./pipeline.ts";
 export * from "./plugin.ts";
 export * from "./masks.ts";
 export { MaskedReLU } from "./layers/masked_relu.ts";
+export { ChannelPadShortcut, type ChannelPadShortcutArgs } from "./layers/channel_pad_shortcut.ts";

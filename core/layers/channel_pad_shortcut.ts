@@ -1,0 +1,93 @@
+/**
+ * ChannelPadShortcut: the parameter-free "option A" shortcut of the CIFAR
+ * ResNets (He et al. 2016; ResNet-20/56). It subsamples space by keeping every
+ * `stride`-th row and column, starting at 0 (PyTorch `x[:, :, ::s, ::s]`), and
+ * zero-pads the channel axis: `padBefore` zero channels, then the input's C
+ * channels, then `padAfter` zero channels.
+ *
+ * Channel mapping (what a channel dependency graph needs): output channel
+ * `padBefore + i` is input channel `i` for i in [0, C); output channels
+ * [0, padBefore) and [padBefore + C, padBefore + C + padAfter) are always zero
+ * and belong to no input channel. Removing input channel i therefore removes
+ * output channel padBefore + i (and the layer's C shrinks by one).
+ *
+ * Channels-last (NHWC), like every Shears model.
+ *
+ * @example
+ * ```ts
+ * // 16 -> 32 channels, half the spatial size
+ * const y = new ChannelPadShortcut({ stride: 2, padBefore: 8, padAfter: 8, name: "s" })
+ *   .apply(x) as tf.SymbolicTensor;
+ * ```
+ * @module
+ */
+import { tf } from "../tf.ts";
+
+type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
+
+/** Constructor arguments (also the serialized config) of {@link ChannelPadShortcut}. */
+export interface ChannelPadShortcutArgs extends NonNullable<LayerArgs> {
+  /** Spatial subsampling step (1 = none). */
+  stride?: number;
+  /** Zero channels placed before the input's channels. */
+  padBefore?: number;
+  /** Zero channels placed after the input's channels. */
+  padAfter?: number;
+}
+
+/** Spatial stride + zero channel padding, no weights; see the module doc. */
+export class ChannelPadShortcut extends tf.layers.Layer {
+  /** Name under which the class is serialized. */
+  static className = "ChannelPadShortcut";
+  /** Spatial subsampling step. */
+  readonly stride: number;
+  /** Zero channels before the input channels. */
+  readonly padBefore: number;
+  /** Zero channels after the input channels. */
+  readonly padAfter: number;
+
+  constructor(args: ChannelPadShortcutArgs = {}) {
+    super(args);
+    this.stride = args.stride ?? 1;
+    this.padBefore = args.padBefore ?? 0;
+    this.padAfter = args.padAfter ?? 0;
+    for (
+      const [key, v, min] of [
+        ["stride", this.stride, 1],
+        ["padBefore", this.padBefore, 0],
+        ["padAfter", this.padAfter, 0],
+      ] as const
+    ) {
+      if (!Number.isInteger(v) || v < min) {
+        throw new Error(`ChannelPadShortcut ${key} must be an integer >= ${min}, got ${v}`);
+      }
+    }
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const s = this.stride;
+      const sub = s === 1 ? x : tf.stridedSlice(x, [0, 0, 0, 0], x.shape, [1, s, s, 1]);
+      if (this.padBefore === 0 && this.padAfter === 0) return sub.clone();
+      return tf.pad(sub, [[0, 0], [0, 0], [0, 0], [this.padBefore, this.padAfter]]);
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const [n, h, w, c] = shape;
+    const sub = (d: number | null) => (d == null ? null : Math.ceil(d / this.stride));
+    return [n, sub(h), sub(w), c == null ? null : c + this.padBefore + this.padAfter];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      stride: this.stride,
+      padBefore: this.padBefore,
+      padAfter: this.padAfter,
+    };
+  }
+}
+tf.serialization.registerClass(ChannelPadShortcut);
