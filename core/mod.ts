@@ -11,3 +11,8 @@ export * from "./plugin.ts";
 export * from "./masks.ts";
 export { MaskedReLU } from "./layers/masked_relu.ts";
 export { ChannelPadShortcut, type ChannelPadShortcutArgs } from "./layers/channel_pad_shortcut.ts";
+export * from "./backend.ts";
+export * from "./train.ts";
+export * from "./taps.ts";
+export * from "./optim.ts";
+export * from "./losses.ts";

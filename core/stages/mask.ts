@@ -1,0 +1,53 @@
+/**
+ * The mask stage: hands stored scores and a budget to a plugin's pruner,
+ * which writes masks or edits the model, and records what it removed.
+ * @module
+ */
+import type { Budget, LayerPruneRow, Options } from "../plugin.ts";
+import { type RunContext, type Stage, stage } from "../pipeline.ts";
+import { resolve } from "./score.ts";
+
+/** Which pruner, fed by which scores, under which budget. */
+export interface MaskSpec {
+  /** Registry name, e.g. "relu_taylor/global_topk". */
+  pruner: string;
+  /** Key of the scores in ctx.scores (the scorer's name). */
+  scores: string;
+  budget: Budget | ((ctx: RunContext) => Budget);
+  options?: Options | ((ctx: RunContext) => Options);
+}
+
+/** One pruning step as recorded in `ctx.report.pruning`. */
+export interface PruneRecord {
+  step: number;
+  pruner: string;
+  kept: number;
+  total: number;
+  perLayer: LayerPruneRow[];
+}
+
+/**
+ * Prunes with a registered pruner.
+ *
+ * @example
+ * ```ts
+ * mask({ pruner: "magnitude/global", scores: "magnitude/abs", budget: { keepRatio: 0.5 } });
+ * ```
+ */
+export function mask(spec: MaskSpec): Stage {
+  return stage("mask", async (ctx, emit) => {
+    const scores = ctx.scores.get(spec.scores);
+    if (!scores) throw new Error(`no scores '${spec.scores}' in the run; run score first`);
+    const pruner = ctx.registry.pruner(spec.pruner);
+    if (pruner.target !== scores.target) {
+      throw new Error(`${spec.pruner} prunes ${pruner.target}, but ${spec.scores} scores ${scores.target}`);
+    }
+    const res = await pruner.prune(ctx, scores, resolve(spec.budget, ctx), resolve(spec.options ?? {}, ctx));
+    const step = ctx.step.index + 1;
+    emit.metric("kept", res.kept, step);
+    emit.metric("kept_ratio", res.kept / Math.max(1, res.total), step);
+    emit.log(`${spec.pruner}: kept ${res.kept} of ${res.total} ${pruner.target}`);
+    const log = (ctx.report.pruning ??= []) as PruneRecord[];
+    log.push({ step, pruner: spec.pruner, ...res });
+  });
+}
