@@ -1,0 +1,235 @@
+/**
+ * Convolution gradient kernels for the wasm backend, composed from wasm's own
+ * XNNPACK-backed kernels (Conv2D / DepthwiseConv2dNative with dilations,
+ * Transpose, PadV2, Slice, Reverse, Sum). tfjs-backend-wasm ships no
+ * Conv2DBackpropFilter and no depthwise gradients, and its Conv2DBackpropInput
+ * is a scalar loop; these make convolution training run at XNNPACK speed.
+ *
+ * Both gradients are convolutions again:
+ * - filter gradient: correlate the input with `dy` used as a filter that is
+ *   dilated by the forward stride (batch and channels of `x` swapped, so the
+ *   contraction over the batch is the convolution's channel sum);
+ * - input gradient: convolve the zero-inserted `dy` (stride 1) with the
+ *   spatially reversed filter.
+ * @module
+ */
+import { tf } from "../../tf.ts";
+import {
+  free,
+  type Info,
+  padOrCrop,
+  reshape,
+  run,
+  transpose,
+  type WasmBackendLike,
+  zeroInsert,
+} from "./kernel_kit.ts";
+
+type Args = { inputs: Record<string, Info>; attrs: tf.NamedAttrMap; backend: WasmBackendLike };
+
+/** Explicit NHWC padding for a conv that must produce `[outH, outW]`; negative = crop first. */
+interface Window {
+  /** Rows/cols to add (>0) or cut (<0) before and after, per spatial axis. */
+  edges: [[number, number], [number, number]];
+}
+
+/**
+ * Padding that makes a stride-`stride` convolution of an input `size` long with
+ * a `taps`-tap filter dilated by `dilation` start at offset `-before` and give
+ * exactly `out` outputs.
+ */
+function edgesFor(
+  size: number,
+  before: number,
+  taps: number,
+  dilation: number,
+  stride: number,
+  out: number,
+): [number, number] {
+  const span = (taps - 1) * dilation + 1;
+  const after = (out - 1) * stride + span - size - before;
+  return [before, after];
+}
+
+/** Splits edges into a crop applied to the tensor and non-negative conv padding. */
+function applyWindow(
+  backend: WasmBackendLike,
+  x: Info,
+  w: Window,
+): { x: Info; pad: number[][] } {
+  const [[t, b], [l, r]] = w.edges;
+  const cropped = padOrCrop(backend, x, [
+    [0, 0],
+    [Math.min(t, 0), Math.min(b, 0)],
+    [Math.min(l, 0), Math.min(r, 0)],
+    [0, 0],
+  ]);
+  const pad = [[0, 0], [Math.max(t, 0), Math.max(b, 0)], [Math.max(l, 0), Math.max(r, 0)], [0, 0]];
+  return { x: cropped, pad };
+}
+
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  const dataFormat = attrs.dataFormat as "NHWC" | "NCHW" | undefined;
+  if (dataFormat === "NCHW") {
+    throw new Error("wasm conv gradients support only NHWC (channelsLast)");
+  }
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    (attrs.dilations ?? 1) as number | [number, number],
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    depthwise,
+  );
+}
+
+/**
+ * dW of a convolution: `x` [N,H,W,Ci] and `dy` [N,Ho,Wo,Co] -> [kh,kw,Ci,Co]
+ * (depthwise: `filterShape` [kh,kw,C,m]).
+ */
+function filterGrad(
+  backend: WasmBackendLike,
+  x: Info,
+  dy: Info,
+  info: tf.backend_util.Conv2DInfo,
+  depthwise: boolean,
+): Info {
+  const { padInfo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw, outHeight, outWidth, inHeight, inWidth } = info;
+  const window: Window = {
+    edges: [
+      edgesFor(inHeight, padInfo.top, outHeight, sh, dh, kh),
+      edgesFor(inWidth, padInfo.left, outWidth, sw, dw, kw),
+    ],
+  };
+  const [n, , , c] = x.shape;
+  const mult = depthwise ? info.outChannels / info.inChannels : 0;
+  // Depthwise: one image whose channels are (c, n); regular: batch c, channels n.
+  const xt = transpose(backend, x, depthwise ? [1, 2, 3, 0] : [3, 1, 2, 0]);
+  const xs = depthwise ? reshape(backend, xt, [1, inHeight, inWidth, c * n]) : xt;
+  let f: Info;
+  if (depthwise) {
+    const dy5 = reshape(backend, dy, [n, outHeight, outWidth, c, mult]);
+    const t = transpose(backend, dy5, [1, 2, 3, 0, 4]);
+    f = reshape(backend, t, [outHeight, outWidth, c * n, mult]);
+    free(backend, dy5, t);
+  } else {
+    f = transpose(backend, dy, [1, 2, 0, 3]);
+  }
+  const { x: xw, pad } = applyWindow(backend, xs, window);
+  const attrs = { strides: [dh, dw], dilations: [sh, sw], pad, dataFormat: "NHWC" };
+  const out = run(
+    backend,
+    depthwise ? "DepthwiseConv2dNative" : "Conv2D",
+    { x: xw, filter: f },
+    attrs,
+  );
+  free(backend, xt, f, xw);
+  if (depthwise) free(backend, xs);
+  let result: Info;
+  if (depthwise) {
+    const o5 = reshape(backend, out, [kh, kw, c, n, mult]);
+    result = run(backend, "Sum", { x: o5 }, { axis: [3], keepDims: false });
+    free(backend, o5);
+  } else {
+    result = transpose(backend, out, [1, 2, 0, 3]);
+  }
+  free(backend, out);
+  return result;
+}
+
+/**
+ * dX of a convolution: `dy` [N,Ho,Wo,Co] and `filter` -> `inShape`.
+ */
+function inputGrad(
+  backend: WasmBackendLike,
+  dy: Info,
+  filter: Info,
+  info: tf.backend_util.Conv2DInfo,
+  depthwise: boolean,
+): Info {
+  const { padInfo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw, inHeight, inWidth } = info;
+  const [n, , , c] = info.inShape;
+  const dz = zeroInsert(backend, dy, sh, sw);
+  const window: Window = {
+    edges: [
+      edgesFor(dz.shape[1], (kh - 1) * dh - padInfo.top, kh, dh, 1, inHeight),
+      edgesFor(dz.shape[2], (kw - 1) * dw - padInfo.left, kw, dw, 1, inWidth),
+    ],
+  };
+  const reversed = run(backend, "Reverse", { x: filter }, { dims: [0, 1] });
+  const mult = depthwise ? info.outChannels / info.inChannels : 0;
+  const f = depthwise
+    ? reshape(backend, reversed, [kh, kw, c * mult, 1])
+    : transpose(backend, reversed, [0, 1, 3, 2]);
+  const { x: dzw, pad } = applyWindow(backend, dz, window);
+  const attrs = { strides: [1, 1], dilations: [dh, dw], pad, dataFormat: "NHWC" };
+  const out = run(
+    backend,
+    depthwise ? "DepthwiseConv2dNative" : "Conv2D",
+    { x: dzw, filter: f },
+    attrs,
+  );
+  free(backend, dz, reversed, f, dzw);
+  if (!depthwise || mult === 1) {
+    if (!depthwise) return out;
+    const r = reshape(backend, out, [n, inHeight, inWidth, c]);
+    free(backend, out);
+    return r;
+  }
+  const o5 = reshape(backend, out, [n, inHeight, inWidth, c, mult]);
+  const r = run(backend, "Sum", { x: o5 }, { axis: [4], keepDims: false });
+  free(backend, out, o5);
+  return r;
+}
+
+/** Conv2DBackpropFilter for wasm (absent in tfjs-backend-wasm). */
+export const conv2DBackpropFilterConfig: tf.KernelConfig = {
+  kernelName: "Conv2DBackpropFilter",
+  backendName: "wasm",
+  kernelFunc: ({ inputs, attrs, backend }: Args) => {
+    const { x, dy } = inputs;
+    const info = convInfo(x.shape, attrs.filterShape as number[], attrs, false);
+    return filterGrad(backend, x, dy, info, false);
+  },
+} as unknown as tf.KernelConfig;
+
+/** Conv2DBackpropInput for wasm (replaces the scalar-loop kernel). */
+export const conv2DBackpropInputConfig: tf.KernelConfig = {
+  kernelName: "Conv2DBackpropInput",
+  backendName: "wasm",
+  kernelFunc: ({ inputs, attrs, backend }: Args) => {
+    const { dy, filter } = inputs;
+    const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, false);
+    return inputGrad(backend, dy, filter, info, false);
+  },
+} as unknown as tf.KernelConfig;
+
+/** DepthwiseConv2dNativeBackpropFilter for wasm (absent in tfjs-backend-wasm). */
+export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
+  kernelName: "DepthwiseConv2dNativeBackpropFilter",
+  backendName: "wasm",
+  kernelFunc: ({ inputs, attrs, backend }: Args) => {
+    const { x, dy } = inputs;
+    const info = convInfo(x.shape, attrs.filterShape as number[], attrs, true);
+    return filterGrad(backend, x, dy, info, true);
+  },
+} as unknown as tf.KernelConfig;
+
+/** DepthwiseConv2dNativeBackpropInput for wasm (absent in tfjs-backend-wasm). */
+export const depthwiseBackpropInputConfig: tf.KernelConfig = {
+  kernelName: "DepthwiseConv2dNativeBackpropInput",
+  backendName: "wasm",
+  kernelFunc: ({ inputs, attrs, backend }: Args) => {
+    const { dy, filter } = inputs;
+    const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, true);
+    return inputGrad(backend, dy, filter, info, true);
+  },
+} as unknown as tf.KernelConfig;
