@@ -1,2 +1,75 @@
-/** placeholder until this member lands. @module */
-export {};
+/**
+ * relu_taylor — ReLUPruner (Li et al., AAAI 2026): keep only a budget of
+ * ReLU elements, a removed ReLU becoming the identity. Parts:
+ *
+ * - transform `masked_relu`: plain ReLU layers -> MaskedReLU ({@link toMaskedReLU})
+ * - scorers `taylor` (first + second order Taylor, layer-weighted, EMA),
+ *   `first_order`, `second_order`, and baselines `activation`, `random`
+ * - pruner `global_topk`: one global top-k over all ReLU elements
+ * - the progressive schedule ({@link keepRatioAt}, {@link updateIntervalAt})
+ *   and the per-batch {@link MaskController} a training loop calls
+ * - the fine-tune's attention-transfer loss ({@link attentionLoss}, {@link featureModel})
+ *
+ * @example
+ * ```ts
+ * import reluTaylor, { maskController } from "@shears/relu_taylor";
+ * ctx.model = reluTaylor.transforms!.masked_relu.apply(model, {});
+ * const session = reluTaylor.scorers!.taylor.start(ctx, {});
+ * const controller = maskController(ctx, session, reluTaylor.pruners!.global_topk, {
+ *   epochs: 150, target: 0.1,
+ * });
+ * ```
+ * @module
+ */
+import type { Plugin } from "@shears/core";
+import { maskedReluTransform } from "./to_masked_relu.ts";
+import { taylorScorer } from "./taylor.ts";
+import { activationScorer, randomScorer } from "./baselines.ts";
+import { globalTopk } from "./global_topk.ts";
+
+export { maskedReluTransform, toMaskedReLU } from "./to_masked_relu.ts";
+export {
+  FISHER_MOMENTUM,
+  maskLayersOf,
+  type TaylorConfig,
+  taylorConfig,
+  taylorScorer,
+  TaylorSession,
+  type TaylorTerms,
+} from "./taylor.ts";
+export { LayerWeights } from "./layer_weights.ts";
+export { type GradAt, LayerTaps, type PairSink } from "./layer_taps.ts";
+export { LayerEma } from "./ema.ts";
+export { activationScorer, ActivationSession, randomScorer, RandomSession } from "./baselines.ts";
+export { applyGlobalTopk, globalTopk, keepCount, topkMask } from "./global_topk.ts";
+export { maskSize, reluCounts } from "./relu_counts.ts";
+export {
+  checkSchedule,
+  keepRatioAt,
+  type KeepSchedule,
+  targetEpoch,
+  updateIntervalAt,
+} from "./schedule.ts";
+export {
+  type ControllerOptions,
+  MaskController,
+  maskController,
+  type MaskUpdate,
+} from "./controller.ts";
+export { attentionLoss, attentionMap, featureModel, layerOutputIn } from "./attention.ts";
+
+/** The relu_taylor plugin. */
+const reluTaylor: Plugin = {
+  name: "relu_taylor",
+  description: "ReLUPruner: Taylor importance of ReLU elements, progressive global ReLU removal",
+  transforms: { masked_relu: maskedReluTransform },
+  scorers: {
+    taylor: taylorScorer("both"),
+    first_order: taylorScorer("first"),
+    second_order: taylorScorer("second"),
+    activation: activationScorer,
+    random: randomScorer,
+  },
+  pruners: { global_topk: globalTopk },
+};
+export default reluTaylor;

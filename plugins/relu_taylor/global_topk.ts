@@ -1,0 +1,132 @@
+/**
+ * The `global_topk` pruner: one global top-k over the importance of every
+ * ReLU element of every MaskedReLU layer. The masks are rebuilt from scratch
+ * at each call (a ReLU pruned earlier may come back) and written into the
+ * layers. Ties are broken deterministically: at equal importance the element
+ * earlier in model order (layer, then row-major H, W, C) is kept.
+ *
+ * @example
+ * ```ts
+ * const result = globalTopk.prune(ctx, scores, { keepRatio: 0.1 }, {});
+ * console.log(result.kept, "of", result.total);
+ * ```
+ * @module
+ */
+import {
+  activationMaskLayers,
+  type Budget,
+  type Pruner,
+  type PruneResult,
+  type RunContext,
+  type Scores,
+  tf,
+} from "@shears/core";
+import { maskSize } from "./relu_counts.ts";
+
+/**
+ * A 0/1 mask over `values` keeping exactly `k` of them: the k largest, ties
+ * broken by lower index. NaN counts as the smallest value.
+ *
+ * @example
+ * ```ts
+ * topkMask(new Float32Array([1, 3, 3, 2]), 2); // [0, 1, 1, 0]
+ * ```
+ */
+export function topkMask(values: Float32Array, k: number): Float32Array {
+  const n = values.length;
+  if (!Number.isInteger(k) || k < 0 || k > n) {
+    throw new Error(`top-k count must be an integer in [0, ${n}], got ${k}`);
+  }
+  const mask = new Float32Array(n);
+  if (k === 0) return mask;
+  const clean = values.map((v) => (Number.isNaN(v) ? -Infinity : v));
+  const sorted = clean.slice().sort();
+  const threshold = sorted[n - k];
+  let above = 0;
+  for (let i = 0; i < n; i++) {
+    if (clean[i] > threshold) {
+      mask[i] = 1;
+      above++;
+    }
+  }
+  for (let i = 0, ties = k - above; i < n && ties > 0; i++) {
+    if (clean[i] === threshold) {
+      mask[i] = 1;
+      ties--;
+    }
+  }
+  return mask;
+}
+
+/** The number of elements a budget keeps out of `total`: `keep`, else max(1, floor(total * keepRatio)). */
+export function keepCount(budget: Budget, total: number): number {
+  if (budget.keep !== undefined) {
+    if (!Number.isInteger(budget.keep) || budget.keep < 1 || budget.keep > total) {
+      throw new Error(`ReLU budget must be an integer in [1, ${total}], got ${budget.keep}`);
+    }
+    return budget.keep;
+  }
+  const r = budget.keepRatio ?? 1;
+  if (!(r > 0 && r <= 1)) throw new Error(`keep ratio must be in (0, 1], got ${r}`);
+  return Math.max(1, Math.floor(total * r));
+}
+
+/**
+ * Writes global top-k masks from `scores` (target "activations", keyed by
+ * MaskedReLU layer name) into the MaskedReLU layers of `model`, and returns
+ * the per-layer table (before = elements, after = ReLUs still active).
+ */
+export function applyGlobalTopk(
+  model: tf.LayersModel,
+  scores: Scores,
+  budget: Budget,
+): PruneResult {
+  if (scores.target !== "activations") {
+    throw new Error(`global_topk needs activation scores, got '${scores.target}' scores`);
+  }
+  const layers = activationMaskLayers(model);
+  if (layers.length === 0) throw new Error("global_topk: the model has no MaskedReLU layers");
+  const sizes = layers.map(maskSize);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const all = new Float32Array(total);
+  let offset = 0;
+  layers.forEach((layer, i) => {
+    const s = scores.values.get(layer.name);
+    if (!s) {
+      throw new Error(
+        `global_topk: no scores for MaskedReLU '${layer.name}'; scores have: ${
+          [...scores.values.keys()].join(", ")
+        }`,
+      );
+    }
+    if (s.size !== sizes[i]) {
+      throw new Error(
+        `global_topk: scores for '${layer.name}' have shape [${s.shape}], mask has [${layer.mask.shape}]`,
+      );
+    }
+    all.set(s.dataSync() as Float32Array, offset);
+    offset += sizes[i];
+  });
+  const k = keepCount(budget, total);
+  const mask = topkMask(all, k);
+  offset = 0;
+  const perLayer = layers.map((layer, i) => {
+    const part = mask.subarray(offset, offset + sizes[i]);
+    offset += sizes[i];
+    tf.tidy(() => layer.setMask(tf.tensor(part, layer.mask.shape as number[])));
+    return { name: layer.name, before: sizes[i], after: part.reduce((a, b) => a + b, 0) };
+  });
+  return { kept: k, total, perLayer };
+}
+
+/** The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. */
+export const globalTopk: Pruner = {
+  target: "activations",
+  description:
+    "one global top-k over all ReLU elements (k = max(1, floor(N * keep)) or an exact count); " +
+    "masks rebuilt from scratch, ties to the earlier element",
+  prune(ctx: RunContext, scores: Scores, budget: Budget): PruneResult {
+    if (!ctx.model) throw new Error("global_topk: the run has no model loaded");
+    return applyGlobalTopk(ctx.model, scores, budget);
+  },
+};
