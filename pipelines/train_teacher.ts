@@ -1,0 +1,88 @@
+/**
+ * Trains a model of the zoo on a dataset: the teacher (or the dense model)
+ * the pruning pipelines start from.
+ *
+ * @example
+ * ```sh
+ * deno task run pipelines/train_teacher.ts --model lenet5 --dataset mnist --epochs 5
+ * deno task run pipelines/train_teacher.ts --resume runs/train_teacher/<timestamp>
+ * ```
+ * @module
+ */
+import {
+  type CheckpointState,
+  evaluate,
+  finetune,
+  type FlagDefs,
+  load,
+  loadModel,
+  type PipelineSpec,
+  runMain,
+  UsageError,
+} from "@shears/core";
+import { dataFlags, dataFrom, modelFlags, modelFrom } from "./common.ts";
+
+/** Flags of train_teacher. */
+export const trainTeacherFlags = {
+  ...modelFlags("lenet5"),
+  ...dataFlags,
+  epochs: { type: "int", default: 5, min: 1, help: "training epochs" },
+  batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
+  lr: { type: "number", default: 0.05, min: 0, minExclusive: true, help: "initial learning rate" },
+  momentum: { type: "number", default: 0.9, min: 0, max: 1, help: "SGD momentum" },
+  weight_decay: { type: "number", default: 5e-4, min: 0, help: "L2 weight decay" },
+  schedule: {
+    type: "string",
+    default: "cosine",
+    choices: ["cosine", "multistep", "constant"],
+    help: "lr schedule (multistep: x0.1 at 50% and 75%)",
+  },
+  augment: { type: "boolean", default: true, help: "random crop (+ flip where the dataset allows)" },
+  resume: { type: "string", help: "a train_teacher run directory to continue from its checkpoint" },
+} satisfies FlagDefs;
+
+async function resumeState(dir: string): Promise<CheckpointState> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/checkpoint/state.json`)) as CheckpointState;
+  } catch {
+    throw new UsageError(`--resume ${dir}: no checkpoint/state.json there (is it a train_teacher run dir?)`);
+  }
+}
+
+/** The train_teacher pipeline. */
+export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
+  name: "train_teacher",
+  description: "Train a model of the zoo on a dataset (the teacher / dense model for pruning).",
+  flags: trainTeacherFlags,
+  async build(f) {
+    const done = f.resume ? (await resumeState(f.resume)).epoch : 0;
+    if (done >= f.epochs) throw new UsageError(`--resume: the run already finished ${done} of ${f.epochs} epochs`);
+    const m = f.schedule === "multistep"
+      ? { kind: "multistep" as const, milestones: [Math.floor(f.epochs * 0.5), Math.floor(f.epochs * 0.75)], gamma: 0.1 }
+      : { kind: f.schedule as "cosine" | "constant" };
+    return [
+      load({
+        data: dataFrom(f, f.seed),
+        model: f.resume ? () => loadModel(`${f.resume}/checkpoint`) : modelFrom(f),
+      }),
+      finetune({
+        epochs: f.epochs - done,
+        epochOffset: done,
+        totalEpochs: f.epochs,
+        batchSize: f.batch_size,
+        optimizer: { kind: "sgd", lr: f.lr, momentum: f.momentum, weightDecay: f.weight_decay },
+        schedule: m,
+        augment: f.augment,
+        seed: f.seed,
+      }),
+      evaluate({ name: "model" }),
+    ];
+  },
+  summarize(ctx) {
+    const e = ctx.report.model as { top1: number; params: number };
+    ctx.report.top1 = e.top1;
+    return [`test top-1: ${(e.top1 * 100).toFixed(2)}%`, `params: ${e.params}`];
+  },
+};
+
+if (import.meta.main) runMain(trainTeacher);

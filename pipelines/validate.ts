@@ -1,0 +1,48 @@
+/**
+ * Evaluates a saved model (a teacher, a pruned or masked student) on a
+ * dataset's test split: top-1 / top-5, params, MACs and its ReLU count.
+ *
+ * @example
+ * ```sh
+ * deno task run pipelines/validate.ts --path runs/relu_taylor/<timestamp>/model --dataset mnist
+ * ```
+ * @module
+ */
+import { evaluate, type Evaluation, type FlagDefs, load, type PipelineSpec, runMain, UsageError } from "@shears/core";
+import { dataFlags, dataFrom, modelFrom } from "./common.ts";
+
+/** Flags of validate. */
+export const validateFlags = {
+  ...dataFlags,
+  path: { type: "string", help: "saved model directory (model.json + weights.bin); required" },
+  batch_size: { type: "int", default: 128, min: 1, help: "batch size" },
+  latency: { type: "boolean", default: false, help: "also time inference (median ms per batch)" },
+} satisfies FlagDefs;
+
+/** The validate pipeline. */
+export const validate: PipelineSpec<typeof validateFlags> = {
+  name: "validate",
+  description: "Evaluate a saved model: accuracy, params, MACs, ReLU count.",
+  flags: validateFlags,
+  saveModel: false,
+  build: (f) => {
+    if (!f.path) throw new UsageError("--path is required: the saved model directory to validate");
+    return [
+      load({ data: dataFrom(f, f.seed), model: modelFrom({ model: "", width: 1, path: f.path }) }),
+      evaluate({ name: "model", batchSize: f.batch_size, latency: f.latency }),
+    ];
+  },
+  summarize(ctx) {
+    const e = ctx.report.model as Evaluation;
+    Object.assign(ctx.report, { top1: e.top1, top5: e.top5, relus: e.relus_active });
+    return [
+      `top-1: ${(e.top1 * 100).toFixed(2)}%  top-5: ${(e.top5 * 100).toFixed(2)}%`,
+      `params: ${e.params}`,
+      `macs: ${e.macs}`,
+      `relus: ${e.relus_active}`,
+      ...(e.latency_ms !== undefined ? [`latency_ms: ${e.latency_ms.toFixed(2)}`] : []),
+    ];
+  },
+};
+
+if (import.meta.main) runMain(validate);
