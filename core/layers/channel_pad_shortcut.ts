@@ -64,13 +64,28 @@ export class ChannelPadShortcut extends tf.layers.Layer {
     }
   }
 
+  /**
+   * One pad (channels, and H, W up to multiples of the stride), then per
+   * spatial axis a reshape that puts the stride phase on its own axis and a
+   * slice of phase 0. Only Pad, Reshape and Slice (all rank 4): every backend
+   * has them and their gradients (tfjs has no StridedSlice gradient).
+   */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const s = this.stride;
-      const sub = s === 1 ? x : tf.stridedSlice(x, [0, 0, 0, 0], x.shape, [1, s, s, 1]);
-      if (this.padBefore === 0 && this.padAfter === 0) return sub.clone();
-      return tf.pad(sub, [[0, 0], [0, 0], [0, 0], [this.padBefore, this.padAfter]]);
+      const [n, h, w, c] = x.shape;
+      const [oh, ow, oc] = [Math.ceil(h / s), Math.ceil(w / s), c + this.padBefore + this.padAfter];
+      const padded = tf.pad(x, [
+        [0, 0],
+        [0, oh * s - h],
+        [0, ow * s - w],
+        [this.padBefore, this.padAfter],
+      ]);
+      if (s === 1) return padded;
+      const rows = padded.reshape([n, oh, s, ow * s * oc]).slice([0, 0, 0, 0], [n, oh, 1, -1]);
+      const cols = rows.reshape([n * oh, ow, s, oc]).slice([0, 0, 0, 0], [n * oh, ow, 1, oc]);
+      return cols.reshape([n, oh, ow, oc]);
     });
   }
 

@@ -1,0 +1,363 @@
+/**
+ * Model zoo: exact PyTorch parameter counts, layer conventions, width scaling,
+ * forward shapes, save/load round trips and the option-A shortcut layer.
+ * @module
+ */
+import { ChannelPadShortcut, MaskedReLU, tf } from "@shears/core";
+import {
+  buildModel,
+  customResnet18,
+  lenet5,
+  mlp,
+  modelNames,
+  resnet18,
+  resnet20,
+  resnet56,
+  vgg11Bn,
+  vgg16,
+  vgg16Bn,
+} from "@shears/models";
+import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { useTestBackend } from "./backend_setup.ts";
+
+await useTestBackend();
+
+const CIFAR = [32, 32, 3];
+
+/** Trainable parameters: the sum of model.trainableWeights sizes. */
+function trainableParams(m: tf.LayersModel): number {
+  return m.trainableWeights.reduce((s, w) => s + tf.util.sizeFromShape(w.shape as number[]), 0);
+}
+
+/** Builds, runs `f`, disposes. */
+function withModel<T>(m: tf.LayersModel, f: (m: tf.LayersModel) => T): T {
+  try {
+    return f(m);
+  } finally {
+    m.dispose();
+  }
+}
+
+function maskedLayers(m: tf.LayersModel): MaskedReLU[] {
+  return m.layers.filter((l): l is MaskedReLU => l instanceof MaskedReLU);
+}
+
+Deno.test("parameter counts equal PyTorch's for the same architectures", () => {
+  const cases: [string, number[], number, number][] = [
+    ["resnet18", CIFAR, 10, 11_173_962],
+    ["resnet18", CIFAR, 100, 11_220_132],
+    ["custom_resnet18", CIFAR, 10, 11_173_962],
+    ["resnet20", CIFAR, 10, 269_722],
+    ["resnet56", CIFAR, 10, 853_018],
+    ["vgg11_bn", CIFAR, 10, 9_231_114],
+    ["vgg16_bn", CIFAR, 10, 14_728_266],
+    // torchvision vgg16 features (14,714,688) + the seed's head on 512 flattened features
+    ["vgg16", CIFAR, 2, 14_714_688 + (512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 2 + 2)],
+    ["lenet5", [28, 28, 1], 10, 61_706],
+    ["mlp", [28, 28, 1], 10, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10],
+  ];
+  for (const [name, inputShape, numClasses, expected] of cases) {
+    withModel(buildModel(name, { inputShape, numClasses }), (m) => {
+      equal(trainableParams(m), expected, `${name} (${numClasses} classes)`);
+      deepEqual(m.outputs[0].shape, [null, numClasses], `${name} output shape`);
+    });
+  }
+});
+
+Deno.test("custom_resnet18: 16 MaskedReLU layers, 491,520 elements, no stem ReLU", () => {
+  withModel(customResnet18({ inputShape: CIFAR, numClasses: 10 }), (m) => {
+    const masked = maskedLayers(m);
+    equal(masked.length, 16);
+    const expectedNames = [1, 2, 3, 4].flatMap((s) =>
+      [0, 1].flatMap((b) => [`layer${s}_${b}_relu1`, `layer${s}_${b}_relu2`])
+    );
+    deepEqual(masked.map((l) => l.name).sort(), expectedNames.sort());
+    const elements = masked.reduce(
+      (s, l) => s + tf.util.sizeFromShape(l.mask.shape as number[]),
+      0,
+    );
+    equal(elements, 491_520);
+    equal(masked.reduce((s, l) => s + l.activeCount(), 0), 491_520);
+    ok(!m.layers.some((l) => l.name === "relu1"), "no stem ReLU");
+    ok(m.layers.every((l) => l.getClassName() !== "ReLU"), "no plain ReLU left");
+    for (const p of ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"]) {
+      ok(m.getLayer(p) instanceof MaskedReLU, `${p} is an attention-transfer point`);
+    }
+    // masks are non-trainable weights
+    ok(m.trainableWeights.every((w) => !w.name.includes("mask")));
+  });
+  withModel(resnet18({ inputShape: CIFAR, numClasses: 10 }), (m) => {
+    equal(maskedLayers(m).length, 0);
+    equal(m.layers.filter((l) => l.getClassName() === "ReLU").length, 17);
+  });
+});
+
+Deno.test("conventions: linear convs/denses, separate activations, names, BN settings", () => {
+  for (const name of modelNames) {
+    const small = name.startsWith("vgg") ? CIFAR : name === "lenet5" ? [28, 28, 1] : [16, 16, 3];
+    withModel(buildModel(name, { inputShape: small, numClasses: 5, width: 0.125 }), (m) => {
+      for (const l of m.layers) {
+        ok(!l.name.includes("."), `${name}: layer name ${l.name} has a dot`);
+        const cfg = l.getConfig();
+        if ("activation" in cfg) equal(cfg.activation, "linear", `${name}/${l.name} activation`);
+        if (l.getClassName() === "BatchNormalization") {
+          equal(cfg.epsilon, 1e-5);
+          equal(cfg.momentum, 0.9);
+        }
+        if (l.getClassName() === "Conv2D" && name.startsWith("resnet")) {
+          equal(cfg.useBias, false, `${name}/${l.name}: conv before BN has no bias`);
+        }
+      }
+      const last = m.layers[m.layers.length - 1];
+      equal(last.getClassName(), "Dense", `${name} ends in logits`);
+    });
+  }
+});
+
+Deno.test("resnet18 layer names follow the convention", () => {
+  withModel(resnet18({ inputShape: [8, 8, 3], numClasses: 3, width: 0.125 }), (m) => {
+    const names = new Set(m.layers.map((l) => l.name));
+    for (
+      const n of [
+        "conv1",
+        "bn1",
+        "relu1",
+        "layer1_0_conv1",
+        "layer1_0_add",
+        "layer1_0_relu2",
+        "layer2_0_shortcut_conv",
+        "layer2_0_shortcut_bn",
+        "layer4_1_bn2",
+        "avgpool",
+        "fc",
+      ]
+    ) ok(names.has(n), `missing ${n}`);
+    ok(!names.has("layer1_0_shortcut_conv"), "identity shortcut where the shape is unchanged");
+  });
+});
+
+Deno.test("width multiplier scales channels; option-A pads the width-scaled difference", () => {
+  const kernel = (m: tf.LayersModel, n: string) => m.getLayer(n).getWeights()[0].shape;
+  withModel(resnet20({ inputShape: CIFAR, numClasses: 10, width: 0.5 }), (m) => {
+    deepEqual(kernel(m, "conv1"), [3, 3, 3, 8]);
+    deepEqual(kernel(m, "layer3_0_conv1"), [3, 3, 16, 32]);
+    const s = m.getLayer("layer3_0_shortcut") as ChannelPadShortcut;
+    deepEqual([s.stride, s.padBefore, s.padAfter], [2, 8, 8]);
+    ok(trainableParams(m) < 269_722 / 3, "about a quarter of the full-width parameters");
+  });
+  // width 0.1: 16-32-64 -> 2-3-6: asymmetric padding (1 -> 0 + 1, 3 -> 1 + 2)
+  withModel(resnet20({ inputShape: [8, 8, 3], numClasses: 4, width: 0.1 }), (m) => {
+    const pads = ["layer2_0_shortcut", "layer3_0_shortcut"].map((n) => {
+      const s = m.getLayer(n) as ChannelPadShortcut;
+      return [s.padBefore, s.padAfter];
+    });
+    deepEqual(pads, [[0, 1], [1, 2]]);
+    const y = tf.tidy(() => (m.predict(tf.ones([2, 8, 8, 3])) as tf.Tensor).shape);
+    deepEqual(y, [2, 4]);
+  });
+  withModel(vgg16Bn({ inputShape: CIFAR, numClasses: 10, width: 0.25 }), (m) => {
+    deepEqual(kernel(m, "features_conv13"), [3, 3, 128, 128]);
+    deepEqual(kernel(m, "classifier"), [128, 10]);
+  });
+  withModel(mlp({ inputShape: [10], numClasses: 2, width: 0.5, hidden: [6, 3] }), (m) => {
+    deepEqual(kernel(m, "fc1"), [10, 3]);
+    deepEqual(kernel(m, "fc2"), [3, 2]); // round(1.5) = 2
+    deepEqual(kernel(m, "fc3"), [2, 2]);
+  });
+});
+
+Deno.test("tiny forward passes give [N, classes] finite logits without leaking tensors", () => {
+  const cases: [string, number[], number][] = [
+    ["resnet18", [16, 16, 3], 0.125],
+    ["custom_resnet18", [16, 16, 3], 0.125],
+    ["resnet20", [16, 16, 3], 0.25],
+    ["resnet56", [16, 16, 3], 0.125],
+    ["vgg11_bn", CIFAR, 0.125],
+    ["vgg16_bn", CIFAR, 0.125],
+    ["vgg16", CIFAR, 0.0625],
+    ["lenet5", [28, 28, 1], 1],
+    ["lenet5", [32, 32, 1], 0.5],
+    ["mlp", [8, 8, 1], 0.25],
+  ];
+  for (const [name, inputShape, width] of cases) {
+    withModel(buildModel(name, { inputShape, numClasses: 7, width, seed: 1 }), (m) => {
+      const x = tf.randomNormal([3, ...inputShape], 0, 1, "float32", 2);
+      const run = () => tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync());
+      run();
+      const before = tf.memory().numTensors;
+      const y = tf.tidy(() => m.predict(x) as tf.Tensor);
+      deepEqual(y.shape, [3, 7], `${name} logits shape`);
+      ok(Array.from(y.dataSync()).every(Number.isFinite), `${name} logits finite`);
+      y.dispose();
+      run();
+      equal(tf.memory().numTensors, before, `${name} leaks tensors`);
+      x.dispose();
+    });
+  }
+});
+
+Deno.test("stem ReLU: resnet20 has one, resnet56 (RNI reference) not unless asked", () => {
+  const has = (m: tf.LayersModel) => m.layers.some((l) => l.name === "relu1");
+  const opts = { inputShape: [8, 8, 3], numClasses: 2, width: 0.125 };
+  withModel(resnet20(opts), (m) => ok(has(m)));
+  withModel(resnet56(opts), (m) => ok(!has(m)));
+  withModel(resnet56({ ...opts, stemRelu: true }), (m) => ok(has(m)));
+  withModel(resnet20({ ...opts, stemRelu: false }), (m) => ok(!has(m)));
+});
+
+Deno.test("VGG final pool: vgg16_bn averages (RNI), vgg11_bn and vgg16 max-pool", () => {
+  const opts = { inputShape: CIFAR, numClasses: 2, width: 0.0625 };
+  withModel(
+    vgg16Bn(opts),
+    (m) => equal(m.getLayer("features_pool5").getClassName(), "AveragePooling2D"),
+  );
+  withModel(vgg16Bn({ ...opts, finalPool: "max" }), (m) => {
+    equal(m.getLayer("features_pool5").getClassName(), "MaxPooling2D");
+  });
+  withModel(
+    vgg11Bn(opts),
+    (m) => equal(m.getLayer("features_pool5").getClassName(), "MaxPooling2D"),
+  );
+  withModel(vgg16(opts), (m) => {
+    equal(m.getLayer("features_pool5").getClassName(), "MaxPooling2D");
+    equal(m.layers.filter((l) => l.getClassName() === "Dropout").length, 2);
+    ok(!m.layers.some((l) => l.getClassName() === "BatchNormalization"));
+  });
+});
+
+Deno.test("initialisation: He-normal fan_out convs, bnGammaInit, seeds repeat", () => {
+  withModel(resnet56({ inputShape: [8, 8, 3], numClasses: 2, bnGammaInit: 0.5 }), (m) => {
+    const gammas = m.layers.filter((l) => l.getClassName() === "BatchNormalization")
+      .map((l) => l.getWeights()[0].dataSync());
+    ok(gammas.length === 55 && gammas.every((g) => g.every((v) => v === 0.5)));
+    // std of a 3x3x64x64 kernel: sqrt(2 / (3 * 3 * 64))
+    const w = m.getLayer("layer3_4_conv2").getWeights()[0];
+    const std = tf.tidy(() => tf.moments(w).variance.sqrt().dataSync()[0]);
+    allClose([std], [Math.sqrt(2 / (9 * 64))], { rtol: 0.05, atol: 0 }, "kernel std");
+  });
+  const weightsOf = (seed: number) =>
+    withModel(
+      lenet5({ inputShape: [28, 28, 1], numClasses: 3, seed }),
+      (m) => m.getWeights().map((t) => Array.from(t.dataSync())),
+    );
+  const a = weightsOf(7), b = weightsOf(7), c = weightsOf(8);
+  deepEqual(a, b);
+  notEqualArrays(a[0], c[0]);
+  notEqualArrays(a[0], a[2]); // conv1 and conv2 kernels draw from different seeds
+});
+
+function notEqualArrays(a: number[], b: number[]): void {
+  ok(a.length !== b.length || a.some((v, i) => v !== b[i]), "arrays should differ");
+}
+
+/** Saves through tf.io into memory and loads back. */
+async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await m.save(tf.io.withSaveHandler((a) => {
+    artifacts = a;
+    return Promise.resolve({
+      modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+    });
+  }));
+  return await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+}
+
+/** Replaces every weight with random values (masks with random 0/1) so a round trip is tested on non-default state. */
+function randomizeWeights(m: tf.LayersModel): void {
+  m.setWeights(m.weights.map((w, i) =>
+    tf.tidy(() => {
+      const shape = w.shape as number[];
+      if (w.name.includes("mask")) {
+        return tf.randomUniform(shape, 0, 1, "float32", i).round();
+      }
+      if (w.name.includes("moving_variance")) return tf.randomUniform(shape, 0.5, 2, "float32", i);
+      return tf.randomNormal(shape, 0, 0.3, "float32", i);
+    })
+  ));
+}
+
+Deno.test("save -> load round trip keeps MaskedReLU masks and ChannelPadShortcut outputs", async () => {
+  const models = [
+    customResnet18({ inputShape: [8, 8, 3], numClasses: 4, width: 0.125 }),
+    resnet20({ inputShape: [8, 8, 3], numClasses: 4, width: 0.25 }),
+  ];
+  for (const m of models) {
+    randomizeWeights(m);
+    const loaded = await roundTrip(m);
+    const x = tf.randomNormal([2, 8, 8, 3], 0, 1, "float32", 3);
+    const [a, b] = [m, loaded].map((mm) => tf.tidy(() => (mm.predict(x) as tf.Tensor).dataSync()));
+    deepEqual(Array.from(b), Array.from(a), `${m.name} outputs after load`);
+    deepEqual(
+      maskedLayers(loaded).map((l) => l.activeCount()),
+      maskedLayers(m).map((l) => l.activeCount()),
+    );
+    equal(
+      loaded.layers.filter((l) => l instanceof ChannelPadShortcut).length,
+      m.layers.filter((l) => l instanceof ChannelPadShortcut).length,
+    );
+    x.dispose();
+    m.dispose();
+    loaded.dispose();
+  }
+});
+
+Deno.test("ChannelPadShortcut equals x[:, ::s, ::s, :] zero-padded on channels", () => {
+  const [n, h, w, c] = [2, 5, 5, 3];
+  const layer = new ChannelPadShortcut({ stride: 2, padBefore: 1, padAfter: 2, name: "sc" });
+  const xs = Array.from({ length: n * h * w * c }, (_, i) => Math.sin(i) + i / 100);
+  const x = tf.tensor4d(xs, [n, h, w, c]);
+  const y = layer.apply(x) as tf.Tensor;
+  const [oh, ow, oc] = [3, 3, c + 3];
+  deepEqual(y.shape, [n, oh, ow, oc]);
+  deepEqual(layer.computeOutputShape([null, h, w, c]), [null, oh, ow, oc]);
+  const expected: number[] = [];
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        for (let k = 0; k < oc; k++) {
+          const src = k - 1; // output channel padBefore + i = input channel i
+          expected.push(src >= 0 && src < c ? xs[((b * h + 2 * i) * w + 2 * j) * c + src] : 0);
+        }
+      }
+    }
+  }
+  deepEqual(Array.from(y.dataSync()), Array.from(Float32Array.from(expected)));
+  // gradient: dL/dx = upstream gradient routed back to the kept positions, zero elsewhere
+  const up = tf.randomNormal([n, oh, ow, oc], 0, 1, "float32", 5);
+  const g = tf.grad((t: tf.Tensor) => (layer.apply(t) as tf.Tensor).mul(up).sum())(x);
+  const upv = up.dataSync();
+  const gv = g.dataSync();
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < h; r++) {
+      for (let q = 0; q < w; q++) {
+        for (let k = 0; k < c; k++) {
+          const kept = r % 2 === 0 && q % 2 === 0;
+          const want = kept ? upv[((b * oh + r / 2) * ow + q / 2) * oc + k + 1] : 0;
+          equal(gv[((b * h + r) * w + q) * c + k], want);
+        }
+      }
+    }
+  }
+  const clone = ChannelPadShortcut.fromConfig(
+    ChannelPadShortcut,
+    layer.getConfig(),
+  ) as ChannelPadShortcut;
+  deepEqual([clone.stride, clone.padBefore, clone.padAfter], [2, 1, 2]);
+  tf.dispose([x, y, up, g]);
+  throws(() => new ChannelPadShortcut({ padBefore: -1 }), /padBefore must be an integer >= 0/);
+});
+
+Deno.test("bad names and options fail with one clear line", () => {
+  throws(
+    () => buildModel("resnet19", { inputShape: CIFAR, numClasses: 10 }),
+    (e: Error) =>
+      e.message.includes("resnet19") && modelNames.every((n) => e.message.includes(n)) &&
+      !e.message.includes("\n"),
+  );
+  throws(() => resnet18({ inputShape: [32, 32], numClasses: 10 }), /inputShape must be 3/);
+  throws(() => resnet18({ inputShape: CIFAR, numClasses: 0 }), /numClasses must be/);
+  throws(() => resnet18({ inputShape: CIFAR, numClasses: 10, width: 0 }), /width must be/);
+  throws(() => vgg16Bn({ inputShape: [16, 16, 3], numClasses: 10 }), /sides must be >= 32/);
+  throws(() => lenet5({ inputShape: [10, 10, 1], numClasses: 10 }), /too small/);
+  throws(() => mlp({ inputShape: [4], numClasses: 2, hidden: [0] }), /hidden must be/);
+});
