@@ -1,0 +1,139 @@
+/**
+ * GradientPrunedConv2D: a Conv2D whose backward pass sees a pruned kernel
+ * while everything else sees the full one (DWP "gradient-only" pruning).
+ *
+ * - forward: y = act(conv2d(x, W) + b), exactly as Conv2D;
+ * - dL/dW and dL/db: the ordinary gradients, from the full W;
+ * - dL/dx: computed with W·m, where m = (|W| >= threshold) OR keep, and keep is
+ *   a fresh Bernoulli(1 - pBern) draw on every backward pass. So each weight
+ *   below the threshold is dropped from the input gradient with probability
+ *   pBern, against the current (still training) weights.
+ *
+ * The threshold is fixed when the layer is made (computed once, globally, by
+ * the `gradient` pruner). The layer is serializable: a saved model loads back
+ * with `tf.loadLayersModel` once this module is imported.
+ *
+ * @example
+ * ```ts
+ * const conv = new GradientPrunedConv2D({
+ *   filters: 8, kernelSize: 3, padding: "same", threshold: 0.05, pBern: 1, seed: 1,
+ * });
+ * ```
+ * @module
+ */
+import { tf } from "@shears/core";
+
+type Conv2DArgs = Parameters<typeof tf.layers.conv2d>[0];
+type Conv2DLayer = ReturnType<typeof tf.layers.conv2d>;
+
+/** The tfjs-layers Conv2D class (not exported by name; taken from its factory). */
+const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as new (
+  args: Conv2DArgs,
+) => Conv2DLayer;
+
+/** Arguments of {@link GradientPrunedConv2D}: Conv2D's, plus the pruning parameters. */
+export type GradientPrunedConv2DArgs = Conv2DArgs & {
+  /** Weights with |w| >= threshold are never pruned; may be Infinity (serialized as a string). */
+  threshold: number | string;
+  /** Probability that a weight below the threshold is dropped from dL/dx, in [0, 1]. */
+  pBern: number;
+  /** Seed of the Bernoulli draws (draw i of this layer uses seed `${seed}:${i}`). */
+  seed?: number;
+};
+
+/** A Conv2D with gradient-only magnitude pruning; see the module doc. */
+export class GradientPrunedConv2D extends Conv2D {
+  /** Name under which the class is serialized. */
+  static className = "GradientPrunedConv2D";
+  /** Weights with |w| >= threshold always reach dL/dx. */
+  threshold: number;
+  /** Probability that a weight below the threshold is dropped from dL/dx. */
+  pBern: number;
+  /** Seed of the per-backward Bernoulli draws. */
+  readonly seed: number;
+  #draws = 0;
+
+  constructor(args: GradientPrunedConv2DArgs) {
+    super(args);
+    this.threshold = Number(args.threshold);
+    this.pBern = args.pBern;
+    this.seed = args.seed ?? 0;
+    if (Number.isNaN(this.threshold)) {
+      throw new Error(`${this.name}: threshold must be a number, got ${args.threshold}`);
+    }
+    if (!(this.pBern >= 0 && this.pBern <= 1)) {
+      throw new Error(`${this.name}: pBern must be in [0, 1], got ${args.pBern}`);
+    }
+    if (this.dataFormat !== "channelsLast" || this.dilationRate.some((d) => d !== 1)) {
+      throw new Error(
+        `${this.name}: gradient-only pruning needs channelsLast data and dilation 1, ` +
+          `got ${this.dataFormat} and dilation ${this.dilationRate}`,
+      );
+    }
+  }
+
+  /** Number of backward passes (mask draws) so far. */
+  get draws(): number {
+    return this.#draws;
+  }
+
+  /** The kernel mask used for dL/dx on the next backward pass would be drawn like this. */
+  drawMask(w: tf.Tensor): tf.Tensor {
+    const seed = `${this.seed}:${this.#draws++}`;
+    return tf.tidy(() => {
+      const big = tf.greaterEqual(tf.abs(w), this.threshold);
+      const spared = tf.greaterEqual(tf.randomUniform(w.shape, 0, 1, "float32", seed), this.pBern);
+      return tf.cast(tf.logicalOr(big, spared), "float32");
+    });
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      let y = this.#conv(x, this.kernel.read() as tf.Tensor4D);
+      if (this.bias) y = tf.add(y, this.bias.read());
+      return this.activation.apply(y);
+    });
+  }
+
+  /** conv2d(x, w) with dL/dx taken through a freshly masked w. */
+  #conv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+    const strides = this.strides as [number, number];
+    const pad = this.padding === "same" ? "same" : "valid";
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [xi, wi] = args as [tf.Tensor4D, tf.Tensor4D];
+      (args[2] as tf.GradSaveFunc)([xi, wi]);
+      return {
+        value: tf.conv2d(xi, wi, strides, pad),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+          const dy4 = dy as tf.Tensor4D;
+          const wPruned = tf.mul(ws, this.drawMask(ws)) as tf.Tensor4D;
+          const dx = tf.conv2dTranspose(dy4, wPruned, xs.shape, strides, pad);
+          const dw = tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy: dy4 }, {
+            strides,
+            pad,
+            dataFormat: "NHWC",
+            dimRoundingMode: undefined,
+            filterShape: ws.shape,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          return [dx, dw];
+        },
+      };
+    });
+    return f(x, w) as tf.Tensor4D;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      threshold: Number.isFinite(this.threshold) ? this.threshold : String(this.threshold),
+      pBern: this.pBern,
+      seed: this.seed,
+    };
+  }
+}
+tf.serialization.registerClass(
+  // Conv2D's static fromConfig (inherited from Layer) is there at run time; the factory type hides it.
+  GradientPrunedConv2D as unknown as tf.serialization.SerializableConstructor<GradientPrunedConv2D>,
+);
