@@ -16,3 +16,7 @@ export * from "./train.ts";
 export * from "./taps.ts";
 export * from "./optim.ts";
 export * from "./losses.ts";
+export * from "./channelwise.ts";
+export * from "./graph.ts";
+export * from "./rewrite.ts";
+export * from "./surgery.ts";

@@ -1,0 +1,85 @@
+/**
+ * Config-level model rewrites: rebuild a functional LayersModel from its
+ * config with some layers' configs edited or replaced, then copy every weight
+ * across by (layer name, param name). The input model is left as it was.
+ *
+ * @example
+ * ```ts
+ * // ReLU -> MaskedReLU, keeping names and wiring
+ * const masked = rewriteLayers(model, (l) =>
+ *   l.className === "ReLU" ? { ...l, className: "MaskedReLU", config: { name: l.name } } : l
+ * );
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { paramName } from "./graph.ts";
+
+/** One layer of a functional model's config, as `model.getConfig().layers` holds it. */
+export interface LayerSpec {
+  name: string;
+  /** Serialized class name (`Conv2D`, `MaskedReLU`); a custom class must be registered. */
+  className: string;
+  /** The layer's config (`layer.getConfig()`); `name` must stay the layer's name. */
+  config: Record<string, unknown>;
+  /** Wiring: `[[[fromLayer, nodeIndex, tensorIndex, kwargs], ...]]`; keep it unless rewiring. */
+  inboundNodes: unknown[];
+}
+
+/** Options of {@link rewriteLayers}. */
+export interface RewriteOptions {
+  /**
+   * Turns an old weight value into the new one (e.g. a slice); default: the
+   * value as it is. Called inside a tidy; return a tensor of the new weight's shape.
+   */
+  weight?: (layer: string, param: string, value: tf.Tensor) => tf.Tensor;
+}
+
+/**
+ * A new model built from `model`'s config with `edit` applied to each layer
+ * spec (return the spec, edited or replaced; a copy is passed in). Every
+ * weight of the new model whose layer and param exist in the old model gets
+ * the old value (through `options.weight`); other weights keep their
+ * initializers' values. A shape mismatch is an error naming the weight.
+ */
+export function rewriteLayers(
+  model: tf.LayersModel,
+  edit: (spec: LayerSpec) => LayerSpec,
+  options: RewriteOptions = {},
+): tf.LayersModel {
+  if (model instanceof tf.Sequential) {
+    throw new Error(
+      `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
+    );
+  }
+  const config = structuredClone(model.getConfig()) as unknown as { layers: LayerSpec[] };
+  config.layers = config.layers.map((l) => edit(l));
+  const out = tf.LayersModel.fromConfig(
+    tf.LayersModel,
+    config as unknown as tf.serialization.ConfigDict,
+    {},
+    true,
+  ) as tf.LayersModel;
+  const old = new Map(model.layers.map((l) => [l.name, l]));
+  tf.tidy(() => {
+    for (const layer of out.layers) {
+      const from = old.get(layer.name);
+      if (!from) continue;
+      for (const w of layer.weights) {
+        const param = paramName(layer.name, w.originalName);
+        const src = from.weights.find((v) => paramName(from.name, v.originalName) === param);
+        if (!src) continue;
+        const value = options.weight?.(layer.name, param, src.read()) ?? src.read().clone();
+        if (value.shape.join() !== w.shape.join()) {
+          out.dispose();
+          throw new Error(
+            `weight ${layer.name}/${param} has shape [${w.shape}] in the rewritten model; ` +
+              `got a value of shape [${value.shape}]`,
+          );
+        }
+        w.write(value);
+      }
+    }
+  });
+  return out;
+}

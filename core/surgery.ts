@@ -1,0 +1,97 @@
+/**
+ * Structural pruning: physically remove channel-group channels from a model,
+ * giving a smaller plain-tfjs LayersModel. Each removed group channel leaves
+ * its producers (Conv2D filters / Dense units, with bias), every per-channel
+ * follower (BN, depthwise, masks), every consumer's input rows (the H*W block
+ * of rows after a Flatten) and ChannelPadShortcut padding.
+ *
+ * Invariant: in inference mode the new model computes what the old one does
+ * with those channels held at zero after their last channel-wise layer (as long
+ * as the activations on the way keep 0 at 0, like ReLU).
+ *
+ * @example
+ * ```ts
+ * const graph = buildChannelGraph(model);
+ * const small = removeChannels(model, new Map([[graph.groupOf("conv1").id, [0, 5]]]));
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { buildChannelGraph, type ChannelGraph, type ChannelMap, unitsOf } from "./graph.ts";
+import { rewriteLayers } from "./rewrite.ts";
+
+const COUNT_KEY: Record<string, string> = { Conv2D: "filters", Dense: "units" };
+
+/**
+ * A new model without the given channels: `removals` maps a group id (see
+ * {@link buildChannelGraph}) to the group channel indices to remove. The input
+ * model stays usable. Throws on an unknown or unprunable group, a bad index,
+ * or a removal that would leave a layer with no output channels.
+ */
+export function removeChannels(
+  model: tf.LayersModel,
+  removals: Map<string, number[]>,
+  graph: ChannelGraph = buildChannelGraph(model),
+): tf.LayersModel {
+  // layer -> param -> axis -> units to drop
+  const cuts = new Map<string, Map<string, Map<number, Set<number>>>>();
+  // layer -> config key -> decrement
+  const shrink = new Map<string, Map<string, number>>();
+  const bump = (layer: string, key: string) => {
+    const m = shrink.get(layer) ?? shrink.set(layer, new Map()).get(layer)!;
+    m.set(key, (m.get(key) ?? 0) + 1);
+  };
+  for (const [id, channels] of removals) {
+    const g = graph.group(id);
+    if (channels.length === 0) continue;
+    if (!g.prunable) throw new Error(`channel group '${id}' is not prunable: it ${g.reason}`);
+    const bad = channels.find((j) => !Number.isInteger(j) || j < 0 || j >= g.size);
+    if (bad !== undefined) {
+      throw new Error(`channel ${bad} of group '${id}' is out of range; it has ${g.size}`);
+    }
+    if (new Set(channels).size !== channels.length) {
+      throw new Error(`channels to remove from group '${id}' repeat an index: [${channels}]`);
+    }
+    if (channels.length >= g.size) {
+      throw new Error(`cannot remove all ${g.size} channels of group '${id}'`);
+    }
+    for (const ref of [...g.producers, ...g.followers, ...g.consumers]) {
+      const byParam = cuts.get(ref.layer) ?? cuts.set(ref.layer, new Map()).get(ref.layer)!;
+      const byAxis = byParam.get(ref.weight) ?? byParam.set(ref.weight, new Map()).get(ref.weight)!;
+      const units = byAxis.get(ref.axis) ?? byAxis.set(ref.axis, new Set()).get(ref.axis)!;
+      for (const j of channels) for (const u of unitsOf(ref, j)) units.add(u);
+    }
+    for (const p of g.producers.filter((p) => p.weight === "kernel")) {
+      for (const j of channels) if (p.index[j] >= 0) bump(p.layer, COUNT_KEY[p.className]);
+    }
+    for (const p of g.pads) {
+      const before = padBefore(model, p);
+      for (const j of channels) {
+        if (p.index[j] >= 0) bump(p.layer, p.index[j] < before ? "padBefore" : "padAfter");
+      }
+    }
+  }
+  return rewriteLayers(model, (spec) => {
+    for (const [key, n] of shrink.get(spec.name) ?? []) {
+      const left = (spec.config[key] as number) - n;
+      if (left < 1 && (key === "filters" || key === "units")) {
+        throw new Error(`removing ${n} channels would leave layer '${spec.name}' with no ${key}`);
+      }
+      spec.config[key] = left;
+    }
+    return spec;
+  }, {
+    weight: (layer, param, value) => {
+      let v = value;
+      for (const [axis, drop] of cuts.get(layer)?.get(param) ?? []) {
+        const keep = Array.from({ length: v.shape[axis] }, (_, i) => i).filter((i) => !drop.has(i));
+        v = tf.gather(v, keep, axis);
+      }
+      return v === value ? value.clone() : v;
+    },
+  });
+}
+
+function padBefore(model: tf.LayersModel, pad: ChannelMap): number {
+  return (model.getLayer(pad.layer).getConfig() as { padBefore: number }).padBefore;
+}
