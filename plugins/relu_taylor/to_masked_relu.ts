@@ -19,7 +19,13 @@
  * ```
  * @module
  */
-import { activationMaskLayers, type Options, tf, type Transform } from "@shears/core";
+import {
+  activationMaskLayers,
+  type MaskedReLU,
+  type Options,
+  tf,
+  type Transform,
+} from "@shears/core";
 
 interface LayerConfig {
   className: string;
@@ -36,6 +42,8 @@ function isPlainReLU(l: LayerConfig): boolean {
 type FromConfig = (
   cls: unknown,
   config: unknown,
+  customObjects: Record<string, never>,
+  fastWeightInit: boolean,
 ) => tf.LayersModel;
 
 /**
@@ -60,9 +68,13 @@ export function toMaskedReLU(model: tf.LayersModel, exclude: string[] = []): tf.
     replaced.add(name);
   }
   const cls = model instanceof tf.Sequential ? tf.Sequential : tf.LayersModel;
-  const out = (cls as unknown as { fromConfig: FromConfig }).fromConfig(cls, config);
+  const out = (cls as unknown as { fromConfig: FromConfig }).fromConfig(cls, config, {}, true);
+  // fastWeightInit zero-fills new weights: every weight is set below.
   for (const layer of out.layers) {
-    if (replaced.has(layer.name)) continue;
+    if (replaced.has(layer.name)) {
+      tf.tidy(() => (layer as MaskedReLU).setMask(tf.ones(layer.weights[0].shape as number[])));
+      continue;
+    }
     const weights = model.getLayer(layer.name).getWeights();
     if (weights.length) layer.setWeights(weights);
   }
