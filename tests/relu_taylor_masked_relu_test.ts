@@ -2,11 +2,10 @@
  * MaskedReLU values and gradients, the masked_relu transform, and masks /
  * ReLU counts surviving save -> load.
  */
-import { activationMaskLayers, MaskedReLU, tf } from "@shears/core";
+import { activationMaskLayers, MaskedReLU, Rng, tf } from "@shears/core";
 import reluTaylor, { reluCounts, toMaskedReLU } from "@shears/relu_taylor";
-import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
-import { Rng } from "@shears/core";
 
 await useTestBackend();
 
