@@ -20,6 +20,7 @@ import {
   padOrCrop,
   reshape,
   run,
+  swapBatchAndChannels,
   transpose,
   type WasmBackendLike,
   zeroInsert,
@@ -111,7 +112,7 @@ function filterGrad(
   const [n, , , c] = x.shape;
   const mult = depthwise ? info.outChannels / info.inChannels : 0;
   // Depthwise: one image whose channels are (c, n); regular: batch c, channels n.
-  const xt = transpose(backend, x, depthwise ? [1, 2, 3, 0] : [3, 1, 2, 0]);
+  const xt = depthwise ? transpose(backend, x, [1, 2, 3, 0]) : swapBatchAndChannels(backend, x);
   const xs = depthwise ? reshape(backend, xt, [1, inHeight, inWidth, c * n]) : xt;
   let f: Info;
   if (depthwise) {

@@ -85,3 +85,18 @@ export function zeroInsert(backend: WasmBackendLike, x: Info, sh: number, sw: nu
   free(backend, padded);
   return out;
 }
+
+/**
+ * NHWC `[N,H,W,C]` -> `[C,H,W,N]`, done as a 2-D transpose followed by a
+ * block transpose; about twice as fast on wasm as the general 4-D permutation.
+ */
+export function swapBatchAndChannels(backend: WasmBackendLike, x: Info): Info {
+  const [n, h, w, c] = x.shape;
+  const flat = reshape(backend, x, [n, h * w * c]);
+  const t = transpose(backend, flat, [1, 0]);
+  const blocks = reshape(backend, t, [h * w, c, n]);
+  const swapped = transpose(backend, blocks, [1, 0, 2]);
+  const out = reshape(backend, swapped, [c, h, w, n]);
+  free(backend, flat, t, blocks, swapped);
+  return out;
+}

@@ -17,6 +17,7 @@ import {
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
 } from "./conv_grads.ts";
+import { tileConfig } from "./tile.ts";
 
 const kernels: tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
@@ -25,9 +26,14 @@ const kernels: tf.KernelConfig[] = [
   depthwiseBackpropInputConfig,
 ];
 
+let registered = false;
+
 /** Registers (or replaces) Shears' wasm kernels. Safe to call more than once. */
 export function registerWasmKernels(): void {
-  for (const k of kernels) {
+  if (registered) return;
+  registered = true;
+  const originalTile = tf.getKernel("Tile", "wasm");
+  for (const k of [...kernels, tileConfig(originalTile)]) {
     if (tf.getKernel(k.kernelName, "wasm") === k) continue;
     if (tf.getKernel(k.kernelName, "wasm") != null) tf.unregisterKernel(k.kernelName, "wasm");
     tf.registerKernel(k);
