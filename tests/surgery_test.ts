@@ -1,0 +1,213 @@
+import {
+  buildChannelGraph,
+  type ChannelGraph,
+  layerWeight,
+  removeChannels,
+  rewriteLayers,
+  Rng,
+  tf,
+  unitsOf,
+} from "@shears/core";
+import { buildModel } from "@shears/models";
+import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { useTestBackend } from "./backend_setup.ts";
+import {
+  concatDepthwise,
+  lenetLike,
+  randomizeWeights,
+  resnetLike,
+  vggLike,
+} from "./channel_models.ts";
+
+await useTestBackend();
+
+/**
+ * Random removals for every prunable group: up to half its channels, never all
+ * of a producer's (so no layer is emptied).
+ */
+function randomRemovals(graph: ChannelGraph, rng: Rng): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const g of graph.groups.filter((g) => g.prunable)) {
+    for (;;) {
+      const k = 1 + rng.int(Math.max(1, Math.floor(g.size / 2)));
+      const all = Array.from({ length: g.size }, (_, j) => j);
+      const pick = all.map((j) => [rng.next(), j]).sort((a, b) => a[0] - b[0]).slice(0, k)
+        .map(([, j]) => j);
+      const empties = g.producers.some((p) => p.index.every((c, j) => c < 0 || pick.includes(j)));
+      if (!empties) {
+        out.set(g.id, pick);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A copy of `model` whose removed channels are exactly zero after their last
+ * channel-wise layer: producer kernels and biases zeroed, and every BN beta /
+ * moving mean and depthwise bias on the way (BN of 0 with mean 0 and beta 0 is
+ * 0 in inference; ReLU and MaskedReLU keep 0 at 0).
+ */
+function zeroedCopy(
+  model: tf.LayersModel,
+  graph: ChannelGraph,
+  removals: Map<string, number[]>,
+): tf.LayersModel {
+  const copy = rewriteLayers(model, (s) => s);
+  for (const [id, channels] of removals) {
+    const g = graph.group(id);
+    const offsets = g.followers.filter((f) => ["beta", "moving_mean", "bias"].includes(f.weight));
+    for (const ref of [...g.producers, ...offsets]) {
+      const w = layerWeight(copy.getLayer(ref.layer), ref.weight)!;
+      const shape = w.shape as number[];
+      const keep = new Float32Array(shape[ref.axis]).fill(1);
+      for (const j of channels) for (const u of unitsOf(ref, j)) keep[u] = 0;
+      const bshape = shape.map((d, i) => (i === ref.axis ? d : 1));
+      w.write(tf.tidy(() => w.read().mul(tf.tensor(keep, bshape))));
+    }
+  }
+  return copy;
+}
+
+function predict(model: tf.LayersModel, x: tf.Tensor): Float32Array {
+  return tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+}
+
+/** Prunes random channels of every prunable group and checks pruned == zeroed original. */
+function checkInvariant(model: tf.LayersModel, seed: number): tf.LayersModel {
+  randomizeWeights(model, seed);
+  const rng = new Rng(seed);
+  const graph = buildChannelGraph(model);
+  const removals = randomRemovals(graph, rng);
+  const inShape = (model.inputs[0].shape as number[]).slice(1);
+  const x = tf.randomNormal([2, ...inShape], 0, 1, "float32", seed);
+  const original = predict(model, x);
+  const pruned = removeChannels(model, removals, graph);
+  const zeroed = zeroedCopy(model, graph, removals);
+  const want = predict(zeroed, x);
+  const got = predict(pruned, x);
+  allClose(got, want, { rtol: 1e-4, atol: 1e-4 }, `${model.name} pruned output`);
+  ok(got.some((v, i) => Math.abs(v - original[i]) > 1e-3), "removal changed nothing");
+  allClose(predict(model, x), original, {}, "the input model is left as it was");
+  // Every producer lost exactly the channels removed from it.
+  for (const [id, channels] of removals) {
+    for (const p of graph.group(id).producers.filter((p) => p.weight === "kernel")) {
+      const before = model.getLayer(p.layer).getWeights()[0].shape[p.axis];
+      const gone = channels.filter((j) => p.index[j] >= 0).length;
+      equal(pruned.getLayer(p.layer).getWeights()[0].shape[p.axis], before - gone, p.layer);
+    }
+  }
+  tf.dispose(x);
+  zeroed.dispose();
+  return pruned;
+}
+
+Deno.test("resnet-like: pruned output = zeroed original (coupled adds, projection, option-A)", () => {
+  const model = resnetLike();
+  const pruned = checkInvariant(model, 1);
+  model.dispose();
+  pruned.dispose();
+});
+
+Deno.test("option-A padding channels are removed by shrinking padBefore / padAfter", () => {
+  const model = resnetLike();
+  randomizeWeights(model, 2);
+  const graph = buildChannelGraph(model);
+  const g = graph.groupOf("c_add");
+  const pad = g.pads[0];
+  const before = pad.index.indexOf(1), after = pad.index.indexOf(9); // pad channels 1 and 9
+  const b2 = g.producers.find((p) => p.layer === "b2_conv")!;
+  const shared = b2.index.indexOf(3);
+  const pruned = removeChannels(model, new Map([[g.id, [before, after, shared]]]), graph);
+  const cfg = pruned.getLayer("c_short").getConfig();
+  deepEqual([cfg.padBefore, cfg.padAfter], [1, 1]);
+  equal(pruned.getLayer("b2_conv").getWeights()[0].shape[3], 5);
+  equal(pruned.getLayer("c2_conv").getWeights()[0].shape[3], 7);
+  model.dispose();
+  pruned.dispose();
+});
+
+Deno.test("vgg-like: flatten -> dense rows follow their channels", () => {
+  const model = vggLike();
+  const pruned = checkInvariant(model, 3);
+  equal(pruned.getLayer("fc1").getWeights()[0].shape[0] % 4, 0);
+  model.dispose();
+  pruned.dispose();
+});
+
+Deno.test("lenet-like: valid convs, zero padding, pools, flatten, dropout", () => {
+  const model = lenetLike();
+  const pruned = checkInvariant(model, 4);
+  model.dispose();
+  pruned.dispose();
+});
+
+Deno.test("concat + MaskedReLU + depthwise: pruned output = zeroed original", () => {
+  const model = concatDepthwise();
+  const pruned = checkInvariant(model, 5);
+  model.dispose();
+  pruned.dispose();
+});
+
+Deno.test("zoo: resnet20 and resnet18 (tiny) keep the invariant", () => {
+  for (const name of ["resnet20", "resnet18"]) {
+    const model = buildModel(name, { inputShape: [8, 8, 3], numClasses: 4, width: 0.125 });
+    const pruned = checkInvariant(model, 6);
+    model.dispose();
+    pruned.dispose();
+  }
+});
+
+Deno.test("a pruned model saves and loads as plain tfjs with identical outputs", async () => {
+  for (const make of [resnetLike, concatDepthwise]) {
+    const model = make();
+    randomizeWeights(model, 7);
+    const graph = buildChannelGraph(model);
+    const pruned = removeChannels(model, randomRemovals(graph, new Rng(7)), graph);
+    let saved: tf.io.ModelArtifacts | undefined;
+    await pruned.save(tf.io.withSaveHandler((artifacts) => {
+      saved = artifacts;
+      return Promise.resolve({
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+      });
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
+    const inShape = (model.inputs[0].shape as number[]).slice(1);
+    const x = tf.randomNormal([2, ...inShape], 0, 1, "float32", 7);
+    deepEqual(predict(loaded, x), predict(pruned, x));
+    tf.dispose([x]);
+    for (const m of [model, pruned, loaded]) m.dispose();
+  }
+});
+
+Deno.test("bad removals are clear errors", () => {
+  const model = resnetLike();
+  const graph = buildChannelGraph(model);
+  const remove = (id: string, channels: number[]) =>
+    removeChannels(model, new Map([[id, channels]]), graph);
+  throws(() => remove("fc", [0]), /group 'fc' is not prunable: it feeds the model output 'fc'/);
+  throws(() => remove("nope", [0]), /no channel group 'nope'; groups: input, /);
+  throws(() => remove("a1_conv", [4]), /channel 4 of group 'a1_conv' is out of range; it has 4/);
+  throws(() => remove("a1_conv", [1, 1]), /repeat an index/);
+  throws(() => remove("a1_conv", [0, 1, 2, 3]), /cannot remove all 4 channels/);
+  const g = graph.groupOf("c_add");
+  const b2 = g.producers.find((p) => p.layer === "b2_conv")!;
+  const allOfB = b2.index.flatMap((c, j) => (c >= 0 ? [j] : []));
+  throws(() => remove(g.id, allOfB), /leave layer '(b2_conv|b_short_conv)' with no filters/);
+  model.dispose();
+});
+
+Deno.test("removeChannels leaks no tensors", () => {
+  const model = resnetLike();
+  const graph = buildChannelGraph(model);
+  const removals = randomRemovals(graph, new Rng(8));
+  for (let i = 0; i < 3; i++) {
+    const before = tf.memory().numTensors;
+    const pruned = removeChannels(model, removals);
+    equal(tf.memory().numTensors - before, pruned.weights.length);
+    pruned.dispose();
+    equal(tf.memory().numTensors, before);
+  }
+  model.dispose();
+});
