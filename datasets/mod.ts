@@ -22,4 +22,3 @@ export type { Augmentation, Normalization } from "./batch_fill.ts";
 export { FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from "./mnist.ts";
 export { loadCifar10, loadCifar100 } from "./cifar.ts";
 export { loadImageFolder, loadTinyImagenet } from "./image_folder.ts";
-export { parseIdx } from "./idx.ts";

@@ -3,6 +3,7 @@
  * @module
  */
 import type { Augmentation } from "./batch_fill.ts";
+import { DatasetError } from "./errors.ts";
 
 /**
  * How to load a dataset.
@@ -34,7 +35,11 @@ export function augmentationFor(defaults: Augmentation, opts: LoadOptions): Augm
   return { pad: opts.augmentPad ?? defaults.pad, flip: opts.augmentFlip ?? defaults.flip };
 }
 
-/** A limit option as a count (Infinity when unset). */
+/** A limit option as a count (Infinity when unset); must be a non-negative integer. */
 export function limitOf(limit: number | undefined): number {
-  return limit ?? Infinity;
+  if (limit === undefined) return Infinity;
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new DatasetError(`example limit must be a non-negative integer, got ${limit}`);
+  }
+  return limit;
 }

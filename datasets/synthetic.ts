@@ -40,6 +40,11 @@ export function syntheticDataset(opts: SyntheticOptions = {}): InMemoryDataset {
   if (!(inputShape.length === 1 || inputShape.length === 3) || inputShape.some((d) => !(d >= 1))) {
     throw new DatasetError(`synthetic input shape must be [H, W, C] or [D], got [${inputShape}]`);
   }
+  for (const [what, v] of [["train size", n], ["test size", nTest]] as const) {
+    if (!Number.isInteger(v) || v < 0) {
+      throw new DatasetError(`synthetic ${what} must be a non-negative integer, got ${v}`);
+    }
+  }
   if (!Number.isInteger(numClasses) || numClasses < 2) {
     throw new DatasetError(`synthetic needs at least 2 classes, got ${numClasses}`);
   }

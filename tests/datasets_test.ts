@@ -121,6 +121,7 @@ Deno.test("malformed IDX files are rejected with one line naming the path", asyn
     bad[3] = 3;
     await Deno.writeFile(labels, bad);
     await rejects(load(), oneLine(/t10k-labels-idx1-ubyte: magic number 2051, expected .*2049/));
+    await Deno.writeFile(labels, good);
     await Deno.writeFile(`${dir}/train-images-idx3-ubyte.gz`, new Uint8Array([1, 2, 3, 4]));
     await rejects(load(), oneLine(/train-images-idx3-ubyte\.gz is not a valid gzip file/));
   });
@@ -464,6 +465,7 @@ Deno.test("shuffle is a seeded permutation; limit, dropLast and test order", () 
   deepEqual(limited.map((b) => b.length), [4, 4]);
   ok(limited.flat().every((l) => l < 10), "limit keeps the first examples");
   throws(() => labels({ batchSize: 0 }), DatasetError);
+  throws(() => labels({ batchSize: 4, limit: -1 }), /limit must be a non-negative integer, got -1/);
 });
 
 Deno.test("iterating epochs (also breaking early) leaks no tensors", () => {
@@ -567,6 +569,7 @@ Deno.test("unknown dataset names are rejected listing the known ones", async () 
     "synthetic",
     "tiny-imagenet",
   ]);
+  await rejects(loadDataset("synthetic", { limitTrain: 2.5 }), /train size .* got 2\.5/);
   await rejects(
     loadDataset("imagenet"),
     (e: unknown) =>
