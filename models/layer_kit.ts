@@ -23,7 +23,7 @@ export interface ConvOptions {
   stride?: number;
   /** Add a bias (default false: convs followed by BN have none, as in PyTorch). */
   bias?: boolean;
-  /** "same" (default) or "valid". */
+  /** "same" (default: PyTorch's padding k // 2, see {@link LayerKit.conv}) or "valid". */
   padding?: "same" | "valid";
 }
 
@@ -51,15 +51,30 @@ export class LayerKit {
   /**
    * A square conv, linear, He-normal fan_out kernel: N(0, 2 / (k * k * filters)),
    * untruncated, as torchvision's kaiming_normal_(mode="fan_out").
+   *
+   * "same" means PyTorch's padding = floor(k / 2) on every side. With stride 1
+   * and an odd kernel that is tfjs "same"; with stride > 1 tfjs would pad
+   * asymmetrically (nothing before, more after), shifting every output by a
+   * pixel against PyTorch and the option-A shortcut, so a ZeroPadding2D layer
+   * `${name}_pad` pads symmetrically before a "valid" conv instead.
    */
   conv(x: ST, name: string, filters: number, kernel: number, o: ConvOptions = {}): ST {
     const stddev = Math.sqrt(2 / (kernel * kernel * filters));
+    const stride = o.stride ?? 1;
+    let padding = o.padding ?? "same";
+    const pad = Math.floor(kernel / 2);
+    if (padding === "same" && stride > 1) {
+      if (pad > 0) {
+        x = tf.layers.zeroPadding2d({ name: `${name}_pad`, padding: pad }).apply(x) as ST;
+      }
+      padding = "valid";
+    }
     return tf.layers.conv2d({
       name,
       filters,
       kernelSize: kernel,
-      strides: o.stride ?? 1,
-      padding: o.padding ?? "same",
+      strides: stride,
+      padding,
       useBias: o.bias ?? false,
       kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev, seed: this.#seed() }),
     }).apply(x) as ST;

@@ -24,6 +24,8 @@
  *     resnet56 unless `stemRelu`); blocks `layer{stage}_{block}_conv1`, `_bn1`,
  *     `_relu1`, `_conv2`, `_bn2`, `_add`, `_relu2` (after the add), stages from
  *     1, blocks from 0 (`layer2_1_relu2` = last block of stage 2 in ResNet-18);
+ *     a stride-2 3x3 conv `X` is preceded by a ZeroPadding2D `X_pad` (padding 1
+ *     on every side, as PyTorch; tfjs "same" would pad asymmetrically);
  *     projection shortcut `_shortcut_conv`, `_shortcut_bn` (resnet18); option-A
  *     shortcut `_shortcut` (ChannelPadShortcut; resnet20/56); then `avgpool`, `fc`.
  *   - custom_resnet18: `layer{s}_{b}_relu1` and `layer{s}_{b}_relu2` are

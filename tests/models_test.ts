@@ -361,3 +361,80 @@ Deno.test("bad names and options fail with one clear line", () => {
   throws(() => lenet5({ inputShape: [10, 10, 1], numClasses: 10 }), /too small/);
   throws(() => mlp({ inputShape: [4], numClasses: 2, hidden: [0] }), /hidden must be/);
 });
+
+/** murmur3 fmix32 of (h, j) mapped to [-1, 1); the same as in models_torch_reference.py. */
+function unit(h: number, j: number): number {
+  let x = (Math.imul(h, 0x9e3779b1) + j) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return (x >>> 0) / 2 ** 31 - 1;
+}
+
+/** Sets every weight to the closed form of models_torch_reference.py (PyTorch layout, then transposed). */
+function setClosedFormWeights(m: tf.LayersModel): void {
+  m.setWeights(m.weights.map((w) => {
+    const key = w.originalName;
+    const h = Array.from(key).reduce((s, ch, i) => s + (i + 1) * ch.charCodeAt(0), 0);
+    const shape = w.shape as number[];
+    const kind = key.split("/")[1];
+    // PyTorch layouts: conv [O, I, kh, kw], dense [O, I]
+    const torchShape = shape.length === 4
+      ? [shape[3], shape[2], shape[0], shape[1]]
+      : shape.length === 2
+      ? [shape[1], shape[0]]
+      : shape;
+    const fanIn = tf.util.sizeFromShape(torchShape.slice(1));
+    const values = Float32Array.from({ length: tf.util.sizeFromShape(shape) }, (_, j) => {
+      const s = unit(h, j);
+      if (kind === "kernel") return s * Math.sqrt(6 / fanIn);
+      if (kind === "gamma") return 1 + 0.2 * s;
+      if (kind === "moving_variance") return 0.5 + s * s;
+      return 0.1 * s;
+    });
+    return tf.tidy(() => {
+      const t = tf.tensor(values, torchShape);
+      return shape.length === 4
+        ? t.transpose([2, 3, 1, 0])
+        : shape.length === 2
+        ? t.transpose()
+        : t;
+    });
+  }));
+}
+
+Deno.test("eval-mode logits match PyTorch references (tests/models_torch_reference.py)", () => {
+  // printed by `/usr/bin/python3 tests/models_torch_reference.py`
+  const cases: [tf.LayersModel, number, number[]][] = [
+    [
+      resnet20({ inputShape: [15, 15, 3], numClasses: 3, width: 0.25 }),
+      15,
+      [2.586401, 31.193909, 27.877956, 2.34079, 49.625813, 34.769321],
+    ],
+    [
+      resnet18({ inputShape: [16, 16, 3], numClasses: 3, width: 0.125 }),
+      16,
+      [-1.73682, -158.518402, 3.989645, -7.185706, -159.888412, 2.872133],
+    ],
+    [
+      vgg16Bn({ inputShape: CIFAR, numClasses: 3, width: 0.0625 }),
+      32,
+      [-0.478912, -0.265708, 0.102443, -0.536528, -0.31765, -0.034404],
+    ],
+  ];
+  for (const [m, side, expected] of cases) {
+    withModel(m, () => {
+      setClosedFormWeights(m);
+      const y = tf.tidy(() => {
+        const x = tf.tensor(
+          Float32Array.from({ length: 2 * side * side * 3 }, (_, j) => Math.sin(0.3 * j)),
+          [2, side, side, 3],
+        );
+        return (m.predict(x) as tf.Tensor).dataSync();
+      });
+      allClose(y, expected, { rtol: 1e-3, atol: 1e-3 }, `${m.name} logits`);
+    });
+  }
+});
