@@ -43,11 +43,12 @@ export function tinyResNet(seed = 1): tf.LayersModel {
 export const TINY_CONVS = ["conv1/kernel", "block_conv1/kernel", "block_shortcut_conv/kernel"];
 
 /**
- * A purely linear conv net (3x3 stride-2 conv with bias, 3x3 conv, 1x1 conv):
+ * A purely linear conv net (3x3 stride-2 conv with bias, 3x3 conv, 1x1 conv;
+ * the first `depth` of them):
  * with a linear loss its input gradient does not depend on the forward
  * activations, so it equals the pruned model's exactly.
  */
-export function linearConvNet(seed = 7): tf.LayersModel {
+export function linearConvNet(seed = 7, depth = 3): tf.LayersModel {
   const input = tf.input({ shape: [7, 7, 3], name: "input" });
   let h = input as Sym;
   const specs: [string, number, number, number, boolean][] = [
@@ -55,7 +56,7 @@ export function linearConvNet(seed = 7): tf.LayersModel {
     ["c2", 4, 3, 1, false],
     ["c3", 3, 1, 1, true],
   ];
-  for (const [name, filters, k, strides, useBias] of specs) {
+  for (const [name, filters, k, strides, useBias] of specs.slice(0, depth)) {
     h = tf.layers.conv2d({
       name,
       filters,

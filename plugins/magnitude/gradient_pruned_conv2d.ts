@@ -31,9 +31,25 @@ const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as ne
   args: Conv2DArgs,
 ) => Conv2DLayer;
 
+/**
+ * A threshold as a config value: a number, or "inf" for +∞ (JSON has no
+ * Infinity, and tfjs lower-cases string config values on load).
+ */
+export function serializeThreshold(t: number): number | string {
+  return Number.isFinite(t) ? t : t > 0 ? "inf" : "-inf";
+}
+
+/** Reads a threshold written by {@link serializeThreshold} (or a plain number / numeric string). */
+export function parseThreshold(v: unknown): number {
+  if (typeof v === "string" && /^[+-]?inf(inity)?$/i.test(v.trim())) {
+    return v.trim().startsWith("-") ? -Infinity : Infinity;
+  }
+  return typeof v === "number" || typeof v === "string" ? Number(v) : NaN;
+}
+
 /** Arguments of {@link GradientPrunedConv2D}: Conv2D's, plus the pruning parameters. */
 export type GradientPrunedConv2DArgs = Conv2DArgs & {
-  /** Weights with |w| >= threshold are never pruned; may be Infinity (serialized as a string). */
+  /** Weights with |w| >= threshold are never pruned; Infinity is serialized as "inf". */
   threshold: number | string;
   /** Probability that a weight below the threshold is dropped from dL/dx, in [0, 1]. */
   pBern: number;
@@ -55,7 +71,7 @@ export class GradientPrunedConv2D extends Conv2D {
 
   constructor(args: GradientPrunedConv2DArgs) {
     super(args);
-    this.threshold = Number(args.threshold);
+    this.threshold = parseThreshold(args.threshold);
     this.pBern = args.pBern;
     this.seed = args.seed ?? 0;
     if (Number.isNaN(this.threshold)) {
@@ -127,7 +143,7 @@ export class GradientPrunedConv2D extends Conv2D {
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
-      threshold: Number.isFinite(this.threshold) ? this.threshold : String(this.threshold),
+      threshold: serializeThreshold(this.threshold),
       pBern: this.pBern,
       seed: this.seed,
     };

@@ -20,11 +20,14 @@
  * @module
  */
 import type { LayerPruneRow, Options, Pruner, PruneResult, Scores, Transform } from "@shears/core";
-import { findWeight, type tf } from "@shears/core";
-import { GradientPrunedConv2D } from "./gradient_pruned_conv2d.ts";
+import { findWeight, rewriteLayers, type tf } from "@shears/core";
+import {
+  GradientPrunedConv2D,
+  parseThreshold,
+  serializeThreshold,
+} from "./gradient_pruned_conv2d.ts";
 import { requireModel } from "./global_pruner.ts";
 import { pBern, pPrune, unitOption } from "./options.ts";
-import { rewriteLayers } from "./rebuild.ts";
 import { concatScores, globalThreshold } from "./threshold.ts";
 
 /** Parameters of gradient-only pruning. */
@@ -43,10 +46,11 @@ export function gradientPrunedModel(
   return rewriteLayers(model, (l) =>
     l.className === "Conv2D"
       ? {
+        ...l,
         className: GradientPrunedConv2D.className,
         config: {
           ...l.config,
-          threshold: Number.isFinite(threshold) ? threshold : String(threshold),
+          threshold: serializeThreshold(threshold),
           pBern,
           seed: seed + i++,
         },
@@ -59,7 +63,7 @@ export function plainConvModel(model: tf.LayersModel): tf.LayersModel {
   return rewriteLayers(model, (l) => {
     if (l.className !== GradientPrunedConv2D.className) return l;
     const { threshold: _t, pBern: _p, seed: _s, ...config } = l.config;
-    return { className: "Conv2D", config };
+    return { ...l, className: "Conv2D", config };
   });
 }
 
@@ -80,8 +84,8 @@ function seedOption(options: Options): number {
 export const gradientPruneTransform: Transform = {
   description: "swap Conv2D for GradientPrunedConv2D (dL/dx through magnitude-pruned kernels)",
   apply(model, options) {
-    const threshold = Number(options.threshold);
-    if (options.threshold === undefined || Number.isNaN(threshold)) {
+    const threshold = parseThreshold(options.threshold);
+    if (Number.isNaN(threshold)) {
       throw new Error(`threshold must be a number (or Infinity), got ${options.threshold}`);
     }
     return gradientPrunedModel(model, {
