@@ -75,7 +75,8 @@ export class MaskSet {
     }
     if (!this.#originals.has(name)) this.#originals.set(name, tf.keep(w.read().clone()));
     this.#masks.get(name)?.dispose();
-    this.#masks.set(name, tf.keep(mask.toFloat()));
+    // mul makes fresh float32 storage (a cast bool keeps 1-byte storage on the cpu backend).
+    this.#masks.set(name, tf.keep(tf.tidy(() => tf.mul(mask.toFloat(), 1))));
   }
 
   /** Multiplies every masked weight by its mask. */

@@ -48,7 +48,8 @@ export class MaskedReLU extends tf.layers.Layer {
 
   /** Replaces the mask values (a tensor of the mask's shape; it is not kept). */
   setMask(m: tf.Tensor): void {
-    const v = tf.tidy(() => m.reshape(this.mask.shape as number[]).toFloat());
+    // mul makes fresh float32 storage: a cast bool keeps 1-byte storage on cpu and saves broken weights.
+    const v = tf.tidy(() => tf.mul(m.reshape(this.mask.shape as number[]).toFloat(), 1));
     this.mask.write(v);
     v.dispose();
   }
