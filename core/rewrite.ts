@@ -33,6 +33,13 @@ export interface RewriteOptions {
    * value as it is. Called inside a tidy; return a tensor of the new weight's shape.
    */
   weight?: (layer: string, param: string, value: tf.Tensor) => tf.Tensor;
+  /**
+   * Build the new layers with zero-filled weights instead of running their
+   * initializers (tfjs `fastWeightInit`): faster for big models when every
+   * weight is copied anyway. Default false: weights that are not copied get
+   * their initializers' values.
+   */
+  fastInit?: boolean;
 }
 
 /**
@@ -40,7 +47,7 @@ export interface RewriteOptions {
  * spec (return the spec, edited or replaced; a copy is passed in). Every
  * weight of the new model whose layer and param exist in the old model gets
  * the old value (through `options.weight`); other weights keep their
- * initializers' values. A shape mismatch is an error naming the weight.
+ * initializers' values (zeros with `fastInit`). A shape mismatch is an error naming the weight.
  */
 export function rewriteLayers(
   model: tf.LayersModel,
@@ -58,7 +65,7 @@ export function rewriteLayers(
     tf.LayersModel,
     config as unknown as tf.serialization.ConfigDict,
     {},
-    true,
+    options.fastInit ?? false,
   ) as tf.LayersModel;
   const old = new Map(model.layers.map((l) => [l.name, l]));
   tf.tidy(() => {

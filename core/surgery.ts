@@ -89,6 +89,7 @@ export function removeChannels(
       }
       return v === value ? value.clone() : v;
     },
+    fastInit: true,
   });
 }
 

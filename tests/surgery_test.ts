@@ -12,6 +12,7 @@ import { buildModel } from "@shears/models";
 import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import {
+  chainModel,
   concatDepthwise,
   lenetLike,
   randomizeWeights,
@@ -210,4 +211,50 @@ Deno.test("removeChannels leaks no tensors", () => {
     equal(tf.memory().numTensors, before);
   }
   model.dispose();
+});
+
+Deno.test("group ids survive surgery; sizes shrink by what was removed", () => {
+  const model = resnetLike();
+  const graph = buildChannelGraph(model);
+  const removals = randomRemovals(graph, new Rng(9));
+  const pruned = removeChannels(model, removals, graph);
+  const after = buildChannelGraph(pruned);
+  deepEqual(after.groups.map((g) => g.id), graph.groups.map((g) => g.id));
+  for (const g of graph.groups) {
+    equal(after.group(g.id).size, g.size - (removals.get(g.id)?.length ?? 0), g.id);
+  }
+  model.dispose();
+  pruned.dispose();
+});
+
+Deno.test("rewriteLayers: replace layers, copy weights by name, leave the input model alone", () => {
+  const model = chainModel();
+  randomizeWeights(model, 10);
+  const x = tf.randomNormal([2, 8, 8, 3], 0, 1, "float32", 10);
+  const before = predict(model, x);
+  const masked = rewriteLayers(
+    model,
+    (l) => l.className === "ReLU" ? { ...l, className: "MaskedReLU", config: { name: l.name } } : l,
+  );
+  deepEqual(
+    masked.layers.filter((l) => l.getClassName() === "MaskedReLU").map((l) => l.name),
+    ["c1_relu", "c2_relu"],
+  );
+  // Masks were not copied: they keep their initializer (ones), so the function is unchanged.
+  allClose(predict(masked, x), before, { rtol: 1e-5, atol: 1e-6 }, "masked model output");
+  // The copy owns its weights.
+  const k = layerWeight(masked.getLayer("c1_conv"), "kernel")!;
+  k.write(tf.tidy(() => tf.zerosLike(k.read())));
+  allClose(predict(model, x), before, {}, "input model after editing the copy");
+  throws(
+    () =>
+      rewriteLayers(
+        model,
+        (l) => l.name === "c1_conv" ? { ...l, config: { ...l.config, filters: 3 } } : l,
+      ),
+    /weight c1_conv\/kernel has shape \[3,3,3,3\] in the rewritten model; got a value of shape \[3,3,3,4\]/,
+  );
+  tf.dispose(x);
+  model.dispose();
+  masked.dispose();
 });
