@@ -1,0 +1,139 @@
+/**
+ * Folding BatchNorm into the Conv2D / Dense layer before it, as Intra-Fusion's
+ * reference does before fusing (its `merge_bn`): with s = gamma / sqrt(var),
+ * W' = W s and b' = (b - mean) s + beta; the BN layer is then set to the
+ * identity (gamma 1, beta 0, mean 0, variance 1 - epsilon, so tfjs'
+ * (x - mean) / sqrt(var + epsilon) is x). The reference leaves epsilon out of
+ * s; `includeEps: true` puts it in (then the folded model computes exactly
+ * what the original does in inference mode). A producer without a bias gets
+ * one. Only a BN that is the sole reader of its producer's output is folded.
+ *
+ * @example
+ * ```ts
+ * const { model: folded, folded: pairs } = foldBatchNorm(model, { includeEps: true });
+ * // pairs: [{ producer: "features_conv1", bn: "features_bn1" }, ...]
+ * ```
+ * @module
+ */
+import { tf } from "@shears/core";
+import { layerWeight, rewriteLayers } from "@shears/core";
+
+/** Options of {@link foldBatchNorm}. */
+export interface FoldOptions {
+  /** Put BN's epsilon into the scale (exact); default false, as the reference. */
+  includeEps?: boolean;
+}
+
+/** A producer and the BN folded into it. */
+export interface FoldedPair {
+  producer: string;
+  bn: string;
+}
+
+type Spec = {
+  name: string;
+  className: string;
+  config: Record<string, unknown>;
+  inboundNodes: unknown;
+};
+
+/** Pairs (producer, BN) where BN reads only the producer and nothing else reads the producer. */
+function foldablePairs(model: tf.LayersModel): FoldedPair[] {
+  const layers = (model.getConfig() as unknown as { layers: Spec[] }).layers;
+  const readers = new Map<string, string[]>();
+  const sources = new Map<string, string[]>();
+  for (const l of layers) {
+    const nodes = l.inboundNodes as [string, number, number, unknown][][];
+    const from = (nodes[0] ?? []).map((n) => n[0]);
+    sources.set(l.name, from);
+    for (const f of from) readers.set(f, [...(readers.get(f) ?? []), l.name]);
+  }
+  const outputs = new Set(model.outputs.map((o) => o.sourceLayer.name));
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const pairs: FoldedPair[] = [];
+  for (const l of layers) {
+    if (l.className !== "BatchNormalization") continue;
+    const from = sources.get(l.name)!;
+    if (from.length !== 1) continue;
+    const p = byName.get(from[0])!;
+    if (p.className !== "Conv2D" && p.className !== "Dense") continue;
+    if (p.config.activation !== undefined && p.config.activation !== "linear") continue;
+    if (readers.get(p.name)!.length !== 1 || outputs.has(p.name)) continue;
+    const axis = l.config.axis;
+    if (axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1)) {
+      const rank = (model.getLayer(l.name).outputShape as number[]).length;
+      if (axis !== rank - 1 && !(Array.isArray(axis) && axis[0] === rank - 1)) continue;
+    }
+    pairs.push({ producer: p.name, bn: l.name });
+  }
+  return pairs;
+}
+
+/** BN parameter values (defaults for absent gamma / beta). */
+function bnParams(layer: tf.layers.Layer) {
+  const get = (p: string) => layerWeight(layer, p)?.read();
+  const eps = (layer.getConfig() as { epsilon: number }).epsilon;
+  return {
+    gamma: get("gamma"),
+    beta: get("beta"),
+    mean: get("moving_mean")!,
+    variance: get("moving_variance")!,
+    eps,
+  };
+}
+
+/** Whether a BN layer already computes the identity (folded before). */
+export function isIdentityBn(layer: tf.layers.Layer): boolean {
+  const { gamma, beta, mean, variance, eps } = bnParams(layer);
+  const all = (t: tf.Tensor | undefined, v: number, tol: number) =>
+    t === undefined || tf.tidy(() => t.sub(v).abs().max().dataSync()[0] <= tol);
+  return all(gamma, 1, 0) && all(beta, 0, 0) && all(mean, 0, 0) && all(variance, 1 - eps, 1e-7);
+}
+
+/**
+ * A new model with every foldable BN folded into its producer (see the module
+ * doc); the input model is left as it was. BNs that already are the identity
+ * are skipped, so folding twice changes nothing.
+ */
+export function foldBatchNorm(
+  model: tf.LayersModel,
+  options: FoldOptions = {},
+): { model: tf.LayersModel; folded: FoldedPair[] } {
+  const pairs = foldablePairs(model).filter((p) => !isIdentityBn(model.getLayer(p.bn)));
+  const values = new Map<string, tf.Tensor>(); // "layer/param" -> new value
+  const key = (layer: string, param: string) => `${layer}/${param}`;
+  tf.tidy(() => {
+    for (const { producer, bn } of pairs) {
+      const p = model.getLayer(producer), b = model.getLayer(bn);
+      const { gamma, beta, mean, variance, eps } = bnParams(b);
+      const denom = (options.includeEps ? variance.add(eps) : variance.maximum(1e-30)).sqrt();
+      const s = gamma ? gamma.div(denom) : tf.onesLike(denom).div(denom);
+      const kernel = layerWeight(p, "kernel")!.read();
+      const bias = layerWeight(p, "bias")?.read() ?? tf.zerosLike(mean);
+      let newBias = bias.sub(mean).mul(s);
+      if (beta) newBias = newBias.add(beta);
+      values.set(key(producer, "kernel"), tf.keep(kernel.mul(s))); // s broadcasts on the last axis
+      values.set(key(producer, "bias"), tf.keep(newBias));
+      if (gamma) values.set(key(bn, "gamma"), tf.keep(tf.onesLike(gamma)));
+      if (beta) values.set(key(bn, "beta"), tf.keep(tf.zerosLike(beta)));
+      values.set(key(bn, "moving_mean"), tf.keep(tf.zerosLike(mean)));
+      values.set(key(bn, "moving_variance"), tf.keep(tf.onesLike(variance).mul(1 - eps)));
+    }
+  });
+  const producers = new Set(pairs.map((p) => p.producer));
+  try {
+    const out = rewriteLayers(
+      model,
+      (spec) =>
+        producers.has(spec.name) ? { ...spec, config: { ...spec.config, useBias: true } } : spec,
+      { weight: (layer, param, value) => values.get(key(layer, param))?.clone() ?? value.clone() },
+    );
+    // Producers that had no bias: their new bias is not copied by rewriteLayers.
+    for (const name of producers) {
+      layerWeight(out.getLayer(name), "bias")!.write(values.get(key(name, "bias"))!);
+    }
+    return { model: out, folded: pairs };
+  } finally {
+    for (const v of values.values()) v.dispose();
+  }
+}
