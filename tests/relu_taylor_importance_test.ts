@@ -3,51 +3,13 @@
  * plain-JS hand computation over several batches, fed through the session's
  * tap callbacks exactly as the training loop's backward pass calls them.
  */
-import {
-  MaskedReLU,
-  MaskSet,
-  Registry,
-  Rng,
-  type RunContext,
-  type ScoreSession,
-  tf,
-} from "@shears/core";
+import { MaskedReLU, Rng, type ScoreSession, tf } from "@shears/core";
 import reluTaylor, { LayerWeights } from "@shears/relu_taylor";
 import { allClose, deepEqual, equal, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
+import { makeCtx, SHAPES, tinyModel } from "./relu_taylor_fixtures.ts";
 
 await useTestBackend();
-
-const SHAPES = [[1, 2, 2], [1, 2, 3], [1, 1, 2]]; // mask shapes of r0, r1, r2
-
-function tinyModel(): tf.LayersModel {
-  const inp = tf.input({ shape: [1, 2, 2] });
-  let x = new MaskedReLU({ name: "r0" }).apply(inp) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x) as tf.SymbolicTensor;
-  x = new MaskedReLU({ name: "r1" }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 2, kernelSize: [1, 2] }).apply(x) as tf.SymbolicTensor;
-  x = new MaskedReLU({ name: "r2" }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
-  return tf.model({
-    inputs: inp,
-    outputs: tf.layers.dense({ units: 2 }).apply(x) as tf.SymbolicTensor,
-  });
-}
-
-function makeCtx(model: tf.LayersModel, seed = 7): RunContext {
-  return {
-    model,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal: new AbortController().signal,
-    rng: new Rng(seed),
-    registry: new Registry([reluTaylor]),
-    config: {},
-    state: new Map(),
-    report: {},
-  };
-}
 
 /** One batch: per layer, x and g as flat arrays (N * E) and N. */
 interface LayerBatch {

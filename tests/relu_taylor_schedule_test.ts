@@ -1,0 +1,183 @@
+/**
+ * The progressive schedule (keep ratio, update cadence), the mask controller,
+ * and the global top-k pruner (exactly k kept, exact counts, deterministic
+ * ties, masks rebuilt from scratch).
+ */
+import { type BatchInfo, type Budget, type MaskedReLU, type Scores, tf } from "@shears/core";
+import reluTaylor, {
+  applyGlobalTopk,
+  keepCount,
+  keepRatioAt,
+  MaskController,
+  maskController,
+  reluCounts,
+  targetEpoch,
+  topkMask,
+  updateIntervalAt,
+} from "@shears/relu_taylor";
+import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { useTestBackend } from "./backend_setup.ts";
+import { makeCtx, SHAPES, tinyModel } from "./relu_taylor_fixtures.ts";
+
+await useTestBackend();
+
+const REF = { epochs: 150, warmup: 5, target: 0.1 };
+
+Deno.test("schedule: 1 through warmup, the target from the target epoch, the formula between", () => {
+  equal(targetEpoch(REF), 92); // floor(5 + 145 * 0.6)
+  for (let e = 1; e <= 5; e++) equal(keepRatioAt(e, REF), 1, `epoch ${e}`);
+  for (const e of [92, 93, 120, 150]) equal(keepRatioAt(e, REF), 0.1, `epoch ${e}`);
+  let prev = 1;
+  for (let e = 6; e < 92; e++) {
+    const p = (e - 5) / 87;
+    const want = 0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * p ** 1.5));
+    allClose([keepRatioAt(e, REF)], [want], { rtol: 1e-12 }, `epoch ${e}`);
+    ok(want < prev && want > 0.1, `decreasing at ${e}`);
+    prev = want;
+  }
+  // half-way in epochs is past half-way in keep (accelerated by p^1.5)
+  const s = { epochs: 25, warmup: 5, target: 0.2 }; // target epoch floor(5 + 12) = 17
+  equal(targetEpoch(s), 17);
+  allClose(
+    [keepRatioAt(11, s)],
+    [0.2 + 0.8 * 0.5 * (1 + Math.cos(Math.PI * 0.5 ** 1.5))],
+    {},
+    "mid",
+  );
+});
+
+Deno.test("cadence: no updates in warmup, every 100 batches, every 200 from the target epoch", () => {
+  equal(updateIntervalAt(4, REF), Infinity);
+  equal(updateIntervalAt(5, REF), 100);
+  equal(updateIntervalAt(91, REF), 100);
+  equal(updateIntervalAt(92, REF), 200);
+  equal(updateIntervalAt(150, { ...REF, interval: 50 }), 100);
+});
+
+function infoFor(epoch0: number, batch: number, perEpoch: number): BatchInfo {
+  return {
+    epoch: epoch0,
+    batch,
+    globalStep: epoch0 * perEpoch + batch + 1,
+    batchesPerEpoch: perEpoch,
+    loss: 0,
+  };
+}
+
+Deno.test("controller: counts global batches, updates on the cadence with the scheduled budget", () => {
+  // 10 epochs of 4 batches, warmup 2, target epoch floor(2 + 8 * 0.6) = 6, interval 3
+  const calls: { batch: number; epoch: number; budget: Budget }[] = [];
+  let batch = 0;
+  const c = new MaskController(
+    { epochs: 10, warmup: 2, target: 0.25, interval: 3, targetRelus: 5 },
+    (budget, epoch) => {
+      calls.push({ batch, epoch, budget });
+      return { kept: 0, total: 0, perLayer: [] };
+    },
+  );
+  const updated: number[] = [];
+  for (let e = 0; e < 10; e++) {
+    for (let b = 0; b < 4; b++) {
+      batch++;
+      if (c.onBatchEnd(infoFor(e, b, 4))) updated.push(batch);
+    }
+  }
+  // epoch 1 (batches 1-4): none; epochs 2-5: every 3rd batch; from epoch 6 (batch 21): every 6th
+  deepEqual(updated, [6, 9, 12, 15, 18, 24, 30, 36]);
+  deepEqual(calls.map((x) => x.batch), updated);
+  deepEqual(calls.map((x) => x.epoch), [2, 3, 3, 4, 5, 6, 8, 9]);
+  deepEqual(calls[0].budget, { keepRatio: 1 });
+  allClose([calls[1].budget.keepRatio!], [keepRatioAt(3, { epochs: 10, warmup: 2, target: 0.25 })]);
+  for (const x of calls.slice(5)) deepEqual(x.budget, { keep: 5 }, "exact count at target");
+  equal(c.updates, 8);
+  equal(c.batches, 40);
+  throws(
+    () =>
+      new MaskController({ epochs: 10, target: 1.5 }, () => ({ kept: 0, total: 0, perLayer: [] })),
+    /target keep ratio/,
+  );
+});
+
+Deno.test("topkMask: exactly k, ties to the earlier index, NaN lowest", () => {
+  deepEqual([...topkMask(new Float32Array([1, 3, 3, 2]), 2)], [0, 1, 1, 0]);
+  deepEqual([...topkMask(new Float32Array([5, 5, 5, 5]), 3)], [1, 1, 1, 0]);
+  deepEqual([...topkMask(new Float32Array([2, 1, 2, 1, 2]), 4)], [1, 1, 1, 0, 1]);
+  deepEqual([...topkMask(new Float32Array([NaN, 0, -1]), 2)], [0, 1, 1]);
+  deepEqual([...topkMask(new Float32Array([1, 2]), 0)], [0, 0]);
+  throws(() => topkMask(new Float32Array(3), 4), /top-k count/);
+  equal(keepCount({ keepRatio: 0.1 }, 491_520), 49_152);
+  equal(keepCount({ keepRatio: 1e-9 }, 100), 1);
+  equal(keepCount({ keep: 12_779 }, 491_520), 12_779);
+  throws(() => keepCount({ keepRatio: 1.5 }, 10), /keep ratio must be in \(0, 1\], got 1.5/);
+  throws(() => keepCount({ keep: 11 }, 10), /\[1, 10\], got 11/);
+});
+
+function scoresOf(values: number[][]): Scores {
+  return {
+    target: "activations",
+    values: new Map(values.map((v, l) => [`r${l}`, tf.tensor(v, SHAPES[l])])),
+  };
+}
+
+Deno.test("global_topk: one global budget across layers, exact counts, rebuilt from scratch", () => {
+  const model = tinyModel();
+  const ctx = makeCtx(model);
+  const pruner = reluTaylor.pruners!.global_topk;
+  // 12 elements: r0 low, r1 high, r2 middle
+  const s1 = scoresOf([[1, 2, 3, 4], [10, 11, 12, 13, 14, 15], [5, 6]]);
+  const r = pruner.prune(ctx, s1, { keepRatio: 0.5 }, {}) as ReturnType<typeof applyGlobalTopk>;
+  equal(r.kept, 6);
+  equal(r.total, 12);
+  deepEqual(r.perLayer, [
+    { name: "r0", before: 4, after: 0 },
+    { name: "r1", before: 6, after: 6 },
+    { name: "r2", before: 2, after: 0 },
+  ]);
+  deepEqual(reluCounts(model), r);
+  // exact count; ties resolved to the earlier layer / element
+  const s2 = scoresOf([[7, 7, 0, 0], [0, 0, 0, 0, 0, 7], [7, 0]]);
+  const r2 = applyGlobalTopk(model, s2, { keep: 3 });
+  deepEqual(r2.perLayer.map((x) => x.after), [2, 1, 0]);
+  allClose((model.getLayer("r0") as MaskedReLU).mask.read().dataSync(), [1, 1, 0, 0]);
+  allClose((model.getLayer("r1") as MaskedReLU).mask.read().dataSync(), [0, 0, 0, 0, 0, 1]);
+  // pruned ReLUs come back when their importance does
+  const r3 = applyGlobalTopk(model, s1, { keepRatio: 1 });
+  equal(r3.kept, 12);
+  deepEqual(r3.perLayer.map((x) => x.after), [4, 6, 2]);
+  tf.dispose([...s1.values.values(), ...s2.values.values()]);
+  throws(
+    () => applyGlobalTopk(model, scoresOf([[1, 2, 3, 4]]), { keep: 1 }),
+    /no scores for MaskedReLU 'r1'/,
+  );
+  model.dispose();
+});
+
+Deno.test("maskController: session scores -> global_topk at the scheduled budget, no leaks", () => {
+  const model = tinyModel();
+  const ctx = makeCtx(model);
+  const session = reluTaylor.scorers!.random.start(ctx, {});
+  const c = maskController(ctx, session, reluTaylor.pruners!.global_topk, {
+    epochs: 4,
+    warmup: 1,
+    interval: 2,
+    targetRelus: 5,
+  });
+  // target epoch floor(1 + 3 * 0.6) = 2: from epoch 2 on, exactly 5 of 12 kept, every 4 batches
+  const before = tf.memory().numTensors;
+  const kept: number[] = [];
+  for (let e = 0; e < 4; e++) {
+    for (let b = 0; b < 4; b++) {
+      if (c.onBatchEnd(infoFor(e, b, 4))) kept.push(reluCounts(model).kept);
+    }
+  }
+  deepEqual(kept, [12, 12, 5, 5, 5]);
+  deepEqual(c.last!.budget, { keep: 5 });
+  equal(tf.memory().numTensors, before);
+  throws(
+    () =>
+      maskController(ctx, session, reluTaylor.pruners!.global_topk, { epochs: 4, targetRelus: 13 }),
+    /target_relus must be in \[1, 12\], got 13/,
+  );
+  session.dispose();
+  model.dispose();
+});
