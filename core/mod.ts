@@ -20,3 +20,11 @@ export * from "./channelwise.ts";
 export * from "./graph.ts";
 export * from "./rewrite.ts";
 export * from "./surgery.ts";
+export * from "./stages/mod.ts";
+export * from "./run.ts";
+
+export * from "./errors.ts";
+export * from "./metrics.ts";
+export * from "./io.ts";
+export * from "./cli.ts";
+export * from "./plot.ts";

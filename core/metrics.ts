@@ -1,0 +1,280 @@
+/**
+ * What a model costs and how well it does: parameters (total / non-zero),
+ * multiply-accumulates, ReLU count, accuracy and loss on a split, inference
+ * latency and size on disk.
+ *
+ * Counting rules (per example, batch dimension dropped):
+ * - Parameters are what PyTorch counts for the same network: the weights a
+ *   layer creates as trainable (kernels, biases, BN gamma and beta), whether
+ *   or not the layer is frozen now. BN moving statistics and MaskedReLU masks
+ *   are not parameters.
+ * - MACs: every weight whose name ends in `kernel` (Conv1D/2D/3D `kernel`,
+ *   DepthwiseConv2D `depthwise_kernel`, SeparableConv2D `depthwise_kernel` and
+ *   `pointwise_kernel`, Dense `kernel`, and subclasses of these) costs its size
+ *   times the number of output positions (all output dims but the last). That
+ *   is kh*kw*cin*cout*Hout*Wout for a conv (a grouped kernel is already
+ *   cin/groups deep), kh*kw*cin*mult*Hout*Wout for a depthwise conv and in*out
+ *   for a Dense on vectors. Conv2DTranspose costs kh*kw*cin*cout*Hin*Win.
+ *   Biases, BatchNorm, pooling, adds and activations count 0.
+ * - ReLUs: a `ReLU` layer or any layer with `activation: "relu"` counts every
+ *   output element (all active); a MaskedReLU counts its mask elements, of
+ *   which the ones equal to 1 are active.
+ *
+ * @example
+ * ```ts
+ * const { total } = countParams(model);
+ * const acc = accuracy(model, data, { split: "test", batchSize: 256 });
+ * console.log(total, countMacs(model), countRelus(model).active, acc.top1);
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+import type { Dataset, Split } from "./data.ts";
+import { MaskedReLU } from "./layers/masked_relu.ts";
+
+type Layer = tf.layers.Layer;
+type LayerVariable = Layer["weights"][number];
+
+const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** Sublayers of a nested model, or none. */
+function sublayers(layer: Layer): Layer[] {
+  return (layer as unknown as { layers?: Layer[] }).layers ?? [];
+}
+
+/** Every non-container layer of a model, nested models flattened. */
+function leafLayers(model: tf.LayersModel): Layer[] {
+  const out: Layer[] = [];
+  const visit = (l: Layer) => {
+    const subs = sublayers(l);
+    if (subs.length) subs.forEach(visit);
+    else out.push(l);
+  };
+  model.layers.forEach(visit);
+  return out;
+}
+
+/** The weights a layer created as trainable (they stay parameters when the layer is frozen). */
+function parameterWeights(layer: Layer): LayerVariable[] {
+  return (layer as unknown as { _trainableWeights: LayerVariable[] })._trainableWeights ?? [];
+}
+
+/**
+ * Trainable parameters, as PyTorch counts them, and how many of them are not
+ * exactly zero (what weight pruning leaves).
+ *
+ * @example
+ * ```ts
+ * const { total, nonZero } = countParams(model); // sparsity = 1 - nonZero / total
+ * ```
+ */
+export function countParams(model: tf.LayersModel): { total: number; nonZero: number } {
+  let total = 0, nonZero = 0;
+  for (const layer of leafLayers(model)) {
+    for (const w of parameterWeights(layer)) {
+      total += prod(w.shape as number[]);
+      nonZero += tf.tidy(() => w.read().notEqual(0).sum().dataSync()[0]);
+    }
+  }
+  return { total, nonZero };
+}
+
+/** One row of {@link layerTable}. */
+export interface LayerRow {
+  name: string;
+  className: string;
+  /** Output shape without the batch dimension (the first output's, for multi-output layers). */
+  outputShape: number[];
+  /** Trainable parameters of the layer. */
+  params: number;
+  /** Multiply-accumulates per example. */
+  macs: number;
+  /** Active ReLU elements per example (see the module doc). */
+  relus: number;
+}
+
+function outputShapeOf(layer: Layer): number[] {
+  const s = layer.outputShape as (number | null)[] | (number | null)[][];
+  const first = Array.isArray(s[0]) ? (s[0] as (number | null)[]) : (s as (number | null)[]);
+  return first.slice(1).map((d) => d ?? -1);
+}
+
+function inputShapeOf(layer: Layer): number[] {
+  const s = layer.inputSpec?.[0]?.shape ?? (layer.input as tf.SymbolicTensor).shape;
+  return (s as (number | null)[]).slice(1).map((d) => d ?? -1);
+}
+
+function layerMacs(layer: Layer): number {
+  const kernels = layer.weights.filter((w) => /kernel$/.test(w.originalName));
+  if (!kernels.length) return 0;
+  const out = outputShapeOf(layer);
+  const positions = layer.getClassName() === "Conv2DTranspose"
+    ? prod(inputShapeOf(layer).slice(0, -1))
+    : prod(out.slice(0, -1));
+  return kernels.reduce((sum, k) => sum + prod(k.shape as number[]) * positions, 0);
+}
+
+function activationOf(layer: Layer): string | undefined {
+  const a = (layer.getConfig() as { activation?: unknown }).activation;
+  return typeof a === "string" ? a : undefined;
+}
+
+function layerRelus(layer: Layer): { total: number; active: number } {
+  if (layer instanceof MaskedReLU) {
+    return { total: prod(layer.mask.shape as number[]), active: layer.activeCount() };
+  }
+  if (layer.getClassName() === "ReLU" || activationOf(layer) === "relu") {
+    const n = prod(outputShapeOf(layer));
+    return { total: n, active: n };
+  }
+  return { total: 0, active: 0 };
+}
+
+/**
+ * Per-layer name, class, output shape, parameters, MACs and active ReLU
+ * elements, in the model's layer order (nested models flattened).
+ *
+ * @example
+ * ```ts
+ * for (const r of layerTable(model)) console.log(r.name, r.macs);
+ * ```
+ */
+export function layerTable(model: tf.LayersModel): LayerRow[] {
+  return leafLayers(model).map((layer) => ({
+    name: layer.name,
+    className: layer.getClassName(),
+    outputShape: outputShapeOf(layer),
+    params: parameterWeights(layer).reduce((s, w) => s + prod(w.shape as number[]), 0),
+    macs: layerMacs(layer),
+    relus: layerRelus(layer).active,
+  }));
+}
+
+/** Multiply-accumulates for one example (rules in the module doc). */
+export function countMacs(model: tf.LayersModel): number {
+  return leafLayers(model).reduce((s, l) => s + layerMacs(l), 0);
+}
+
+/** ReLU elements per example: all of them, and those still acting as ReLU. */
+export function countRelus(model: tf.LayersModel): { total: number; active: number } {
+  let total = 0, active = 0;
+  for (const l of leafLayers(model)) {
+    const r = layerRelus(l);
+    total += r.total;
+    active += r.active;
+  }
+  return { total, active };
+}
+
+/** Classification quality on a split; fractions in [0, 1]. */
+export interface Accuracy {
+  top1: number;
+  top5: number;
+  /** Mean softmax cross-entropy. */
+  loss: number;
+  /** Examples evaluated. */
+  n: number;
+}
+
+/** True when the model's last layer already applies a softmax (outputs are probabilities). */
+function endsInSoftmax(model: tf.LayersModel): boolean {
+  const last = model.layers[model.layers.length - 1];
+  return last.getClassName() === "Softmax" || activationOf(last) === "softmax";
+}
+
+/**
+ * Top-1 / top-5 accuracy and mean cross-entropy of `model` on a split (test by
+ * default), in inference mode (BN uses moving statistics, no dropout), in
+ * dataset order. The model outputs logits (or probabilities when its last
+ * layer is a softmax). Top-k uses min(5, classes).
+ *
+ * @example
+ * ```ts
+ * const { top1, loss } = accuracy(model, data, { split: "test", batchSize: 256, limit: 1000 });
+ * ```
+ */
+export function accuracy(
+  model: tf.LayersModel,
+  data: Dataset,
+  opts: { split?: Split; batchSize?: number; limit?: number } = {},
+): Accuracy {
+  const probs = endsInSoftmax(model);
+  const k = Math.min(5, data.numClasses);
+  let top1 = 0, top5 = 0, loss = 0, n = 0;
+  const batches = data.batches(opts.split ?? "test", {
+    batchSize: opts.batchSize ?? 128,
+    shuffle: false,
+    limit: opts.limit,
+  });
+  for (const { x, y } of batches) {
+    try {
+      const [c1, c5, l] = tf.tidy(() => {
+        const out = model.predict(x, { batchSize: x.shape[0] }) as tf.Tensor2D;
+        const logp = probs ? tf.log(tf.clipByValue(out, 1e-12, 1)) : tf.logSoftmax(out);
+        const labels = y.toInt();
+        const nll = tf.neg(tf.sum(tf.mul(logp, tf.oneHot(labels, out.shape[1]))));
+        const idx = tf.topk(out, k).indices;
+        const hit = tf.equal(idx, labels.expandDims(1)).toFloat();
+        const hit1 = hit.slice([0, 0], [-1, 1]).sum();
+        return tf.stack([hit1, hit.sum(), nll]).dataSync();
+      });
+      top1 += c1;
+      top5 += c5;
+      loss += l;
+      n += y.shape[0];
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  }
+  if (n === 0) return { top1: 0, top5: 0, loss: NaN, n };
+  return { top1: top1 / n, top5: top5 / n, loss: loss / n, n };
+}
+
+/**
+ * Median wall time (ms) of one inference batch of `batchSize` random inputs,
+ * after `warmup` (default 3) untimed runs, over `runs` (default 10) runs. Each
+ * run waits for the output's data, so asynchronous (GPU) backends are timed to
+ * completion.
+ *
+ * @example
+ * ```ts
+ * const ms = await latency(model, { batchSize: 1, runs: 20 });
+ * ```
+ */
+export async function latency(
+  model: tf.LayersModel,
+  opts: { batchSize: number; warmup?: number; runs?: number },
+): Promise<number> {
+  const shape = (model.inputs[0].shape as (number | null)[]).slice(1) as number[];
+  const x = tf.randomNormal([opts.batchSize, ...shape]);
+  const once = async () => {
+    const t0 = performance.now();
+    const out = model.predict(x) as tf.Tensor;
+    await out.data();
+    const ms = performance.now() - t0;
+    out.dispose();
+    return ms;
+  };
+  try {
+    for (let i = 0; i < (opts.warmup ?? 3); i++) await once();
+    const times: number[] = [];
+    for (let i = 0; i < Math.max(1, opts.runs ?? 10); i++) times.push(await once());
+    times.sort((a, b) => a - b);
+    const mid = times.length >> 1;
+    return times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Total bytes of the files in `dir` (recursively), e.g. a saved model. */
+export function sizeOnDisk(dir: string): number {
+  let bytes = 0;
+  for (const e of Deno.readDirSync(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) bytes += sizeOnDisk(p);
+    else if (e.isFile) bytes += Deno.statSync(p).size;
+  }
+  return bytes;
+}
