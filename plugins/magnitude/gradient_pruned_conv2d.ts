@@ -106,21 +106,26 @@ export class GradientPrunedConv2D extends Conv2D {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      let y = this.#conv(x, this.kernel.read() as tf.Tensor4D);
-      if (this.bias) y = tf.add(y, this.bias.read());
+      const w = this.kernel.read() as tf.Tensor4D;
+      const y = this.bias ? this.#conv(x, w, this.bias.read()) : this.#conv(x, w);
       return this.activation.apply(y);
     });
   }
 
-  /** conv2d(x, w) with dL/dx taken through a freshly masked w. */
-  #conv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  /**
+   * conv2d(x, w) + b with dL/dx taken through a freshly masked w. The forward
+   * is the same fused op Conv2D runs, so outputs match it bit for bit on
+   * every backend (activation applied after, as for Conv2D's linear case).
+   */
+  #conv(x: tf.Tensor4D, w: tf.Tensor4D, b?: tf.Tensor): tf.Tensor4D {
     const strides = this.strides as [number, number];
     const pad = this.padding === "same" ? "same" : "valid";
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const [xi, wi] = args as [tf.Tensor4D, tf.Tensor4D];
-      (args[2] as tf.GradSaveFunc)([xi, wi]);
+      const save = args.pop() as tf.GradSaveFunc;
+      const [xi, wi, bi] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor?];
+      save([xi, wi]);
       return {
-        value: tf.conv2d(xi, wi, strides, pad),
+        value: tf.fused.conv2d({ x: xi, filter: wi, strides, pad, bias: bi }),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
           const dy4 = dy as tf.Tensor4D;
@@ -133,11 +138,11 @@ export class GradientPrunedConv2D extends Conv2D {
             dimRoundingMode: undefined,
             filterShape: ws.shape,
           } as unknown as tf.NamedAttrMap) as tf.Tensor;
-          return [dx, dw];
+          return bi ? [dx, dw, tf.sum(dy4, [0, 1, 2])] : [dx, dw];
         },
       };
     });
-    return f(x, w) as tf.Tensor4D;
+    return (b ? f(x, w, b) : f(x, w)) as tf.Tensor4D;
   }
 
   override getConfig(): tf.serialization.ConfigDict {
