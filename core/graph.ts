@@ -231,7 +231,7 @@ class Tracer {
     if (className === "InputLayer") {
       const shape = config.batchInputShape as number[];
       const elems = this.fresh(name, shape[shape.length - 1], false);
-      this.pin(elems, `coupled to the model input '${name}'`);
+      this.pin(elems, `is coupled to the model input '${name}'`);
       return { elems, spatial: 1 };
     }
     if (xs.length !== 1 && !MERGES.has(className) && className !== "Concatenate") {

@@ -82,15 +82,35 @@ export function removeChannels(
     return spec;
   }, {
     weight: (layer, param, value) => {
-      let v = value;
-      for (const [axis, drop] of cuts.get(layer)?.get(param) ?? []) {
-        const keep = Array.from({ length: v.shape[axis] }, (_, i) => i).filter((i) => !drop.has(i));
-        v = tf.gather(v, keep, axis);
-      }
-      return v === value ? value.clone() : v;
+      const drops = cuts.get(layer)?.get(param);
+      if (!drops) return value.clone();
+      const keep = value.shape.map((n, axis) =>
+        Array.from({ length: n }, (_, i) => i).filter((i) => !drops.get(axis)?.has(i))
+      );
+      return keepIndices(value, keep);
     },
     fastInit: true,
   });
+}
+
+/**
+ * `value` restricted to the indices `keep[axis]` along every axis, copied in
+ * JS (tfjs-cpu gather and strided slice take seconds on large kernels).
+ */
+function keepIndices(value: tf.Tensor, keep: number[][]): tf.Tensor {
+  const src = value.dataSync();
+  const strides = value.shape.map((_, i) => value.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const out = new Float32Array(keep.reduce((a, k) => a * k.length, 1));
+  let o = 0;
+  const walk = (axis: number, base: number): void => {
+    if (axis === keep.length - 1) {
+      for (const i of keep[axis]) out[o++] = src[base + i];
+    } else {
+      for (const i of keep[axis]) walk(axis + 1, base + i * strides[axis]);
+    }
+  };
+  walk(0, 0);
+  return tf.tensor(out, keep.map((k) => k.length), value.dtype);
 }
 
 function padBefore(model: tf.LayersModel, pad: ChannelMap): number {
