@@ -22,7 +22,8 @@ import { tf } from "@shears/core";
 export function attentionMap(f: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => {
     const a = f.square().mean(-1).reshape([f.shape[0], -1]) as tf.Tensor2D;
-    return a.div(a.norm(2, 1, true).maximum(1e-12));
+    // = a / max(||a||, 1e-12), with a finite gradient at a = 0
+    return a.div(a.square().sum(1, true).maximum(1e-24).sqrt());
   });
 }
 
