@@ -19,6 +19,7 @@ import { tf } from "./tf.ts";
 import type { BackendInfo } from "./pipeline.ts";
 import { initTensorflow, TENSORFLOW_INSTALL_HINT } from "./backends/tensorflow.ts";
 import { initWebGpu } from "./backends/webgpu.ts";
+export { type AdapterProbe, probeAdapter } from "./backends/webgpu.ts";
 import { initWasm } from "./backends/wasm/init.ts";
 import { cpuName, firstLine } from "./backends/host.ts";
 

@@ -17,6 +17,7 @@ import {
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
 } from "./conv_grads.ts";
+import { maxPoolGradConfig } from "./max_pool_grad.ts";
 import { tileConfig } from "./tile.ts";
 
 const kernels: tf.KernelConfig[] = [
@@ -24,6 +25,7 @@ const kernels: tf.KernelConfig[] = [
   conv2DBackpropInputConfig,
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
+  maxPoolGradConfig,
 ];
 
 let registered = false;
