@@ -2,6 +2,7 @@ import {
   buildChannelGraph,
   type ChannelGraph,
   layerWeight,
+  registerChannelwiseLayer,
   removeChannels,
   rewriteLayers,
   Rng,
@@ -257,4 +258,38 @@ Deno.test("rewriteLayers: replace layers, copy weights by name, leave the input 
   tf.dispose(x);
   model.dispose();
   masked.dispose();
+});
+
+/** A per-channel scale, unknown to core: y[..., c] = x[..., c] * scale[c]. */
+class ChannelScale extends tf.layers.Layer {
+  static className = "ChannelScale";
+  override build(shape: tf.Shape | tf.Shape[]): void {
+    const c = (shape as number[])[(shape as number[]).length - 1];
+    this.addWeight("scale", [c], "float32", tf.initializers.ones());
+    this.built = true;
+  }
+  override call(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.mul(Array.isArray(x) ? x[0] : x, this.weights[0].read()));
+  }
+}
+tf.serialization.registerClass(ChannelScale);
+
+Deno.test("a plugin's channel-wise layer: rejected until registered, then sliced", () => {
+  const input = tf.input({ shape: [6, 6, 2], name: "input" });
+  let x = tf.layers.conv2d({ name: "c1", filters: 5, kernelSize: 3 }).apply(input);
+  x = new ChannelScale({ name: "scale" }).apply(x);
+  x = tf.layers.conv2d({ name: "c2", filters: 4, kernelSize: 3 }).apply(x);
+  x = tf.layers.globalAveragePooling2d({ name: "gap" }).apply(x);
+  const y = tf.layers.dense({ name: "fc", units: 3 }).apply(x) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: y });
+  throws(() => buildChannelGraph(model), /layer 'scale' \(ChannelScale\) is not supported/);
+  registerChannelwiseLayer("ChannelScale");
+  const followers = buildChannelGraph(model).group("c1").followers;
+  deepEqual(followers.map((f) => [f.layer, f.weight, f.axis]), [["scale", "scale", 0]]);
+  const pruned = checkInvariant(model, 11);
+  const filters = pruned.getLayer("c1").getWeights()[0].shape[3]!;
+  ok(filters < 5);
+  deepEqual(pruned.getLayer("scale").getWeights()[0].shape, [filters]);
+  model.dispose();
+  pruned.dispose();
 });
