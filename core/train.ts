@@ -187,7 +187,7 @@ export async function train(
           batch.y.dispose();
         }
         b++;
-        emit.progress(`${label} ${epoch + 1}/${offset + total}`, b, nBatches, {
+        emit.progress(`${label} ${epoch + 1}/${total}`, b, nBatches, {
           loss: lossSum / seen,
           acc: correct / seen,
         });
