@@ -7,10 +7,10 @@
  * Dense (`activation: "relu"`) are not touched: build models with separate
  * ReLU layers.
  *
- * It is a config-level rewrite: the model's config is edited, a fresh model
- * is built from it and every weight is copied by layer name, so the result
- * shares nothing with the input model (which stays usable) and saves/loads
- * like any tfjs model.
+ * It is a config-level rewrite (core's `rewriteLayers`): the model's config
+ * is edited, a fresh model is built from it and every weight is copied by
+ * layer name, so the result shares nothing with the input model (which stays
+ * usable) and saves/loads like any tfjs model. Functional models only.
  *
  * @example
  * ```ts
@@ -21,64 +21,35 @@
  */
 import {
   activationMaskLayers,
-  type MaskedReLU,
+  type LayerSpec,
   type Options,
-  tf,
+  rewriteLayers,
+  type tf,
   type Transform,
 } from "@shears/core";
 
-interface LayerConfig {
-  className: string;
-  config: Record<string, unknown>;
-}
-
-function isPlainReLU(l: LayerConfig): boolean {
+function isPlainReLU(l: LayerSpec): boolean {
   const c = l.config;
   if (l.className === "Activation") return c.activation === "relu";
   if (l.className !== "ReLU") return false;
   return c.maxValue == null && !c.negativeSlope && !c.threshold;
 }
 
-type FromConfig = (
-  cls: unknown,
-  config: unknown,
-  customObjects: Record<string, never>,
-  fastWeightInit: boolean,
-) => tf.LayersModel;
-
 /**
- * A copy of `model` whose plain ReLU layers are MaskedReLU layers (masks all
- * ones), except those named in `exclude`.
+ * A copy of `model` (functional) whose plain ReLU layers are MaskedReLU
+ * layers (masks all ones), except those named in `exclude`.
  */
 export function toMaskedReLU(model: tf.LayersModel, exclude: string[] = []): tf.LayersModel {
   const skip = new Set(exclude);
   for (const name of skip) model.getLayer(name); // unknown names fail with tfjs' own message
-  const config = structuredClone(model.getConfig()) as unknown as { layers: LayerConfig[] };
-  const replaced = new Set<string>();
-  for (const l of config.layers) {
-    const name = l.config.name as string;
-    if (!isPlainReLU(l) || skip.has(name)) continue;
-    l.className = "MaskedReLU";
-    l.config = {
-      name,
-      trainable: l.config.trainable ?? true,
-      ...(l.config.batchInputShape ? { batchInputShape: l.config.batchInputShape } : {}),
-      ...(l.config.dtype ? { dtype: l.config.dtype } : {}),
-    };
-    replaced.add(name);
-  }
-  const cls = model instanceof tf.Sequential ? tf.Sequential : tf.LayersModel;
-  const out = (cls as unknown as { fromConfig: FromConfig }).fromConfig(cls, config, {}, true);
-  // fastWeightInit zero-fills new weights: every weight is set below.
-  for (const layer of out.layers) {
-    if (replaced.has(layer.name)) {
-      tf.tidy(() => (layer as MaskedReLU).setMask(tf.ones(layer.weights[0].shape as number[])));
-      continue;
-    }
-    const weights = model.getLayer(layer.name).getWeights();
-    if (weights.length) layer.setWeights(weights);
-  }
-  return out;
+  return rewriteLayers(model, (l) =>
+    isPlainReLU(l) && !skip.has(l.name)
+      ? {
+        ...l,
+        className: "MaskedReLU",
+        config: { name: l.name, trainable: l.config.trainable ?? true },
+      }
+      : l);
 }
 
 function excludeOption(options: Options): string[] {
