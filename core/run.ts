@@ -18,7 +18,13 @@
  */
 import { tap } from "rxjs";
 import type { tf } from "./tf.ts";
-import { CancelledError, pipeline, type RunContext, type RunEvent, type Stage } from "./pipeline.ts";
+import {
+  CancelledError,
+  pipeline,
+  type RunContext,
+  type RunEvent,
+  type Stage,
+} from "./pipeline.ts";
 import { importPlugin, type Plugin, Registry } from "./plugin.ts";
 import { MaskSet } from "./masks.ts";
 import { Rng } from "./rng.ts";
@@ -59,7 +65,10 @@ function collect(into: Record<string, Record<string, unknown>>) {
     if (e.type !== "metric") return;
     const s = (into[e.stage] ??= {});
     if (e.step === undefined) s[e.name] = e.value;
-    else ((s[e.name] ??= []) as { step: number; value: number }[]).push({ step: e.step, value: e.value });
+    else {((s[e.name] ??= []) as { step: number; value: number }[]).push({
+        step: e.step,
+        value: e.value,
+      });}
   };
 }
 
@@ -70,7 +79,13 @@ export async function runPipeline<D extends FlagDefs>(
 ): Promise<RunContext> {
   const defs = { ...commonFlags, ...spec.flags } as D & typeof commonFlags;
   const flags = parseFlags(defs, args, spec) as PipelineFlags<D>;
-  const common = flags as unknown as { backend: string; seed: number; out?: string; plugin?: string[]; quiet?: boolean };
+  const common = flags as unknown as {
+    backend: string;
+    seed: number;
+    out?: string;
+    plugin?: string[];
+    quiet?: boolean;
+  };
   const backend = await initBackend(common.backend as BackendName, { quiet: common.quiet });
   const registry = new Registry(spec.plugins ?? []);
   for (const p of common.plugin ?? []) registry.add(await importPlugin(p));
@@ -99,7 +114,9 @@ export async function runPipeline<D extends FlagDefs>(
   const started = new Date();
   let status = "completed";
   try {
-    await renderEvents(pipeline(...stages)(ctx).pipe(tap(collect(metrics))), { quiet: common.quiet });
+    await renderEvents(pipeline(...stages)(ctx).pipe(tap(collect(metrics))), {
+      quiet: common.quiet,
+    });
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;
     status = "cancelled";
@@ -134,19 +151,37 @@ export async function runPipeline<D extends FlagDefs>(
 
 /** report.md: summary, flags, backend and per-stage metrics. */
 function markdown(name: string, report: Record<string, unknown>, summary: string[]): string {
-  const lines = [`# ${name} run`, "", `${report.status}, ${report.started}, ${(report.seconds as number).toFixed(1)} s`, ""];
+  const lines = [
+    `# ${name} run`,
+    "",
+    `${report.status}, ${report.started}, ${(report.seconds as number).toFixed(1)} s`,
+    "",
+  ];
   if (summary.length) lines.push("```", ...summary, "```", "");
   const b = report.backend as { name: string; device: string };
-  lines.push(`Backend: ${b.name} (${b.device})`, "", "## Flags", "", "| flag | value |", "|---|---|");
+  lines.push(
+    `Backend: ${b.name} (${b.device})`,
+    "",
+    "## Flags",
+    "",
+    "| flag | value |",
+    "|---|---|",
+  );
   for (const [k, v] of Object.entries(report.flags as Record<string, unknown>)) {
     lines.push(`| --${k} | ${JSON.stringify(v) ?? ""} |`);
   }
   lines.push("", "## Metrics", "");
-  for (const [stageName, m] of Object.entries(report.stages as Record<string, Record<string, unknown>>)) {
+  for (
+    const [stageName, m] of Object.entries(report.stages as Record<string, Record<string, unknown>>)
+  ) {
     lines.push(`### ${stageName}`, "");
     for (const [k, v] of Object.entries(m)) {
       const last = Array.isArray(v) ? (v.at(-1) as { value: number }).value : v;
-      lines.push(`- ${k}: ${typeof last === "number" ? +last.toPrecision(6) : last}${Array.isArray(v) ? ` (last of ${v.length})` : ""}`);
+      lines.push(
+        `- ${k}: ${typeof last === "number" ? +last.toPrecision(6) : last}${
+          Array.isArray(v) ? ` (last of ${v.length})` : ""
+        }`,
+      );
     }
     lines.push("");
   }

@@ -5,13 +5,13 @@
  * @module
  */
 import {
-  type FlagDefs,
   type FitSpec,
+  type FlagDefs,
   loadModel,
   type RunContext,
   type Stage,
   stage,
-  tf,
+  type tf,
   train,
   UsageError,
 } from "@shears/core";
@@ -48,11 +48,19 @@ export function modelFlags(defaultModel: string): FlagDefs {
       minExclusive: true,
       help: "channel width multiplier of the built model",
     },
-    path: { type: "string", help: "a saved model directory (model.json + weights.bin) to start from" },
+    path: {
+      type: "string",
+      help: "a saved model directory (model.json + weights.bin) to start from",
+    },
   };
 }
 
-type DataFlagValues = { dataset: string; data_dir?: string; limit_train?: number; limit_test?: number };
+type DataFlagValues = {
+  dataset: string;
+  data_dir?: string;
+  limit_train?: number;
+  limit_test?: number;
+};
 
 /** The load stage's data factory for the parsed flags. */
 export function dataFrom(f: DataFlagValues, seed = 0): () => Promise<Dataset> {
@@ -72,7 +80,11 @@ export function modelFrom(
   return async (ctx) => {
     const data = ctx.data!;
     if (!f.path) {
-      return buildModel(f.model, { inputShape: data.inputShape, numClasses: data.numClasses, width: f.width });
+      return buildModel(f.model, {
+        inputShape: data.inputShape,
+        numClasses: data.numClasses,
+        width: f.width,
+      });
     }
     const m = await loadModel(f.path);
     const inShape = (m.inputs[0].shape as number[]).slice(1);

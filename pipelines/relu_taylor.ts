@@ -31,7 +31,7 @@ import {
   runMain,
   type ScoreSession,
   stage,
-  tf,
+  type tf,
   UsageError,
 } from "@shears/core";
 import reluTaylor, {

@@ -37,7 +37,11 @@ export const trainTeacherFlags = {
     choices: ["cosine", "multistep", "constant"],
     help: "lr schedule (multistep: x0.1 at 50% and 75%)",
   },
-  augment: { type: "boolean", default: true, help: "random crop (+ flip where the dataset allows)" },
+  augment: {
+    type: "boolean",
+    default: true,
+    help: "random crop (+ flip where the dataset allows)",
+  },
   resume: { type: "string", help: "a train_teacher run directory to continue from its checkpoint" },
 } satisfies FlagDefs;
 
@@ -45,7 +49,9 @@ async function resumeState(dir: string): Promise<CheckpointState> {
   try {
     return JSON.parse(await Deno.readTextFile(`${dir}/checkpoint/state.json`)) as CheckpointState;
   } catch {
-    throw new UsageError(`--resume ${dir}: no checkpoint/state.json there (is it a train_teacher run dir?)`);
+    throw new UsageError(
+      `--resume ${dir}: no checkpoint/state.json there (is it a train_teacher run dir?)`,
+    );
   }
 }
 
@@ -56,9 +62,15 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
   flags: trainTeacherFlags,
   async build(f) {
     const done = f.resume ? (await resumeState(f.resume)).epoch : 0;
-    if (done >= f.epochs) throw new UsageError(`--resume: the run already finished ${done} of ${f.epochs} epochs`);
+    if (done >= f.epochs) {
+      throw new UsageError(`--resume: the run already finished ${done} of ${f.epochs} epochs`);
+    }
     const m = f.schedule === "multistep"
-      ? { kind: "multistep" as const, milestones: [Math.floor(f.epochs * 0.5), Math.floor(f.epochs * 0.75)], gamma: 0.1 }
+      ? {
+        kind: "multistep" as const,
+        milestones: [Math.floor(f.epochs * 0.5), Math.floor(f.epochs * 0.75)],
+        gamma: 0.1,
+      }
       : { kind: f.schedule as "cosine" | "constant" };
     return [
       load({

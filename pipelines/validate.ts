@@ -8,7 +8,15 @@
  * ```
  * @module
  */
-import { evaluate, type Evaluation, type FlagDefs, load, type PipelineSpec, runMain, UsageError } from "@shears/core";
+import {
+  evaluate,
+  type Evaluation,
+  type FlagDefs,
+  load,
+  type PipelineSpec,
+  runMain,
+  UsageError,
+} from "@shears/core";
 import { dataFlags, dataFrom, modelFrom } from "./common.ts";
 
 /** Flags of validate. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { RunContext, Stage } from "../pipeline.ts";
-import { fitStage, type FitSpec } from "./fit.ts";
+import { type FitSpec, fitStage } from "./fit.ts";
 
 /**
  * Distils `ctx.teacher` into `ctx.model`; `alpha` must be > 0.

@@ -4,7 +4,7 @@
  * @module
  */
 import type { RunContext, Stage } from "../pipeline.ts";
-import { fitStage, type FitSpec } from "./fit.ts";
+import { type FitSpec, fitStage } from "./fit.ts";
 
 /**
  * Fine-tunes `ctx.model`.

@@ -30,25 +30,35 @@ export function fitStage(
   return stage(name, async (ctx, emit, cancel) => {
     const cfg = typeof spec === "function" ? spec(ctx) : spec;
     check(ctx, cfg);
-    await train(ctx, {
-      ...cfg,
-      onEpochEnd: async (epoch, st) => {
-        await cfg.onEpochEnd?.(epoch, st);
-        if (cfg.evalEach ?? true) {
-          const acc = accuracy(ctx.model!, ctx.data!, { split: "test", limit: cfg.evalLimit });
-          emit.metric("test_top1", acc.top1, epoch + 1);
-          emit.log(
-            `epoch ${epoch + 1}: loss ${st.loss.toFixed(4)}, train acc ${st.acc.toFixed(4)}, ` +
-              `test top-1 ${acc.top1.toFixed(4)}, lr ${st.lr.toPrecision(3)}, ${st.seconds.toFixed(1)} s`,
-          );
-        }
-        if (ctx.runDir) {
-          const dir = `${ctx.runDir}/checkpoint`;
-          await saveModel(ctx.model!, dir);
-          await writeFileAtomic(`${dir}/state.json`, JSON.stringify({ stage: name, epoch: epoch + 1 }));
-          emit.artifact("checkpoint", dir);
-        }
+    await train(
+      ctx,
+      {
+        ...cfg,
+        onEpochEnd: async (epoch, st) => {
+          await cfg.onEpochEnd?.(epoch, st);
+          if (cfg.evalEach ?? true) {
+            const acc = accuracy(ctx.model!, ctx.data!, { split: "test", limit: cfg.evalLimit });
+            emit.metric("test_top1", acc.top1, epoch + 1);
+            emit.log(
+              `epoch ${epoch + 1}: loss ${st.loss.toFixed(4)}, train acc ${st.acc.toFixed(4)}, ` +
+                `test top-1 ${acc.top1.toFixed(4)}, lr ${st.lr.toPrecision(3)}, ${
+                  st.seconds.toFixed(1)
+                } s`,
+            );
+          }
+          if (ctx.runDir) {
+            const dir = `${ctx.runDir}/checkpoint`;
+            await saveModel(ctx.model!, dir);
+            await writeFileAtomic(
+              `${dir}/state.json`,
+              JSON.stringify({ stage: name, epoch: epoch + 1 }),
+            );
+            emit.artifact("checkpoint", dir);
+          }
+        },
       },
-    }, emit, cancel);
+      emit,
+      cancel,
+    );
   });
 }

@@ -37,6 +37,8 @@ export function load(spec: LoadSpec): Stage {
     emit.metric("macs", countMacs(ctx.model));
     emit.metric("relus", r.active);
     emit.log(`model: ${ctx.model.name} (${p.total} params, ${r.active} ReLU elements)`);
-    if (ctx.teacher) emit.log(`teacher: ${ctx.teacher.name} (${countParams(ctx.teacher).total} params)`);
+    if (ctx.teacher) {
+      emit.log(`teacher: ${ctx.teacher.name} (${countParams(ctx.teacher).total} params)`);
+    }
   });
 }

@@ -40,9 +40,16 @@ export function mask(spec: MaskSpec): Stage {
     if (!scores) throw new Error(`no scores '${spec.scores}' in the run; run score first`);
     const pruner = ctx.registry.pruner(spec.pruner);
     if (pruner.target !== scores.target) {
-      throw new Error(`${spec.pruner} prunes ${pruner.target}, but ${spec.scores} scores ${scores.target}`);
+      throw new Error(
+        `${spec.pruner} prunes ${pruner.target}, but ${spec.scores} scores ${scores.target}`,
+      );
     }
-    const res = await pruner.prune(ctx, scores, resolve(spec.budget, ctx), resolve(spec.options ?? {}, ctx));
+    const res = await pruner.prune(
+      ctx,
+      scores,
+      resolve(spec.budget, ctx),
+      resolve(spec.options ?? {}, ctx),
+    );
     const step = ctx.step.index + 1;
     emit.metric("kept", res.kept, step);
     emit.metric("kept_ratio", res.kept / Math.max(1, res.total), step);

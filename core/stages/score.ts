@@ -42,19 +42,24 @@ export function score(spec: ScoreSpec): Stage {
       const n = spec.batches ?? scorer.batches;
       if (n !== 0) {
         const batchSize = spec.batchSize ?? 64;
-        await train(ctx, {
-          epochs: 1,
-          batchSize,
-          optimizer: { kind: "sgd", lr: 0 },
-          noStep: true,
-          augment: false,
-          sessions: [session],
-          limit: n === "epoch" ? undefined : n * batchSize,
-          trainMode: scorer.trainMode ?? true,
-          epochOffset: ctx.step.index,
-          totalEpochs: 1,
-          label: `score ${spec.scorer}`,
-        }, emit, cancel);
+        await train(
+          ctx,
+          {
+            epochs: 1,
+            batchSize,
+            optimizer: { kind: "sgd", lr: 0 },
+            noStep: true,
+            augment: false,
+            sessions: [session],
+            limit: n === "epoch" ? undefined : n * batchSize,
+            trainMode: scorer.trainMode ?? true,
+            epochOffset: ctx.step.index,
+            totalEpochs: 1,
+            label: `score ${spec.scorer}`,
+          },
+          emit,
+          cancel,
+        );
       }
       const key = spec.key ?? spec.scorer;
       ctx.scores.get(key)?.values.forEach((t) => t.dispose());
