@@ -1,0 +1,61 @@
+/**
+ * The `sigmoid_bn` transform: every BatchNormalization layer becomes a
+ * {@link SigmoidBatchNorm} with the same name, epsilon and momentum. The
+ * moving statistics are copied; theta is drawn from N(0, 1) (gamma and beta
+ * are dropped), as the RNI reference builds its SigBN models.
+ *
+ * @example
+ * ```ts
+ * const sig = toSigmoidBatchNorm(model, { seed: 0 });
+ * ```
+ * @module
+ */
+import { rewriteLayers, Rng, type tf, type Transform } from "@shears/core";
+import "./sigmoid_bn.ts";
+
+/** Options of {@link toSigmoidBatchNorm}. */
+export interface SigmoidBnOptions {
+  /** Seed for the thetas' N(0, 1) draws (one derived seed per layer); omitted = unseeded. */
+  seed?: number;
+}
+
+/** A copy of `model` with every BatchNormalization replaced by a SigmoidBatchNorm. */
+export function toSigmoidBatchNorm(
+  model: tf.LayersModel,
+  options: SigmoidBnOptions = {},
+): tf.LayersModel {
+  const rng = options.seed === undefined ? undefined : new Rng(options.seed);
+  let found = 0;
+  const out = rewriteLayers(model, (spec) => {
+    if (spec.className !== "BatchNormalization") return spec;
+    found++;
+    const c = spec.config;
+    if (c.axis !== -1 && c.axis !== undefined && !(Array.isArray(c.axis) && c.axis[0] === -1)) {
+      throw new Error(`batch norm '${spec.name}' normalizes axis ${c.axis}; only -1 is supported`);
+    }
+    const config: Record<string, unknown> = {
+      name: spec.name,
+      trainable: c.trainable ?? true,
+      epsilon: c.epsilon,
+      momentum: c.momentum,
+      axis: -1,
+    };
+    if (rng) config.seed = rng.int(2 ** 31);
+    return { ...spec, className: "SigmoidBatchNorm", config };
+  });
+  if (found === 0) {
+    out.dispose();
+    throw new Error(
+      `model '${model.name}' has no BatchNormalization layer to turn into SigmoidBatchNorm`,
+    );
+  }
+  return out;
+}
+
+/** The transform as the plugin registers it (options: `seed`). */
+export const sigmoidBnTransform: Transform = {
+  description:
+    "BatchNormalization -> SigmoidBatchNorm (scale sigmoid(theta), theta ~ N(0,1), no beta)",
+  apply: (model, options) =>
+    toSigmoidBatchNorm(model, { seed: options.seed as number | undefined }),
+};
