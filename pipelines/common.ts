@@ -33,7 +33,7 @@ export const dataFlags = {
 } satisfies FlagDefs;
 
 /** --model, --width, --path. */
-export function modelFlags(defaultModel: string): FlagDefs {
+export function modelFlags(defaultModel: string) {
   return {
     model: {
       type: "string",
@@ -52,7 +52,7 @@ export function modelFlags(defaultModel: string): FlagDefs {
       type: "string",
       help: "a saved model directory (model.json + weights.bin) to start from",
     },
-  };
+  } satisfies FlagDefs;
 }
 
 type DataFlagValues = {
