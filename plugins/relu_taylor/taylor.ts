@@ -189,17 +189,18 @@ export class TaylorSession implements ScoreSession {
     const first = this.config.terms !== "second", second = this.config.terms !== "first";
     const stats = tf.tidy(() => {
       const n = x.shape[0];
+      const g2 = g.reshape([n, -1]).square();
       const out: Record<string, tf.Tensor> = {
-        gradNorm: g.reshape([n, -1]).square().sum(1).sqrt().mean(),
-        gradSq: g.square().mean(),
+        gradNorm: g2.sum(1).sqrt().mean(),
+        gradSq: g2.mean(),
       };
       if (first) {
-        out.neg = x.less(0).toFloat().mean(0);
-        out.absGX = g.mul(x).abs().mean(0);
+        out.neg = batchMean(tf.step(x.neg()));
+        out.absGX = batchMean(g.mul(x).abs());
       }
       if (second) {
-        out.g2 = g.square().mean(0);
-        out.x2 = x.square().mean(0);
+        out.g2 = batchMean(g2).reshape(x.shape.slice(1));
+        out.x2 = batchMean(x.square());
       }
       return out;
     }) as unknown as BatchStats;
@@ -208,6 +209,15 @@ export class TaylorSession implements ScoreSession {
     if (old) { for (const t of Object.values(old)) (t as tf.Tensor).dispose(); }
     this.#pending.set(l, stats);
   }
+}
+
+/**
+ * Mean over the first (batch) axis, as a (1, N) x (N, E) product: several
+ * times faster than `mean(0)` on the cpu backend, which transposes first.
+ */
+function batchMean(t: tf.Tensor): tf.Tensor {
+  const n = t.shape[0];
+  return tf.fill([1, n], 1 / n).matMul(t.reshape([n, -1]) as tf.Tensor2D).reshape(t.shape.slice(1));
 }
 
 /** The MaskedReLU layers of `ctx.model`, with a clear error when there are none. */
