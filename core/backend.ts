@@ -20,6 +20,7 @@ import type { BackendInfo } from "./pipeline.ts";
 import { initTensorflow, TENSORFLOW_INSTALL_HINT } from "./backends/tensorflow.ts";
 import { initWebGpu } from "./backends/webgpu.ts";
 export { type AdapterProbe, probeAdapter } from "./backends/webgpu.ts";
+export { cpuName } from "./backends/host.ts";
 import { initWasm } from "./backends/wasm/init.ts";
 import { cpuName, firstLine } from "./backends/host.ts";
 
