@@ -273,7 +273,7 @@ export function helpText(defs: FlagDefs, info: { name: string; description: stri
     const notes: string[] = [];
     if (d.choices) notes.push(`one of ${d.choices.join(", ")}`);
     const range = rangeText(d);
-    if (range) notes.push(`in ${range}`);
+    if (range) notes.push(/^[[(]/.test(range) ? `in ${range}` : range);
     if (d.default !== undefined) notes.push(`default ${show(d.default)}`);
     const text = d.help + (notes.length ? ` (${notes.join("; ")})` : "");
     const head = `  ${heads[i]}`;
