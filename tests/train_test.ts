@@ -173,3 +173,28 @@ Deno.test("a score session gets taps and batch ends during training; cancellatio
   equal(ends, 2);
   equal(taps, 2);
 });
+
+Deno.test("a regularizer's gradient reaches its variables", async () => {
+  const model = tinyModel();
+  const ctx = ctxFor(model, tinyData());
+  const before = model.getLayer("fc2").getWeights()[1].dataSync()[0];
+  const reg = {
+    description: "pushes fc2's bias up: loss = -sum(bias)",
+    loss: (m: tf.LayersModel) => m.getLayer("fc2").getWeights()[1].sum().neg() as tf.Scalar,
+  };
+  // gamma 0: only the regularizer drives the update, so the bias moves by exactly lr * weight per step.
+  await train(
+    ctx,
+    {
+      epochs: 1,
+      batchSize: 64,
+      gamma: 0,
+      optimizer: { kind: "sgd", lr: 0.5 },
+      regularizers: [{ name: "up", reg, weight: 2 }],
+    },
+    quiet,
+    never,
+  );
+  const after = model.getLayer("fc2").getWeights()[1].dataSync()[0];
+  allClose([after - before], [0.5 * 2], { rtol: 1e-5 });
+});
