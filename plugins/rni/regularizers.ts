@@ -48,7 +48,8 @@ export function rniLoss(model: tf.LayersModel, b: number): tf.Scalar {
   return tf.tidy(() => {
     const z = tf.concat(layers.map((l) => l.theta.read())).add(b);
     const s = tf.sigmoid(z);
-    return s.mul(tf.sub(1, tf.logSigmoid(z))).sum() as tf.Scalar;
+    // 1 − log s = 1 + softplus(−z) (tf.logSigmoid's gradient fails under tf.tidy in tfjs 4.22)
+    return s.mul(tf.add(1, tf.softplus(z.neg()))).sum() as tf.Scalar;
   });
 }
 
