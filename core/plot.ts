@@ -132,6 +132,7 @@ export function barChartSVG(opts: {
   bars: Bar[];
 }): Promise<string> {
   const grouped = opts.bars.some((b) => b.group !== undefined);
+  const groups = [...new Set(opts.bars.map((b) => b.group ?? ""))];
   return render({
     ...base,
     title: opts.title,
@@ -147,8 +148,8 @@ export function barChartSVG(opts: {
       y: { field: "value", type: "quantitative", title: opts.yLabel },
       ...(grouped
         ? {
-          xOffset: { field: "group", type: "nominal" },
-          color: { field: "group", type: "nominal", title: null },
+          xOffset: { field: "group", type: "nominal", sort: groups },
+          color: { field: "group", type: "nominal", title: null, sort: groups },
         }
         : {}),
     },

@@ -90,3 +90,22 @@ Deno.test("barChartSVG: one bar per label with its value, in order", async () =>
     "layer: fc; channels: 9",
   ]);
 });
+
+Deno.test("barChartSVG: grouped bars sit side by side in the given group order", async () => {
+  const svg = await barChartSVG({
+    title: "Channels",
+    xLabel: "layer",
+    yLabel: "channels",
+    bars: [
+      { label: "conv1", value: 3, group: "before" },
+      { label: "conv1", value: 2, group: "after" },
+    ],
+  });
+  assertWellFormedSvg(svg);
+  const x = [...svg.matchAll(/aria-roledescription="bar" d="M([\d.]+),/g)].map((m) => Number(m[1]));
+  deepEqual(labels(svg, "bar"), [
+    "layer: conv1; channels: 3; group: before",
+    "layer: conv1; channels: 2; group: after",
+  ]);
+  ok(x[0] < x[1], `before (${x[0]}) left of after (${x[1]})`);
+});
