@@ -1,0 +1,277 @@
+/**
+ * DWP magnitude pruning (the Network-Pruning seed): prune a trained model's
+ * Conv2D kernels with one global magnitude threshold at each point of a
+ * p_prune sweep (each candidate pruned with probability p_bern), optionally
+ * fine-tune, and report top-1 against the pruning ratio. `--prune_type
+ * gradient` prunes only dL/dinput (the forward pass and dL/dW stay full), so
+ * it changes accuracy only through fine-tuning.
+ *
+ * With no flags: trains a ResNet-20 (width 0.25) on the embedded MNIST
+ * digits for 2 epochs, then sweeps p_prune 0, 0.1, ..., 0.7 (global,
+ * single weights, p_bern 1, no fine-tuning, as the seed's table).
+ *
+ * Each point starts from the trained weights; report.json gets
+ * `sweep: [{p_prune, p_bern, pruned_fraction, top1}]` (pruned_fraction over
+ * the pruned kernels: actual for global, expected per backward for
+ * gradient), the per-layer rows under `pruning`, and `sweep.svg` plots
+ * top-1 against the pruned fraction. The saved model is the last point's.
+ *
+ * @example
+ * ```sh
+ * deno task run pipelines/magnitude.ts
+ * deno task run pipelines/magnitude.ts --path runs/train_teacher/<t>/model --dataset fashion_mnist \
+ *   --data_dir /usr/share/datasets/fashion-mnist --p_prune 0,0.3,0.5,0.7 --finetune_epochs 1
+ * ```
+ * @module
+ */
+import {
+  evaluate,
+  type Evaluation,
+  finetune,
+  type FlagDefs,
+  lineChartSVG,
+  load,
+  mask,
+  type PipelineSpec,
+  progressive,
+  type PruneRecord,
+  type RunContext,
+  runMain,
+  score,
+  stage,
+  tf,
+  UsageError,
+  writeFileAtomic,
+} from "@shears/core";
+import magnitude, { plainConvModel } from "@shears/magnitude";
+import { dataFlags, dataFrom, modelFlags, modelFrom, pretrain } from "./common.ts";
+
+/** --model, --width, --path (typed: modelFlags returns plain FlagDefs). */
+const modelDefaults = modelFlags("resnet20") as {
+  model: { type: "string"; default: string; choices: readonly string[]; help: string };
+  width: { type: "number"; default: number; min: number; minExclusive: boolean; help: string };
+  path: { type: "string"; help: string };
+};
+
+/** Flags of the magnitude pipeline (the seed's names where it has them). */
+export const magnitudeFlags = {
+  ...modelDefaults,
+  width: {
+    ...modelDefaults.width,
+    default: 0.25,
+    help: "channel width multiplier of the built model (0.25: a ResNet-20 that trains on 2 cores)",
+  },
+  ...dataFlags,
+  prune_type: {
+    type: "string",
+    default: "global",
+    choices: ["global", "gradient"],
+    help: "global: zero the weights; gradient: prune only dL/dinput (forward and dL/dW full)",
+  },
+  p_prune: {
+    type: "numbers",
+    default: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    min: 0,
+    max: 1,
+    help: "fraction of units below the threshold: one value, or a comma list for a sweep",
+  },
+  p_bern: {
+    type: "number",
+    default: 1,
+    min: 0,
+    max: 1,
+    help: "probability that each unit below the threshold is pruned",
+  },
+  granularity: {
+    type: "string",
+    default: "element",
+    choices: ["element", "kernel"],
+    help: "element: single weights (the seed's README); kernel: whole kh×kw kernels (its code)",
+  },
+  include: {
+    type: "strings",
+    default: [],
+    choices: ["dense"],
+    help: "also prune these layer kinds besides Conv2D (global only)",
+  },
+  finetune_epochs: {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: "fine-tune epochs after pruning, at every point (pruned weights stay zero)",
+  },
+  finetune_lr: {
+    type: "number",
+    default: 0.01,
+    min: 0,
+    minExclusive: true,
+    help: "fine-tuning SGD learning rate (momentum 0.9)",
+  },
+  pretrain_epochs: {
+    type: "int",
+    default: 2,
+    min: 1,
+    help: "epochs to train the model first when no --path is given",
+  },
+  batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
+} satisfies FlagDefs;
+
+type Flags = Parameters<PipelineSpec<typeof magnitudeFlags>["build"]>[0];
+
+/** One point of the sweep, as written to report.json. */
+export interface SweepPoint {
+  p_prune: number;
+  p_bern: number;
+  pruned_fraction: number;
+  top1: number;
+}
+
+const SNAPSHOT = "magnitude/trained_weights";
+
+/** Keeps a copy of every weight of the trained model, so each point starts from it. */
+const snapshot = stage("snapshot", (ctx) => {
+  ctx.state.set(SNAPSHOT, ctx.model!.getWeights().map((w) => tf.keep(w.clone())));
+});
+
+/** Undoes the previous point: masks forgotten, every weight back to the trained value. */
+const reset = stage("reset", (ctx) => {
+  ctx.masks.restore(ctx.model!);
+  ctx.model!.setWeights(ctx.state.get(SNAPSHOT) as tf.Tensor[]);
+});
+
+/** Appends the point just evaluated to `ctx.report.sweep`. */
+function record(f: Flags) {
+  return stage("record", (ctx, emit) => {
+    const pruning = ctx.report.pruning as PruneRecord[];
+    const last = pruning[pruning.length - 1];
+    const point: SweepPoint = {
+      p_prune: f.p_prune[ctx.step.index],
+      p_bern: f.p_bern,
+      pruned_fraction: 1 - last.kept / Math.max(1, last.total),
+      top1: (ctx.report.pruned as Evaluation).top1,
+    };
+    ((ctx.report.sweep ??= []) as SweepPoint[]).push(point);
+    emit.metric("pruned_fraction", point.pruned_fraction, ctx.step.index);
+    emit.metric("top1", point.top1, ctx.step.index);
+  });
+}
+
+/** Writes sweep.svg (top-1 vs pruned fraction) and frees the weight snapshot. */
+function plot(f: Flags) {
+  return stage("plot", async (ctx, emit) => {
+    tf.dispose(ctx.state.get(SNAPSHOT) as tf.Tensor[]);
+    ctx.state.delete(SNAPSHOT);
+    if (!ctx.runDir) return;
+    const sweep = ctx.report.sweep as SweepPoint[];
+    const dense = (ctx.report.dense as Evaluation).top1;
+    const name = `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
+      (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : "");
+    const svg = await lineChartSVG({
+      title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
+        pct(dense)
+      })`,
+      xLabel: "pruned fraction of conv weights",
+      yLabel: "top-1",
+      series: [{ name, points: sweep.map((p) => [p.pruned_fraction, p.top1]) }],
+    });
+    const path = `${ctx.runDir}/sweep.svg`;
+    await writeFileAtomic(path, svg);
+    emit.artifact("plot", path);
+  });
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+
+function check(f: Flags): void {
+  if (f.prune_type === "gradient" && f.granularity === "kernel") {
+    throw new UsageError(
+      "--granularity kernel works with --prune_type global only; gradient pruning thresholds single weights",
+    );
+  }
+  if (f.prune_type === "gradient" && f.include.length) {
+    throw new UsageError(
+      `--include ${
+        f.include.join(",")
+      } works with --prune_type global only; gradient pruning covers Conv2D`,
+    );
+  }
+  if (!f.p_prune.length) throw new UsageError("--p_prune needs at least one value in [0, 1]");
+}
+
+/** The magnitude pipeline. */
+export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
+  name: "magnitude",
+  description: "DWP global magnitude pruning (p_prune sweep, p_bern) or gradient-only pruning.",
+  flags: magnitudeFlags,
+  plugins: [magnitude],
+  build(f) {
+    check(f);
+    const scorer = f.granularity === "kernel" ? "magnitude/kernel_l1" : "magnitude/abs";
+    const pointOptions = (ctx: RunContext) => ({
+      p_prune: f.p_prune[ctx.step.index],
+      p_bern: f.p_bern,
+      include: f.include,
+    });
+    const tune = f.finetune_epochs
+      ? [finetune({
+        epochs: f.finetune_epochs,
+        batchSize: f.batch_size,
+        optimizer: { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 },
+        seed: f.seed,
+        evalEach: false,
+      })]
+      : [];
+    return [
+      load({ data: dataFrom(f, f.seed), model: modelFrom(f) }),
+      pretrain("model", () => !f.path, {
+        epochs: f.pretrain_epochs,
+        batchSize: f.batch_size,
+        optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
+        schedule: { kind: "cosine" },
+        seed: f.seed,
+      }),
+      evaluate({ name: "dense", batchSize: 256 }),
+      snapshot,
+      progressive(
+        f.p_prune.length,
+        reset,
+        score({ scorer, options: { include: f.include }, key: "magnitude" }),
+        mask({
+          pruner: `magnitude/${f.prune_type}`,
+          scores: "magnitude",
+          budget: {},
+          options: pointOptions,
+        }),
+        ...tune,
+        evaluate({ name: "pruned", batchSize: 256 }),
+        record(f),
+      ),
+      plot(f),
+    ];
+  },
+  modelToSave: (ctx) =>
+    ctx.model && (ctx.config.prune_type === "gradient" ? plainConvModel(ctx.model) : ctx.model),
+  summarize(ctx, f) {
+    const sweep = ctx.report.sweep as SweepPoint[];
+    const dense = (ctx.report.dense as Evaluation).top1;
+    ctx.report.top1_dense = dense;
+    const lines = [
+      `magnitude (${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}, ` +
+      `${f.finetune_epochs} fine-tune epochs): dense top-1 ${pct(dense)}`,
+      "p_prune  pruning ratio  top-1",
+      ...sweep.map((p) =>
+        `${p.p_prune.toFixed(2).padStart(7)}  ${pct(p.pruned_fraction).padStart(13)}  ${
+          pct(p.top1).padStart(6)
+        }`
+      ),
+    ];
+    if (f.prune_type === "gradient" && !f.finetune_epochs) {
+      lines.push(
+        "(gradient pruning leaves the forward pass as it was: without fine-tuning top-1 is the dense one)",
+      );
+    }
+    return lines;
+  },
+};
+
+if (import.meta.main) runMain(magnitudePipeline);
