@@ -15,6 +15,8 @@
  * ```
  */
 export class DatasetError extends Error {
+  /** Marks it for `exitOnError`: printed as one line, exit 2. */
+  readonly userFacing = true;
   /** @param message one line: what is wrong, with what path, and what is accepted. */
   constructor(message: string) {
     super(message);
