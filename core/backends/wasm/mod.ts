@@ -18,6 +18,7 @@ import {
   depthwiseBackpropInputConfig,
 } from "./conv_grads.ts";
 import { maxPoolGradConfig } from "./max_pool_grad.ts";
+import { leadingReduceConfig, sharedIdentityConfig } from "./reduce.ts";
 import { tileConfig } from "./tile.ts";
 
 const kernels: tf.KernelConfig[] = [
@@ -26,6 +27,7 @@ const kernels: tf.KernelConfig[] = [
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
   maxPoolGradConfig,
+  sharedIdentityConfig,
 ];
 
 let registered = false;
@@ -34,8 +36,13 @@ let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
-  const originalTile = tf.getKernel("Tile", "wasm");
-  for (const k of [...kernels, tileConfig(originalTile)]) {
+  const original = (name: string) => tf.getKernel(name, "wasm");
+  const wrapped = [
+    tileConfig(original("Tile")),
+    leadingReduceConfig("Sum", original("Sum")),
+    leadingReduceConfig("Mean", original("Mean")),
+  ];
+  for (const k of [...kernels, ...wrapped]) {
     if (tf.getKernel(k.kernelName, "wasm") === k) continue;
     if (tf.getKernel(k.kernelName, "wasm") != null) tf.unregisterKernel(k.kernelName, "wasm");
     tf.registerKernel(k);

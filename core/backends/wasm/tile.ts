@@ -59,6 +59,7 @@ export function tileConfig(fallback: tf.KernelConfig): tf.KernelConfig {
   return {
     kernelName: "Tile",
     backendName: "wasm",
+    setupFunc: fallback.setupFunc,
     kernelFunc:
       ((args: { inputs: { x: Info }; attrs: { reps: number[] }; backend: HeapBackend }) => {
         const { inputs: { x }, attrs: { reps }, backend } = args;
