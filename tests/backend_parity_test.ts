@@ -96,8 +96,7 @@ const cases: Case[] = [
   {
     name: "dense",
     shapes: [[int(2, 5), 7], [7, int(2, 6)], [1]],
-    fn: (x, w, b) =>
-      tf.relu(tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b)),
+    fn: (x, w, b) => tf.relu(tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b)),
   },
   {
     name: "batch norm (training)",
@@ -201,8 +200,7 @@ function dilatedDepthwiseReference(
   f: tf.Tensor4D,
 ): tf.Tensor[] {
   return tf.tidy(() => {
-    const conv = (a: tf.Tensor4D, w: tf.Tensor4D) =>
-      tf.depthwiseConv2d(a, w, 1, "same", "NHWC", 2);
+    const conv = (a: tf.Tensor4D, w: tf.Tensor4D) => tf.depthwiseConv2d(a, w, 1, "same", "NHWC", 2);
     const nf = f.size;
     const dF = tf.stack(
       Array.from(
@@ -243,9 +241,7 @@ Deno.test("wasm dilated depthwise gradient kernels match the dilated forward con
   await initBackend("cpu", { quiet: true });
   const [x, dy, f] = make();
   const expected = await Promise.all(
-    dilatedDepthwiseReference(x, dy, f).map((t) =>
-      t.data() as Promise<Float32Array>
-    ),
+    dilatedDepthwiseReference(x, dy, f).map((t) => t.data() as Promise<Float32Array>),
   );
   await initBackend("wasm", { quiet: true });
   const [wx, wdy, wf] = make();
@@ -291,13 +287,9 @@ Deno.test("wasm composed kernels free their intermediates", async () => {
 
 // WebGPU runs only in its own process (SHEARS_TEST_WEBGPU=1, a separate CI step): Deno 2.9 can
 // abort at exit when one process both requests an adapter and runs wasm kernels.
-const adapter = Deno.env.get("SHEARS_TEST_WEBGPU") === "1"
-  ? await probeAdapter()
-  : null;
+const adapter = Deno.env.get("SHEARS_TEST_WEBGPU") === "1" ? await probeAdapter() : null;
 Deno.test({
-  name: `webgpu forward and gradients match cpu (${
-    adapter?.name ?? "no adapter"
-  })`,
+  name: `webgpu forward and gradients match cpu (${adapter?.name ?? "no adapter"})`,
   ignore: adapter == null,
   fn: () => parity("webgpu"),
 });
