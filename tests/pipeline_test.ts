@@ -1,32 +1,18 @@
 import { firstValueFrom, lastValueFrom, take, toArray } from "rxjs";
 import {
   CancelledError,
-  MaskSet,
   pipeline,
   type Plugin,
   progressive,
   Registry,
-  Rng,
-  type RunContext,
   type RunEvent,
   stage,
   throwIfCancelled,
 } from "@shears/core";
+import { testContext } from "./context.ts";
 import { deepEqual, equal, ok, rejects, throws } from "./assert.ts";
 
-function ctx(signal = new AbortController().signal): RunContext {
-  return {
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal,
-    rng: new Rng(0),
-    registry: new Registry(),
-    config: {},
-    state: new Map(),
-    report: {},
-  };
-}
+const ctx = (signal?: AbortSignal) => testContext(signal ? { signal } : {});
 
 Deno.test("pipeline runs stages in order, each after the previous completed", async () => {
   const order: string[] = [];

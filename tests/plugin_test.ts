@@ -1,4 +1,5 @@
-import { importPlugin, MaskSet, Registry, Rng, type RunContext, tf } from "@shears/core";
+import { importPlugin, Registry, tf } from "@shears/core";
+import { testContext } from "./context.ts";
 import { allClose, equal, rejects } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
@@ -17,18 +18,7 @@ Deno.test("--plugin imports the README's example plugin; its scorer gives |w| / 
   equal(plugin.name, "relative_magnitude");
   const registry = new Registry([plugin]);
   const model = convModel();
-  const ctx: RunContext = {
-    model,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal: new AbortController().signal,
-    rng: new Rng(0),
-    registry,
-    config: {},
-    state: new Map(),
-    report: {},
-  };
+  const ctx = testContext({ model, registry });
   const session = registry.scorer("relative").start(ctx, {});
   const scores = session.scores();
   equal([...scores.values.keys()].join(), "conv1/kernel");

@@ -1,9 +1,10 @@
 import { tf } from "@shears/core";
-import { MaskSet, Registry, Rng, type RunContext } from "@shears/core";
+import { Rng, type RunContext } from "@shears/core";
 import type { Batch, Dataset, Emit, ScoreSession } from "@shears/core";
 import { train } from "../core/train.ts";
 import { crossEntropy, kdLoss } from "../core/losses.ts";
 import { withTaps } from "../core/taps.ts";
+import { testContext } from "./context.ts";
 import { allClose, equal, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
@@ -44,19 +45,7 @@ function ctxFor(
   data: Dataset,
   signal = new AbortController().signal,
 ): RunContext {
-  return {
-    model,
-    data,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal,
-    rng: new Rng(0),
-    registry: new Registry(),
-    config: {},
-    state: new Map(),
-    report: {},
-  };
+  return testContext({ model, data, signal });
 }
 
 const quiet = Object.assign(() => {}, {
