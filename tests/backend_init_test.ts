@@ -1,21 +1,11 @@
 /**
  * initBackend: explicit choices, auto's preference order, one-line errors.
  */
-import {
-  BackendError,
-  type BackendName,
-  describeBackend,
-  initBackend,
-  probeAdapter,
-  tf,
-} from "@shears/core";
+import { BackendError, type BackendName, describeBackend, initBackend, tf } from "@shears/core";
 import { equal, match, ok, rejects } from "./assert.ts";
 
 Deno.test("--backend tensorflow without tfjs-node(-gpu): one-line BackendError with install hint", async () => {
-  const err = await initBackend("tensorflow", { quiet: true }).then(
-    () => null,
-    (e) => e,
-  );
+  const err = await initBackend("tensorflow", { quiet: true }).then(() => null, (e) => e);
   ok(err instanceof BackendError, "BackendError");
   const msg = (err as Error).message;
   ok(!msg.includes("\n"), "one line");
@@ -28,8 +18,7 @@ Deno.test("an unknown backend name is a BackendError naming the accepted values"
   await rejects(
     initBackend("tpu" as BackendName, { quiet: true }),
     (e: Error) =>
-      e instanceof BackendError &&
-      /auto, tensorflow, webgpu, wasm, cpu, got tpu/.test(e.message),
+      e instanceof BackendError && /auto, tensorflow, webgpu, wasm, cpu, got tpu/.test(e.message),
   );
 });
 
@@ -39,24 +28,9 @@ Deno.test("wasm reports SIMD and thread state; cpu reports the device", async ()
   equal(tf.getBackend(), "wasm");
   equal(typeof wasm.simd, "boolean");
   equal(typeof wasm.threads, "boolean");
-  match(
-    describeBackend(wasm),
-    /^backend: wasm on .+, SIMD (on|off), threads (on|off)$/,
-  );
+  match(describeBackend(wasm), /^backend: wasm on .+, SIMD (on|off), threads (on|off)$/);
   const cpu = await initBackend("cpu", { quiet: true });
   equal(cpu.name, "cpu");
   equal(tf.getBackend(), "cpu");
   ok(cpu.device.length > 0);
-});
-
-// Requests a WebGPU adapter: only with SHEARS_TEST_WEBGPU=1 (see tests/backend_parity_test.ts).
-Deno.test({
-  name: "auto never prefers a fallback (software) WebGPU adapter over wasm",
-  ignore: Deno.env.get("SHEARS_TEST_WEBGPU") !== "1",
-}, async () => {
-  const adapter = await probeAdapter();
-  const info = await initBackend("auto", { quiet: true });
-  equal(tf.getBackend(), info.name);
-  if (adapter == null || adapter.fallback) equal(info.name, "wasm");
-  else equal(info.name, "webgpu");
 });

@@ -2,17 +2,16 @@
  * Facts about the host for backend reports: the CPU model and core count.
  * @module
  */
+import { cpus } from "node:os";
 
-/** "Intel(R) Xeon(R) ... (2 cores)" from /proc/cpuinfo where readable, else "CPU (n cores)". */
+/** "AMD EPYC (2 cores)" where `--allow-sys` lets us ask, else "CPU (n cores)". */
 export function cpuName(): string {
   const cores = navigator.hardwareConcurrency ?? 1;
   let model = "CPU";
   try {
-    const text = Deno.readTextFileSync("/proc/cpuinfo");
-    const m = text.match(/^model name\s*:\s*(.+)$/m);
-    if (m) model = m[1].trim().replace(/\s+/g, " ");
+    model = cpus()[0]?.model.trim().replace(/\s+/g, " ") || model;
   } catch {
-    // Not Linux or no read permission: the generic name will do.
+    // No sys permission: the generic name will do.
   }
   return `${model} (${cores} ${cores === 1 ? "core" : "cores"})`;
 }

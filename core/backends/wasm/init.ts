@@ -1,20 +1,27 @@
 /**
  * Selects tfjs-backend-wasm (XNNPACK) with Shears' extra kernels registered,
- * and reports its SIMD / thread state.
+ * multi-threaded where possible, and reports its SIMD / thread state.
  * @module
  */
 import { tf } from "../../tf.ts";
 import type { BackendInfo } from "../../pipeline.ts";
 import { cpuName } from "../host.ts";
 import { registerWasmKernels } from "./mod.ts";
+import { setWasmBackend } from "./threads.ts";
+
+let threadsInUse = 0;
 
 /** Initialises the wasm backend; throws an Error with a one-line reason on failure. */
 export async function initWasm(): Promise<BackendInfo> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   registerWasmKernels();
-  if (!(await tf.setBackend("wasm"))) throw new Error("WebAssembly module failed to initialise");
+  if (tf.findBackend("wasm") == null || threadsInUse === 0) {
+    threadsInUse = await setWasmBackend(wasm);
+  } else if (!(await tf.setBackend("wasm"))) {
+    throw new Error("WebAssembly module failed to initialise");
+  }
   const simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) as boolean;
-  const threads = (await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")) as boolean &&
-    wasm.getThreadsCount() > 1;
-  return { name: "wasm", device: cpuName(), simd, threads };
+  const threads = threadsInUse > 1;
+  const device = `${cpuName()}, ${threadsInUse} thread${threads ? "s" : ""}`;
+  return { name: "wasm", device, simd, threads };
 }

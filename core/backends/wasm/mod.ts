@@ -18,7 +18,7 @@ import {
   depthwiseBackpropInputConfig,
 } from "./conv_grads.ts";
 import { maxPoolGradConfig } from "./max_pool_grad.ts";
-import { leadingReduceConfig, sharedIdentityConfig } from "./reduce.ts";
+import { leadingReduceConfig, sharingConfig } from "./fast_paths.ts";
 import { tileConfig } from "./tile.ts";
 
 const kernels: tf.KernelConfig[] = [
@@ -27,7 +27,6 @@ const kernels: tf.KernelConfig[] = [
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
   maxPoolGradConfig,
-  sharedIdentityConfig,
 ];
 
 let registered = false;
@@ -41,6 +40,8 @@ export function registerWasmKernels(): void {
     tileConfig(original("Tile")),
     leadingReduceConfig("Sum", original("Sum")),
     leadingReduceConfig("Mean", original("Mean")),
+    sharingConfig("Identity", original("Identity")),
+    sharingConfig("Cast", original("Cast")),
   ];
   for (const k of [...kernels, ...wrapped]) {
     if (tf.getKernel(k.kernelName, "wasm") === k) continue;

@@ -1,6 +1,6 @@
 /**
- * Sum and Mean over leading axes for wasm. tfjs-backend-wasm reduces only
- * innermost axes, so a per-channel reduction of an NHWC tensor (axes 0,1,2 —
+ * Reductions and copies the wasm backend does slowly. Sum and Mean over
+ * leading axes: tfjs-backend-wasm reduces only innermost axes, so a per-channel reduction of an NHWC tensor (axes 0,1,2 —
  * every BatchNorm gradient and `moments`) first transposes the whole tensor.
  * These kernels sum rows of the `[outer, inner]` view in one pass instead and
  * defer every other axis pattern to the original kernel.
@@ -64,15 +64,33 @@ export function leadingReduceConfig(
   };
 }
 
-/** Identity that shares the input's buffer (tensors are immutable), as the cpu backend does. */
-export const sharedIdentityConfig: tf.KernelConfig = {
-  kernelName: "Identity",
-  backendName: "wasm",
-  kernelFunc:
-    ((args: { inputs: { x: Info }; backend: WasmBackendLike & { incRef(id: object): void } }) => {
-      const { inputs: { x }, backend } = args;
-      if (x.dtype === "string") throw new Error("wasm Identity: string tensors are not supported");
+type ShareArgs = {
+  inputs: { x: Info };
+  attrs: { dtype?: tf.DataType };
+  backend: WasmBackendLike & { incRef(id: object): void };
+};
+
+/**
+ * Identity, and Cast to the tensor's own dtype (tf.moments casts float32 to
+ * float32), made to share the input's buffer as the cpu backend does —
+ * tensors are immutable — instead of copying it. Other casts go to `original`.
+ */
+export function sharingConfig(
+  kernelName: "Identity" | "Cast",
+  original: tf.KernelConfig,
+): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: "wasm",
+    setupFunc: original.setupFunc,
+    kernelFunc: ((args: ShareArgs) => {
+      const { inputs: { x }, attrs, backend } = args;
+      const same = kernelName === "Identity" || attrs.dtype === x.dtype;
+      if (!same || x.dtype === "string") {
+        return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
+      }
       backend.incRef(x.dataId);
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     }) as unknown as tf.KernelFunc,
-};
+  };
+}
