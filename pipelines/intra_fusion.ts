@@ -153,6 +153,22 @@ function groupsFromOutput(model: tf.LayersModel): { id: string; size: number }[]
   return buildChannelGraph(model).groups.filter((g) => g.prunable).reverse();
 }
 
+/** Fails early (before any training) on a group index the model does not have. */
+function checkGroups(f: Flags): Stage {
+  return stage("check", (ctx) => {
+    const groups = groupsFromOutput(ctx.model!);
+    const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
+    if (bad !== undefined) {
+      throw new UsageError(
+        `--group_idxs ${bad} is out of range: the model has ${groups.length} prunable groups (0..${
+          groups.length - 1
+        })`,
+      );
+    }
+    return Promise.resolve();
+  });
+}
+
 const SCORES_KEY = "intra_fusion/importance";
 
 function sweep(f: Flags): Stage {
@@ -165,14 +181,6 @@ function sweep(f: Flags): Stage {
       );
     }
     const groups = groupsFromOutput(base);
-    const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
-    if (bad !== undefined) {
-      throw new UsageError(
-        `--group_idxs ${bad} is out of range: the model has ${groups.length} prunable groups (0..${
-          groups.length - 1
-        })`,
-      );
-    }
     const options = {
       merge: f.merge,
       marginals: f.marginals,
@@ -258,6 +266,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       : `intra_fusion/${f.importance_criteria}`;
     return [
       load({ data: dataFrom(f, f.seed), model: modelFor(f) }),
+      checkGroups(f),
       pretrain("model", () => !f.path, {
         epochs: f.epochs,
         batchSize: 64,

@@ -1,0 +1,509 @@
+/**
+ * Iterative Taylor filter pruning (Molchanov et al. 2016, as the
+ * pytorch-pruning seed runs it): rank every conv filter over one pass of the
+ * training data, remove the N globally lowest for real (a smaller model),
+ * fine-tune, repeat; then fine-tune some more. `--scorer l1` ranks by filter
+ * L1 norm instead (Li et al.), for comparison at the same budget.
+ *
+ * Budget: `--iterations` (default the seed's floor(floor(filters / N) * 2/3))
+ * of `--filters_per_iteration` N (default: the seed's share, 512 of VGG-16's
+ * 4224 filters, of this model's filters), or `--speed_up X`: prune until
+ * base MACs / pruned MACs >= X. `--round_to R` keeps every pruned layer's
+ * filter count a multiple of R.
+ *
+ * With no flags: a VGG-11-BN at width 0.125 (344 filters; 28x28 inputs are
+ * zero-padded to 32x32 inside the model) trained for 3 epochs on 4000 of the
+ * embedded MNIST digits, then the seed's 5 iterations of 42 filters with 1
+ * fine-tune epoch each and 2 at the end (the seed: 10 and 15, `--finetune_epochs
+ * 10 --final_epochs 15`).
+ *
+ * Measured at every iteration (iteration 0 = the unpruned model):
+ * filters left, params, MACs, size on disk, test top-1 (after the
+ * iteration's fine-tune; `top1_pruned` right after the cut) and median
+ * inference latency of a batch of `--latency_batch`. report.json holds
+ * `iterations: [{iteration, filters, params, macs, bytes, top1, top1_pruned,
+ * latency_ms}]`, `layers: [{layer, before, after, removed}]` and `ratios`
+ * (filters, params, MACs and latency, pruned / unpruned); `iterations.svg`
+ * plots top-1 against the share of filters left.
+ *
+ * @example
+ * ```sh
+ * deno task run pipelines/filter_taylor.ts
+ * deno task run pipelines/filter_taylor.ts --dataset fashion-mnist --data_dir /usr/share/datasets/fashion-mnist \
+ *   --width 0.25 --speed_up 2.5 --round_to 4 --backend wasm
+ * ```
+ * @module
+ */
+import {
+  accuracy,
+  countMacs,
+  countParams,
+  finetune,
+  type FlagDefs,
+  latency,
+  lineChartSVG,
+  load,
+  mask,
+  type PipelineSpec,
+  type RunContext,
+  type RunEvent,
+  runMain,
+  saveModel,
+  score,
+  type Stage,
+  stage,
+  tf,
+  UsageError,
+  writeFileAtomic,
+} from "@shears/core";
+import filterTaylor, {
+  channelGraph,
+  countFilters,
+  defaultIterations,
+  REFERENCE,
+} from "@shears/filter_taylor";
+import { buildModel } from "@shears/models";
+import { concat, defer, EMPTY, type Observable } from "rxjs";
+import { dataFlags, dataFrom, modelFlags, modelFrom, pretrain } from "./common.ts";
+
+/** --model, --width, --path (typed: modelFlags returns plain FlagDefs). */
+const modelDefaults = modelFlags("vgg11_bn") as {
+  model: { type: "string"; default: string; choices: readonly string[]; help: string };
+  width: { type: "number"; default: number; min: number; minExclusive: boolean; help: string };
+  path: { type: "string"; help: string };
+};
+
+/** Flags of the filter_taylor pipeline. */
+export const filterTaylorFlags = {
+  ...modelDefaults,
+  width: {
+    ...modelDefaults.width,
+    default: 0.125,
+    help: "channel width multiplier of the built model",
+  },
+  ...dataFlags,
+  limit_train: {
+    ...dataFlags.limit_train,
+    default: 4000,
+    help: "use at most this many training examples (a short default; pass 60000 for all)",
+  },
+  scorer: {
+    type: "string",
+    default: "taylor",
+    choices: ["taylor", "l1"],
+    help: "filter rank: taylor (mean a·g over one epoch) or l1 (filter L1 norm, Li et al.)",
+  },
+  per_example_abs: {
+    type: "boolean",
+    default: false,
+    help: "taylor: |·| per example before averaging (the paper) instead of at the end (the seed)",
+  },
+  filters_per_iteration: {
+    type: "int",
+    min: 1,
+    help:
+      "filters removed per iteration (default: 512/4224 of the model's filters, the seed's share)",
+  },
+  iterations: {
+    type: "int",
+    min: 1,
+    help:
+      "pruning iterations (default: floor(floor(filters / N) * 2/3), the seed's ~2/3 of filters)",
+  },
+  speed_up: {
+    type: "number",
+    min: 1,
+    minExclusive: true,
+    help: "instead of --iterations: prune until base MACs / pruned MACs >= this",
+  },
+  round_to: {
+    type: "int",
+    default: 1,
+    min: 1,
+    help: "keep every pruned layer's filter count a multiple of this",
+  },
+  finetune_epochs: {
+    type: "int",
+    default: 1,
+    min: 0,
+    help: `fine-tune epochs after each iteration (the seed: ${REFERENCE.finetuneEpochs})`,
+  },
+  final_epochs: {
+    type: "int",
+    default: 2,
+    min: 0,
+    help: `fine-tune epochs after the last iteration (the seed: ${REFERENCE.finalEpochs})`,
+  },
+  lr: {
+    type: "number",
+    default: REFERENCE.lr,
+    min: 0,
+    minExclusive: true,
+    help: "fine-tune SGD learning rate (momentum 0.9)",
+  },
+  batch_size: { type: "int", default: 64, min: 1, help: "batch size (scoring and fine-tuning)" },
+  pretrain_epochs: {
+    type: "int",
+    default: 3,
+    min: 1,
+    help: "epochs to train the model first when no --path is given",
+  },
+  latency_batch: {
+    type: "int",
+    default: 64,
+    min: 1,
+    help: "batch size of the latency measurement",
+  },
+} satisfies FlagDefs;
+
+type Flags = Parameters<PipelineSpec<typeof filterTaylorFlags>["build"]>[0];
+
+/** One row of the per-iteration table (iteration 0 = the unpruned model). */
+export interface IterationRow {
+  iteration: number;
+  filters: number;
+  params: number;
+  macs: number;
+  bytes: number;
+  top1: number;
+  /** Top-1 right after the cut, before the iteration's fine-tune (iteration 0: = top1). */
+  top1_pruned: number;
+  latency_ms: number;
+}
+
+/** Filters removed per conv layer over the whole run. */
+export interface LayerRow {
+  layer: string;
+  before: number;
+  after: number;
+  removed: number;
+}
+
+const PLAN = "filter_taylor/plan";
+const BASE_LAYERS = "filter_taylor/base_layers";
+
+/** What the run resolved: N, the iteration count (or the speed-up target). */
+interface Plan {
+  perIteration: number;
+  iterations?: number;
+  speedUp?: number;
+  totalFilters: number;
+}
+
+/** The smallest input side of the zoo's VGG builders. */
+const VGG_MIN_SIDE = 32;
+
+/**
+ * A zoo model for the data; a VGG on inputs smaller than 32x32 (MNIST's
+ * 28x28) gets a ZeroPadding2D after its input, as LeNet-5 pads MNIST to 32.
+ */
+function zooModel(f: Flags): (ctx: RunContext) => Promise<tf.LayersModel> {
+  if (f.path || !f.model.startsWith("vgg")) return modelFrom(f);
+  return (ctx) => {
+    const { inputShape: [h, w, c], numClasses } = ctx.data!;
+    if (Math.min(h, w) >= VGG_MIN_SIDE) return modelFrom(f)(ctx);
+    const inner = buildModel(f.model, {
+      inputShape: [Math.max(h, VGG_MIN_SIDE), Math.max(w, VGG_MIN_SIDE), c],
+      numClasses,
+      width: f.width,
+    });
+    try {
+      return Promise.resolve(padInput(inner, [h, w, c]));
+    } finally {
+      inner.dispose();
+    }
+  };
+}
+
+type LayerSpec = {
+  name: string;
+  className: string;
+  config: Record<string, unknown>;
+  inboundNodes: unknown[][][];
+};
+
+/** `model` (fresh weights) taking `shape` inputs zero-padded (centred) to its own input size. */
+function padInput(model: tf.LayersModel, shape: number[]): tf.LayersModel {
+  const cfg = structuredClone(model.getConfig()) as unknown as {
+    layers: LayerSpec[];
+    inputLayers: [string, number, number][];
+  };
+  const inputName = cfg.inputLayers[0][0];
+  const input = cfg.layers.find((l) => l.name === inputName)!;
+  const [, H, W] = input.config.batchInputShape as number[];
+  input.config.batchInputShape = [null, ...shape];
+  const padName = `${inputName}_pad`;
+  const split = (total: number) => [Math.floor(total / 2), total - Math.floor(total / 2)];
+  for (const l of cfg.layers) {
+    for (const node of l.inboundNodes) {
+      for (const ref of node) if (ref[0] === inputName) ref[0] = padName;
+    }
+  }
+  cfg.layers.splice(cfg.layers.indexOf(input) + 1, 0, {
+    name: padName,
+    className: "ZeroPadding2D",
+    config: {
+      name: padName,
+      padding: [split(H - shape[0]), split(W - shape[1])],
+      dataFormat: "channelsLast",
+    },
+    inboundNodes: [[[inputName, 0, 0, {}]]],
+  });
+  return tf.LayersModel.fromConfig(
+    tf.LayersModel,
+    cfg as unknown as tf.serialization.ConfigDict,
+  ) as tf.LayersModel;
+}
+
+/** Conv2D filter counts by layer name. */
+function convFilters(model: tf.LayersModel): Map<string, number> {
+  return new Map(
+    model.layers.filter((l) => l.getClassName() === "Conv2D").map((l) => [
+      l.name,
+      (l.getConfig() as { filters: number }).filters,
+    ]),
+  );
+}
+
+/**
+ * Measures ctx.model: "cut" starts the iteration's row with the top-1 right
+ * after pruning; "full" fills in the last row (starting row 0 when there is
+ * none) with everything, measured now.
+ */
+function measure(f: Flags, what: "cut" | "full"): Stage {
+  return stage(`measure ${what}`, async (ctx, emit) => {
+    const model = ctx.model!, rows = (ctx.report.iterations ??= []) as IterationRow[];
+    const top1 = accuracy(model, ctx.data!, { split: "test", limit: f.limit_test }).top1;
+    if (what === "cut") {
+      const iteration = ctx.step.index + 1;
+      rows.push({ iteration, top1_pruned: top1 } as IterationRow);
+      emit.metric("top1_pruned", top1, iteration);
+      return;
+    }
+    const row = rows.at(-1) ??
+      rows[rows.push({ iteration: 0, top1_pruned: top1 } as IterationRow) - 1];
+    const iteration = row.iteration;
+    const dir = await Deno.makeTempDir({ prefix: "shears_size_" });
+    try {
+      row.bytes = (await saveModel(model, dir)).bytes;
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    Object.assign(row, {
+      filters: countFilters(channelGraph(model)),
+      params: countParams(model).total,
+      macs: countMacs(model),
+      top1,
+      latency_ms: await latency(model, { batchSize: f.latency_batch }),
+    });
+    for (const k of ["filters", "params", "macs", "bytes", "top1", "latency_ms"] as const) {
+      emit.metric(k, row[k], iteration);
+    }
+    emit.log(
+      `iteration ${iteration}: ${row.filters} filters, ${row.params} params, ${row.macs} MACs, ` +
+        `top-1 ${pct(row.top1)}, ${row.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
+    );
+  });
+}
+
+/** Resolves N and the iteration count from the unpruned model; remembers its conv layers. */
+function planStage(f: Flags): Stage {
+  return stage("plan", (ctx, emit) => {
+    const totalFilters = countFilters(channelGraph(ctx.model!));
+    if (totalFilters === 0) {
+      throw new UsageError(`model ${ctx.model!.name} has no prunable conv filters`);
+    }
+    const perIteration = f.filters_per_iteration ??
+      Math.max(1, Math.round(totalFilters * REFERENCE.filtersPerIteration / 4224));
+    const plan: Plan = { perIteration, totalFilters, speedUp: f.speed_up };
+    if (!f.speed_up) {
+      plan.iterations = f.iterations ?? defaultIterations(totalFilters, perIteration);
+      if (plan.iterations < 1) {
+        throw new UsageError(
+          `--filters_per_iteration ${perIteration} gives 0 iterations for ${totalFilters} filters ` +
+            `(the seed's formula needs N <= ${
+              Math.floor(totalFilters / 2)
+            }); lower it or pass --iterations`,
+        );
+      }
+    }
+    ctx.state.set(PLAN, plan);
+    ctx.state.set(BASE_LAYERS, convFilters(ctx.model!));
+    emit.log(
+      `${totalFilters} filters; ${perIteration} per iteration, ` +
+        (plan.iterations
+          ? `${plan.iterations} iterations`
+          : `until MACs speed-up >= ${f.speed_up}`),
+    );
+  });
+}
+
+const FINETUNE = (f: Flags, epochs: number) =>
+  finetune({
+    epochs,
+    batchSize: f.batch_size,
+    optimizer: { kind: "sgd", lr: f.lr, momentum: REFERENCE.momentum },
+    augment: false,
+    seed: f.seed,
+    evalLimit: f.limit_test,
+  });
+
+/** Whether the pruning loop is done after the iteration just finished. */
+function done(ctx: RunContext, i: number): boolean {
+  const plan = ctx.state.get(PLAN) as Plan;
+  if (plan.iterations !== undefined) return i + 1 >= plan.iterations;
+  const rows = ctx.report.iterations as IterationRow[];
+  if (rows[0].macs / rows.at(-1)!.macs >= plan.speedUp!) return true;
+  const pruning = ctx.report.pruning as { kept: number; total: number }[];
+  const last = pruning.at(-1)!;
+  return last.kept === last.total; // nothing left to remove
+}
+
+/** score -> prune -> measure -> fine-tune -> measure, until {@link done}. */
+function pruneLoop(f: Flags): Stage {
+  const scorer = `filter_taylor/${f.scorer}`;
+  const block = [
+    score({
+      scorer,
+      batchSize: f.batch_size,
+      options: f.scorer === "taylor" ? { per_example_abs: f.per_example_abs } : {},
+    }),
+    mask({
+      pruner: "filter_taylor/global_lowest",
+      scores: scorer,
+      budget: (ctx) => ({ remove: (ctx.state.get(PLAN) as Plan).perIteration }),
+      options: { round_to: f.round_to },
+    }),
+    measure(f, "cut"),
+    ...(f.finetune_epochs ? [FINETUNE(f, f.finetune_epochs)] : []),
+    measure(f, "full"),
+  ];
+  const iterate = (ctx: RunContext, i: number): Observable<RunEvent> =>
+    defer(() => {
+      const plan = ctx.state.get(PLAN) as Plan;
+      ctx.step = { index: i, total: plan.iterations ?? i + 1 };
+      return concat(
+        ...block.map((s) => defer(() => s.run(ctx))),
+        defer(() => (done(ctx, i) ? EMPTY : iterate(ctx, i + 1))),
+      );
+    });
+  return { name: "prune iterations", run: (ctx) => iterate(ctx, 0) };
+}
+
+/** The final fine-tune; the last row is measured again after it (its numbers before go to report.before_final). */
+function finalStages(f: Flags): Stage[] {
+  if (!f.final_epochs) return [];
+  return [
+    FINETUNE(f, f.final_epochs),
+    stage("final", (ctx) => {
+      const rows = ctx.report.iterations as IterationRow[];
+      ctx.report.before_final = { ...rows.at(-1)! };
+    }),
+    measure(f, "full"),
+  ];
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+const ratio = (a: number, b: number) => (b ? a / b : NaN);
+
+/** The filter_taylor pipeline. */
+export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
+  name: "filter_taylor",
+  description:
+    "Iterative Taylor filter pruning (Molchanov et al. 2016): rank filters over an epoch, remove " +
+    "the globally lowest for real, fine-tune, repeat.",
+  flags: filterTaylorFlags,
+  plugins: [filterTaylor],
+  build(f) {
+    if (f.speed_up && f.iterations) {
+      throw new UsageError("--speed_up and --iterations are alternatives; pass one");
+    }
+    return [
+      load({ data: dataFrom(f, f.seed), model: zooModel(f) }),
+      planStage(f),
+      pretrain("model", () => !f.path, {
+        epochs: f.pretrain_epochs,
+        batchSize: f.batch_size,
+        optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
+        schedule: { kind: "cosine" },
+        seed: f.seed,
+      }),
+      measure(f, "full"),
+      pruneLoop(f),
+      ...finalStages(f),
+      plotStage(),
+    ];
+  },
+  summarize(ctx, f) {
+    const rows = ctx.report.iterations as IterationRow[];
+    const [base, last] = [rows[0], rows.at(-1)!];
+    const before = ctx.state.get(BASE_LAYERS) as Map<string, number>;
+    const after = convFilters(ctx.model!);
+    const layers: LayerRow[] = [...before].map(([layer, n]) => ({
+      layer,
+      before: n,
+      after: after.get(layer) ?? 0,
+      removed: n - (after.get(layer) ?? 0),
+    }));
+    const ratios = {
+      filters: ratio(last.filters, base.filters),
+      params: ratio(last.params, base.params),
+      macs: ratio(last.macs, base.macs),
+      latency: ratio(last.latency_ms, base.latency_ms),
+      mac_reduction: ratio(base.macs, last.macs),
+      speed_up: ratio(base.latency_ms, last.latency_ms),
+    };
+    Object.assign(ctx.report, { layers, ratios, top1_before: base.top1, top1_after: last.top1 });
+    const pad = (s: string | number, n: number) => String(s).padStart(n);
+    return [
+      `${f.scorer} filter pruning of ${ctx.model!.name} on ${
+        ctx.data!.name
+      } (${ctx.backend?.name})`,
+      `${pad("iter", 4)} ${pad("filters", 8)} ${pad("params", 10)} ${pad("MACs", 12)} ${
+        pad("bytes", 10)
+      } ` +
+      `${pad("pruned", 8)} ${pad("top-1", 8)} ${pad("latency ms", 11)}`,
+      ...rows.map((r) =>
+        `${pad(r.iteration, 4)} ${pad(r.filters, 8)} ${pad(r.params, 10)} ${pad(r.macs, 12)} ` +
+        `${pad(r.bytes, 10)} ${pad(pct(r.top1_pruned), 8)} ${pad(pct(r.top1), 8)} ${
+          pad(r.latency_ms.toFixed(2), 11)
+        }`
+      ),
+      "",
+      `${pad("layer", 16)} ${pad("before", 7)} ${pad("after", 7)} ${pad("removed", 8)}`,
+      ...layers.map((l) =>
+        `${pad(l.layer, 16)} ${pad(l.before, 7)} ${pad(l.after, 7)} ${pad(l.removed, 8)}`
+      ),
+      "",
+      `filters ${pct(ratios.filters)} of the original, params ${pct(ratios.params)}, ` +
+      `MACs ${pct(ratios.macs)} (x${ratios.mac_reduction.toFixed(2)} fewer)`,
+      `top-1 ${pct(base.top1)} -> ${pct(last.top1)}; latency ${base.latency_ms.toFixed(2)} -> ` +
+      `${last.latency_ms.toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up)`,
+    ];
+  },
+};
+
+/** iterations.svg: top-1 (after fine-tune) against the share of filters left. */
+function plotStage(): Stage {
+  return stage("plot", async (ctx, emit) => {
+    if (!ctx.runDir) return;
+    const rows = ctx.report.iterations as IterationRow[];
+    const svg = await lineChartSVG({
+      title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 per pruning iteration`,
+      xLabel: "filters left (share of the original)",
+      yLabel: "top-1",
+      series: [
+        { name: "after fine-tune", points: rows.map((r) => [r.filters / rows[0].filters, r.top1]) },
+        {
+          name: "right after the cut",
+          points: rows.map((r) => [r.filters / rows[0].filters, r.top1_pruned]),
+        },
+      ],
+    });
+    const path = `${ctx.runDir}/iterations.svg`;
+    await writeFileAtomic(path, svg);
+    emit.artifact("plot", path);
+  });
+}
+
+if (import.meta.main) runMain(filterTaylorPipeline);

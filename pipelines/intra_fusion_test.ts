@@ -1,0 +1,104 @@
+/**
+ * End-to-end smoke tests of pipelines/intra_fusion.ts as a user runs it (a
+ * subprocess with the `run` task's permissions), on a small MLP trained for
+ * two epochs on 1024 embedded MNIST digits (conv nets are slow on the cpu backend).
+ */
+import { deepEqual, equal, match, ok } from "../tests/assert.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const backend = Deno.env.get("SHEARS_TEST_BACKEND") ?? "cpu";
+const runFlags = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net=localhost",
+  "--allow-sys",
+  "--allow-ffi",
+  "--unstable-webgpu",
+];
+const small = [
+  "--model=mlp",
+  "--width=0.25",
+  "--pad=0",
+  "--limit_train=1024",
+  "--limit_test=256",
+  "--epochs=2",
+  `--backend=${backend}`,
+  "--quiet",
+];
+
+async function intraFusion(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...runFlags, "pipelines/intra_fusion.ts", ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+interface Report {
+  base_top1: number;
+  results: {
+    group: number;
+    group_id: string;
+    channels: number;
+    kept: number;
+    sparsity: number;
+    default_top1: number;
+    fusion_top1: number;
+  }[];
+}
+
+Deno.test("intra_fusion: table, report.json results per (group, sparsity), SVG plot", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await intraFusion([
+      ...small,
+      "--group_idxs=0,1",
+      "--sparsities=0.5,0.75",
+      "--importance_criteria=taylor",
+      `--out=${dir}`,
+    ]);
+    equal(r.code, 0, r.stderr);
+    match(
+      r.stdout,
+      /\| group \| id \| channels \| kept \| sparsity \| default top-1 \| fusion top-1 \|/,
+    );
+    match(r.stdout, /mean: default \d+\.\d\d%, fusion \d+\.\d\d%; fusion better in \d\/4/);
+    const rep = JSON.parse(await Deno.readTextFile(`${dir}/report.json`)) as Report;
+    // The MLP's prunable groups from the output: fc2 (32 units), fc1 (64).
+    deepEqual(
+      rep.results.map((x) => [x.group, x.group_id, x.channels, x.kept, x.sparsity]),
+      [[0, "fc2", 32, 16, 0.5], [0, "fc2", 32, 8, 0.75], [1, "fc1", 64, 32, 0.5], [
+        1,
+        "fc1",
+        64,
+        16,
+        0.75,
+      ]],
+    );
+    for (const x of rep.results) {
+      ok(x.default_top1 >= 0 && x.default_top1 <= 1 && x.fusion_top1 >= 0 && x.fusion_top1 <= 1);
+    }
+    ok(rep.base_top1 > 0.5, `the pretrained model should learn something, got ${rep.base_top1}`);
+    const svg = await Deno.readTextFile(`${dir}/accuracy.svg`);
+    match(svg, /^<svg/);
+    match(svg, /group 1 fusion/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("intra_fusion: a group index out of range is one clear line, exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await intraFusion([...small, "--group_idxs=7", "--sparsities=0.5", `--out=${dir}`]);
+    equal(r.code, 2);
+    match(r.stderr, /--group_idxs 7 is out of range: the model has 2 prunable groups \(0\.\.1\)/);
+    equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
