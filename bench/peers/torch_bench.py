@@ -3,7 +3,9 @@ of 32x32x3, SGD training step and inference batch, timed on the CPU (best ms of 
 the minimum is the estimate least disturbed by other load on a shared machine).
 
 Usage: /usr/bin/python3 bench/peers/torch_bench.py [--threads 2] [--warmup 2] [--steps 5]
+                                                  [--device cpu|cuda]
 Prints one JSON object: {"torch": version, "threads": n, "vgg": {"train_ms", "infer_ms"}, ...}.
+With --device cuda (a GPU machine, to set WebGPU figures beside) every timing synchronises.
 """
 import argparse
 import json
@@ -50,20 +52,24 @@ def res_net():
                          nn.Linear(64, 10))
 
 
-def time_ms(fn, warmup, steps):
+def time_ms(fn, warmup, steps, sync):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t0) * 1000)
     return min(times)
 
 
-def bench(model, warmup, steps):
-    x = torch.randn(64, 3, 32, 32)
-    y = torch.randint(0, 10, (64,))
+def bench(model, warmup, steps, device):
+    model = model.to(device)
+    x = torch.randn(64, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (64,), device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -78,7 +84,8 @@ def bench(model, warmup, steps):
         with torch.no_grad():
             model(x)
 
-    return {"train_ms": time_ms(train, warmup, steps), "infer_ms": time_ms(infer, warmup, steps)}
+    return {"train_ms": time_ms(train, warmup, steps, sync),
+            "infer_ms": time_ms(infer, warmup, steps, sync)}
 
 
 def main():
@@ -86,12 +93,15 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     a = p.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": a.device}
+    if a.device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(0)
     for name, build in (("vgg", vgg_net), ("resnet", res_net)):
-        out[name] = bench(build(), a.warmup, a.steps)
+        out[name] = bench(build(), a.warmup, a.steps, a.device)
     print(json.dumps(out))
 
 
