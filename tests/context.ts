@@ -1,19 +1,37 @@
 /**
- * A fresh RunContext for tests: empty masks and scores, step 0 of 1, seed 0,
- * an empty registry. Pass the fields a test needs (model, data, signal, ...).
+ * A fresh RunContext for tests: empty masks and scores, step 0 of 1, a seeded
+ * rng and a registry of the given plugins. Pass the fields a test needs
+ * (model, data, signal, ...).
  * @module
  */
-import { MaskSet, Registry, Rng, type RunContext } from "@shears/core";
+import { MaskSet, type Plugin, Registry, Rng, type RunContext } from "@shears/core";
 
-/** A RunContext with test defaults, overridden by `fields`. */
-export function testContext(fields: Partial<RunContext> = {}): RunContext {
+/** Fields of the context to set, plus the rng seed and the plugins to register. */
+export interface TestContextOptions extends Partial<RunContext> {
+  /** Seed of `rng` (default 0); ignored when `rng` is given. */
+  seed?: number;
+  /** Plugins registered in `registry` (default none); ignored when `registry` is given. */
+  plugins?: Plugin[];
+}
+
+/**
+ * A RunContext with test defaults, overridden by `fields`.
+ *
+ * @example
+ * ```ts
+ * const ctx = testContext({ model, seed: 7, plugins: [reluTaylor] });
+ * ```
+ */
+export function testContext(
+  { seed = 0, plugins = [], ...fields }: TestContextOptions = {},
+): RunContext {
   return {
     masks: new MaskSet(),
     scores: new Map(),
     step: { index: 0, total: 1 },
     signal: new AbortController().signal,
-    rng: new Rng(0),
-    registry: new Registry(),
+    rng: new Rng(seed),
+    registry: new Registry(plugins),
     config: {},
     state: new Map(),
     report: {},

@@ -3,18 +3,10 @@
  * and a way to run one stage to completion.
  * @module
  */
-import {
-  type Batch,
-  type Dataset,
-  MaskSet,
-  Registry,
-  Rng,
-  type RunContext,
-  type Stage,
-  tf,
-} from "@shears/core";
+import { type Batch, type Dataset, type Rng, type RunContext, type Stage, tf } from "@shears/core";
 import filterTaylor from "@shears/filter_taylor";
 import { lastValueFrom } from "rxjs";
+import { testContext } from "./context.ts";
 
 /** A dataset that yields the same fixed batches, in order, for every split. */
 export function fixedBatches(
@@ -36,19 +28,7 @@ export function fixedBatches(
 
 /** A fresh run context over `model` and `data`, with the filter_taylor plugin registered. */
 export function contextFor(model: tf.LayersModel, data: Dataset): RunContext {
-  return {
-    model,
-    data,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal: new AbortController().signal,
-    rng: new Rng(0),
-    registry: new Registry([filterTaylor]),
-    config: {},
-    state: new Map(),
-    report: {},
-  };
+  return testContext({ model, data, plugins: [filterTaylor] });
 }
 
 /** Runs one stage over `ctx` to completion. */

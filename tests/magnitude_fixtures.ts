@@ -2,8 +2,9 @@
  * Tiny hand-built models and a run context for the magnitude plugin's tests.
  * @module
  */
-import { MaskSet, Registry, Rng, type RunContext, tf } from "@shears/core";
+import { type RunContext, tf } from "@shears/core";
 import magnitude from "@shears/magnitude";
+import { testContext } from "./context.ts";
 
 type Sym = tf.SymbolicTensor;
 const init = (seed: number) => tf.initializers.glorotNormal({ seed });
@@ -73,18 +74,7 @@ export function linearConvNet(seed = 7, depth = 3): tf.LayersModel {
 
 /** A fresh run context around `model`, seeded, with the magnitude plugin registered. */
 export function magnitudeContext(model: tf.LayersModel, seed = 0): RunContext {
-  return {
-    model,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal: new AbortController().signal,
-    rng: new Rng(seed),
-    registry: new Registry([magnitude]),
-    config: {},
-    state: new Map(),
-    report: {},
-  };
+  return testContext({ model, seed, plugins: [magnitude] });
 }
 
 /** A copy of a weight's values, by name. */

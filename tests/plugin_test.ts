@@ -1,4 +1,4 @@
-import { importPlugin, Registry, tf } from "@shears/core";
+import { importPlugin, tf } from "@shears/core";
 import { testContext } from "./context.ts";
 import { allClose, equal, rejects } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
@@ -16,10 +16,9 @@ function convModel(): tf.LayersModel {
 Deno.test("--plugin imports the README's example plugin; its scorer gives |w| / mean |w| per Conv2D", async () => {
   const plugin = await importPlugin("./examples/relative_magnitude.ts");
   equal(plugin.name, "relative_magnitude");
-  const registry = new Registry([plugin]);
   const model = convModel();
-  const ctx = testContext({ model, registry });
-  const session = registry.scorer("relative").start(ctx, {});
+  const ctx = testContext({ model, plugins: [plugin] });
+  const session = ctx.registry.scorer("relative").start(ctx, {});
   const scores = session.scores();
   equal([...scores.values.keys()].join(), "conv1/kernel");
   const w = [...model.getLayer("conv1").getWeights()[0].dataSync()].map(Math.abs);

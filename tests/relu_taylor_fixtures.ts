@@ -3,8 +3,9 @@
  * layers and a minimal RunContext around a model.
  * @module
  */
-import { MaskedReLU, MaskSet, Registry, Rng, type RunContext, tf } from "@shears/core";
+import { MaskedReLU, type RunContext, tf } from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
+import { testContext } from "./context.ts";
 
 /** Mask shapes (H, W, C) of r0, r1, r2 in {@link tinyModel}. */
 export const SHAPES = [[1, 2, 2], [1, 2, 3], [1, 1, 2]];
@@ -26,16 +27,5 @@ export function tinyModel(): tf.LayersModel {
 
 /** A RunContext holding `model`, with a seeded rng and the relu_taylor plugin registered. */
 export function makeCtx(model: tf.LayersModel, seed = 7): RunContext {
-  return {
-    model,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal: new AbortController().signal,
-    rng: new Rng(seed),
-    registry: new Registry([reluTaylor]),
-    config: {},
-    state: new Map(),
-    report: {},
-  };
+  return testContext({ model, seed, plugins: [reluTaylor] });
 }

@@ -1,12 +1,4 @@
-import {
-  buildChannelGraph,
-  MaskSet,
-  Registry,
-  rewriteLayers,
-  Rng,
-  type RunContext,
-  tf,
-} from "@shears/core";
+import { buildChannelGraph, rewriteLayers, Rng, type RunContext, tf } from "@shears/core";
 import { buildModel } from "@shears/models";
 import rni, {
   bnScaleScores,
@@ -18,22 +10,12 @@ import rni, {
 } from "@shears/rni";
 import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
+import { testContext } from "./context.ts";
 
 await useTestBackend();
 
 function ctxWith(model: tf.LayersModel): RunContext {
-  return {
-    model,
-    masks: new MaskSet(),
-    scores: new Map(),
-    step: { index: 0, total: 1 },
-    signal: new AbortController().signal,
-    rng: new Rng(0),
-    registry: new Registry([rni]),
-    config: {},
-    state: new Map(),
-    report: {},
-  } as RunContext;
+  return testContext({ model, plugins: [rni] });
 }
 
 Deno.test("quantile interpolates linearly like numpy.quantile", () => {
