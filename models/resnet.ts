@@ -13,15 +13,30 @@ type ST = tf.SymbolicTensor;
 /** How a BasicBlock's shortcut adapts when the shape changes. */
 type Shortcut = "conv" | "pad";
 
-interface ResNetSpec {
-  name: string;
+/** Stage widths, depth and shortcut kind of one ResNet layout. */
+interface Layout {
   /** Channels of each stage (full width); stage 1 keeps the stem's channels. */
   stages: number[];
   blocksPerStage: number;
-  stemRelu: boolean;
-  maskedBlockRelus: boolean;
   shortcut: Shortcut;
 }
+
+interface ResNetSpec extends Layout {
+  name: string;
+  stemRelu: boolean;
+  /** MaskedReLU layers instead of ReLUs inside the blocks (default false). */
+  maskedBlockRelus?: boolean;
+}
+
+/** ResNet-18 (CIFAR stem): 4 stages of 2 BasicBlocks, projection shortcuts. */
+const RESNET18: Layout = { stages: [64, 128, 256, 512], blocksPerStage: 2, shortcut: "conv" };
+
+/** CIFAR ResNet-(6n+2): 3 stages (16-32-64) of `n` BasicBlocks, option-A shortcuts. */
+const cifarLayout = (n: number): Layout => ({
+  stages: [16, 32, 64],
+  blocksPerStage: n,
+  shortcut: "pad",
+});
 
 /** Options of {@link resnet20} and {@link resnet56}. */
 export interface CifarResNetOptions extends ModelOptions {
@@ -33,13 +48,18 @@ export interface CifarResNetOptions extends ModelOptions {
   stemRelu?: boolean;
 }
 
+/** Where one BasicBlock sits: its layer-name prefix, channels in and out, stride. */
+interface Block {
+  prefix: string;
+  inCh: number;
+  outCh: number;
+  stride: number;
+}
+
 function shortcut(
   kit: LayerKit,
   x: ST,
-  prefix: string,
-  inCh: number,
-  outCh: number,
-  stride: number,
+  { prefix, inCh, outCh, stride }: Block,
   kind: Shortcut,
 ): ST {
   if (stride === 1 && inCh === outCh) return x;
@@ -58,23 +78,17 @@ function shortcut(
   return layer.apply(x) as ST;
 }
 
-function basicBlock(
-  kit: LayerKit,
-  x: ST,
-  prefix: string,
-  inCh: number,
-  outCh: number,
-  stride: number,
-  spec: ResNetSpec,
-): ST {
+function basicBlock(kit: LayerKit, x: ST, block: Block, spec: ResNetSpec): ST {
+  const { prefix, outCh, stride } = block;
+  const masked = spec.maskedBlockRelus ?? false;
   let y = kit.conv(x, `${prefix}_conv1`, outCh, 3, { stride });
   y = kit.bn(y, `${prefix}_bn1`);
-  y = kit.relu(y, `${prefix}_relu1`, spec.maskedBlockRelus);
+  y = kit.relu(y, `${prefix}_relu1`, masked);
   y = kit.conv(y, `${prefix}_conv2`, outCh, 3);
   y = kit.bn(y, `${prefix}_bn2`);
-  const s = shortcut(kit, x, prefix, inCh, outCh, stride, spec.shortcut);
+  const s = shortcut(kit, x, block, spec.shortcut);
   const sum = tf.layers.add({ name: `${prefix}_add` }).apply([y, s]) as ST;
-  return kit.relu(sum, `${prefix}_relu2`, spec.maskedBlockRelus);
+  return kit.relu(sum, `${prefix}_relu2`, masked);
 }
 
 function buildResNet(spec: ResNetSpec, opts: ModelOptions): tf.LayersModel {
@@ -88,7 +102,7 @@ function buildResNet(spec: ResNetSpec, opts: ModelOptions): tf.LayersModel {
     const outCh = kit.ch(full);
     for (let b = 0; b < spec.blocksPerStage; b++) {
       const stride = i > 0 && b === 0 ? 2 : 1;
-      x = basicBlock(kit, x, `layer${i + 1}_${b}`, ch, outCh, stride, spec);
+      x = basicBlock(kit, x, { prefix: `layer${i + 1}_${b}`, inCh: ch, outCh, stride }, spec);
       ch = outCh;
     }
   });
@@ -108,14 +122,7 @@ function buildResNet(spec: ResNetSpec, opts: ModelOptions): tf.LayersModel {
  * ```
  */
 export function resnet18(opts: ModelOptions): tf.LayersModel {
-  return buildResNet({
-    name: "resnet18",
-    stages: [64, 128, 256, 512],
-    blocksPerStage: 2,
-    stemRelu: true,
-    maskedBlockRelus: false,
-    shortcut: "conv",
-  }, opts);
+  return buildResNet({ ...RESNET18, name: "resnet18", stemRelu: true }, opts);
 }
 
 /**
@@ -130,30 +137,8 @@ export function resnet18(opts: ModelOptions): tf.LayersModel {
  * ```
  */
 export function customResnet18(opts: ModelOptions): tf.LayersModel {
-  return buildResNet({
-    name: "custom_resnet18",
-    stages: [64, 128, 256, 512],
-    blocksPerStage: 2,
-    stemRelu: false,
-    maskedBlockRelus: true,
-    shortcut: "conv",
-  }, opts);
-}
-
-function cifarResNet(
-  name: string,
-  blocksPerStage: number,
-  stemRelu: boolean,
-  opts: CifarResNetOptions,
-): tf.LayersModel {
-  return buildResNet({
-    name,
-    stages: [16, 32, 64],
-    blocksPerStage,
-    stemRelu: opts.stemRelu ?? stemRelu,
-    maskedBlockRelus: false,
-    shortcut: "pad",
-  }, opts);
+  const student = { name: "custom_resnet18", stemRelu: false, maskedBlockRelus: true };
+  return buildResNet({ ...RESNET18, ...student }, opts);
 }
 
 /**
@@ -166,7 +151,8 @@ function cifarResNet(
  * ```
  */
 export function resnet20(opts: CifarResNetOptions): tf.LayersModel {
-  return cifarResNet("resnet20", 3, true, opts);
+  const stemRelu = opts.stemRelu ?? true;
+  return buildResNet({ ...cifarLayout(3), name: "resnet20", stemRelu }, opts);
 }
 
 /**
@@ -179,5 +165,6 @@ export function resnet20(opts: CifarResNetOptions): tf.LayersModel {
  * ```
  */
 export function resnet56(opts: CifarResNetOptions): tf.LayersModel {
-  return cifarResNet("resnet56", 9, false, opts);
+  const stemRelu = opts.stemRelu ?? false;
+  return buildResNet({ ...cifarLayout(9), name: "resnet56", stemRelu }, opts);
 }

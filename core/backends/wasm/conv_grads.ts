@@ -26,13 +26,10 @@ import {
   zeroInsert,
 } from "./kernel_kit.ts";
 
-type Args = { inputs: Record<string, Info>; attrs: tf.NamedAttrMap; backend: WasmBackendLike };
+type Inputs = Record<string, Info>;
 
-/** Explicit NHWC padding for a conv that must produce `[outH, outW]`; negative = crop first. */
-interface Window {
-  /** Rows/cols to add (>0) or cut (<0) before and after, per spatial axis. */
-  edges: [[number, number], [number, number]];
-}
+/** Rows/cols to add (>0) or cut (<0) before and after, per spatial axis (NHWC). */
+type Edges = [[number, number], [number, number]];
 
 /**
  * Padding that makes a stride-`stride` convolution of an input `size` long with
@@ -52,13 +49,20 @@ function edgesFor(
   return [before, after];
 }
 
-/** Splits edges into a crop applied to the tensor and non-negative conv padding. */
-function applyWindow(
+/**
+ * The (depthwise) NHWC convolution of `x` with `filter` over the window `edges`:
+ * negative edges crop `x` first, positive ones become the conv's explicit padding.
+ */
+function convOver(
   backend: WasmBackendLike,
   x: Info,
-  w: Window,
-): { x: Info; pad: number[][] } {
-  const [[t, b], [l, r]] = w.edges;
+  filter: Info,
+  edges: Edges,
+  strides: number[],
+  dilations: number[],
+  depthwise: boolean,
+): Info {
+  const [[t, b], [l, r]] = edges;
   const cropped = padOrCrop(backend, x, [
     [0, 0],
     [Math.min(t, 0), Math.min(b, 0)],
@@ -66,9 +70,17 @@ function applyWindow(
     [0, 0],
   ]);
   const pad = [[0, 0], [Math.max(t, 0), Math.max(b, 0)], [Math.max(l, 0), Math.max(r, 0)], [0, 0]];
-  return { x: cropped, pad };
+  const out = run(
+    backend,
+    depthwise ? "DepthwiseConv2dNative" : "Conv2D",
+    { x: cropped, filter },
+    { strides, dilations, pad, dataFormat: "NHWC" },
+  );
+  free(backend, cropped);
+  return out;
 }
 
+/** The forward conv's geometry from the gradient kernel's input and filter shapes. */
 function convInfo(
   xShape: number[],
   filterShape: number[],
@@ -91,24 +103,22 @@ function convInfo(
 }
 
 /**
- * dW of a convolution: `x` [N,H,W,Ci] and `dy` [N,Ho,Wo,Co] -> [kh,kw,Ci,Co]
- * (depthwise: `filterShape` [kh,kw,C,m]).
+ * dW of a convolution: `x` [N,H,W,Ci] and `dy` [N,Ho,Wo,Co] -> `attrs.filterShape`
+ * ([kh,kw,Ci,Co]; depthwise [kh,kw,C,m]).
  */
 function filterGrad(
   backend: WasmBackendLike,
-  x: Info,
-  dy: Info,
-  info: tf.backend_util.Conv2DInfo,
+  { x, dy }: Inputs,
+  attrs: tf.NamedAttrMap,
   depthwise: boolean,
 ): Info {
+  const info = convInfo(x.shape, attrs.filterShape as number[], attrs, depthwise);
   const { padInfo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw, outHeight, outWidth, inHeight, inWidth } = info;
-  const window: Window = {
-    edges: [
-      edgesFor(inHeight, padInfo.top, outHeight, sh, dh, kh),
-      edgesFor(inWidth, padInfo.left, outWidth, sw, dw, kw),
-    ],
-  };
+  const edges: Edges = [
+    edgesFor(inHeight, padInfo.top, outHeight, sh, dh, kh),
+    edgesFor(inWidth, padInfo.left, outWidth, sw, dw, kw),
+  ];
   const [n, , , c] = x.shape;
   const mult = depthwise ? info.outChannels / info.inChannels : 0;
   // Depthwise: one image whose channels are (c, n); regular: batch c, channels n.
@@ -123,15 +133,8 @@ function filterGrad(
   } else {
     f = transpose(backend, dy, [1, 2, 0, 3]);
   }
-  const { x: xw, pad } = applyWindow(backend, xs, window);
-  const attrs = { strides: [dh, dw], dilations: [sh, sw], pad, dataFormat: "NHWC" };
-  const out = run(
-    backend,
-    depthwise ? "DepthwiseConv2dNative" : "Conv2D",
-    { x: xw, filter: f },
-    attrs,
-  );
-  free(backend, xt, f, xw);
+  const out = convOver(backend, xs, f, edges, [dh, dw], [sh, sw], depthwise);
+  free(backend, xt, f);
   if (depthwise) free(backend, xs);
   let result: Info;
   if (depthwise) {
@@ -146,91 +149,68 @@ function filterGrad(
 }
 
 /**
- * dX of a convolution: `dy` [N,Ho,Wo,Co] and `filter` -> `inShape`.
+ * dX of a convolution: `dy` [N,Ho,Wo,Co] and `filter` -> `attrs.inputShape`.
  */
 function inputGrad(
   backend: WasmBackendLike,
-  dy: Info,
-  filter: Info,
-  info: tf.backend_util.Conv2DInfo,
+  { dy, filter }: Inputs,
+  attrs: tf.NamedAttrMap,
   depthwise: boolean,
 ): Info {
+  const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, depthwise);
   const { padInfo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw, inHeight, inWidth } = info;
   const [n, , , c] = info.inShape;
   const dz = zeroInsert(backend, dy, sh, sw);
-  const window: Window = {
-    edges: [
-      edgesFor(dz.shape[1], (kh - 1) * dh - padInfo.top, kh, dh, 1, inHeight),
-      edgesFor(dz.shape[2], (kw - 1) * dw - padInfo.left, kw, dw, 1, inWidth),
-    ],
-  };
+  const edges: Edges = [
+    edgesFor(dz.shape[1], (kh - 1) * dh - padInfo.top, kh, dh, 1, inHeight),
+    edgesFor(dz.shape[2], (kw - 1) * dw - padInfo.left, kw, dw, 1, inWidth),
+  ];
   const reversed = run(backend, "Reverse", { x: filter }, { dims: [0, 1] });
   const mult = depthwise ? info.outChannels / info.inChannels : 0;
   const f = depthwise
     ? reshape(backend, reversed, [kh, kw, c * mult, 1])
     : transpose(backend, reversed, [0, 1, 3, 2]);
-  const { x: dzw, pad } = applyWindow(backend, dz, window);
-  const attrs = { strides: [1, 1], dilations: [dh, dw], pad, dataFormat: "NHWC" };
-  const out = run(
-    backend,
-    depthwise ? "DepthwiseConv2dNative" : "Conv2D",
-    { x: dzw, filter: f },
-    attrs,
-  );
-  free(backend, dz, reversed, f, dzw);
-  if (!depthwise || mult === 1) {
-    if (!depthwise) return out;
-    const r = reshape(backend, out, [n, inHeight, inWidth, c]);
-    free(backend, out);
-    return r;
-  }
+  const out = convOver(backend, dz, f, edges, [1, 1], [dh, dw], depthwise);
+  free(backend, dz, reversed, f);
+  // Depthwise with multiplier 1 already has the input's shape.
+  if (!depthwise || mult === 1) return out;
   const o5 = reshape(backend, out, [n, inHeight, inWidth, c, mult]);
   const r = run(backend, "Sum", { x: o5 }, { axis: [4], keepDims: false });
   free(backend, out, o5);
   return r;
 }
 
+/** A wasm kernel config that runs `grad` for a regular or depthwise conv. */
+function gradKernel(
+  kernelName: string,
+  grad: typeof filterGrad,
+  depthwise: boolean,
+): tf.KernelConfig {
+  const kernelFunc = ({ inputs, attrs, backend }: {
+    inputs: Inputs;
+    attrs: tf.NamedAttrMap;
+    backend: WasmBackendLike;
+  }) => grad(backend, inputs, attrs, depthwise);
+  return { kernelName, backendName: "wasm", kernelFunc } as unknown as tf.KernelConfig;
+}
+
 /** Conv2DBackpropFilter for wasm (absent in tfjs-backend-wasm). */
-export const conv2DBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: "Conv2DBackpropFilter",
-  backendName: "wasm",
-  kernelFunc: ({ inputs, attrs, backend }: Args) => {
-    const { x, dy } = inputs;
-    const info = convInfo(x.shape, attrs.filterShape as number[], attrs, false);
-    return filterGrad(backend, x, dy, info, false);
-  },
-} as unknown as tf.KernelConfig;
+export const conv2DBackpropFilterConfig = gradKernel("Conv2DBackpropFilter", filterGrad, false);
 
 /** Conv2DBackpropInput for wasm (replaces the scalar-loop kernel). */
-export const conv2DBackpropInputConfig: tf.KernelConfig = {
-  kernelName: "Conv2DBackpropInput",
-  backendName: "wasm",
-  kernelFunc: ({ inputs, attrs, backend }: Args) => {
-    const { dy, filter } = inputs;
-    const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, false);
-    return inputGrad(backend, dy, filter, info, false);
-  },
-} as unknown as tf.KernelConfig;
+export const conv2DBackpropInputConfig = gradKernel("Conv2DBackpropInput", inputGrad, false);
 
 /** DepthwiseConv2dNativeBackpropFilter for wasm (absent in tfjs-backend-wasm). */
-export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: "DepthwiseConv2dNativeBackpropFilter",
-  backendName: "wasm",
-  kernelFunc: ({ inputs, attrs, backend }: Args) => {
-    const { x, dy } = inputs;
-    const info = convInfo(x.shape, attrs.filterShape as number[], attrs, true);
-    return filterGrad(backend, x, dy, info, true);
-  },
-} as unknown as tf.KernelConfig;
+export const depthwiseBackpropFilterConfig = gradKernel(
+  "DepthwiseConv2dNativeBackpropFilter",
+  filterGrad,
+  true,
+);
 
 /** DepthwiseConv2dNativeBackpropInput for wasm (absent in tfjs-backend-wasm). */
-export const depthwiseBackpropInputConfig: tf.KernelConfig = {
-  kernelName: "DepthwiseConv2dNativeBackpropInput",
-  backendName: "wasm",
-  kernelFunc: ({ inputs, attrs, backend }: Args) => {
-    const { dy, filter } = inputs;
-    const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, true);
-    return inputGrad(backend, dy, filter, info, true);
-  },
-} as unknown as tf.KernelConfig;
+export const depthwiseBackpropInputConfig = gradKernel(
+  "DepthwiseConv2dNativeBackpropInput",
+  inputGrad,
+  true,
+);
