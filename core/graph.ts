@@ -216,7 +216,8 @@ class Tracer {
     }
   }
 
-  visit(spec: LayerSpec, layer: tf.layers.Layer): Sym {
+  /** Traces one layer; `inputs` are the tensors it reads in this model (see {@link modelInputs}). */
+  visit(spec: LayerSpec, layer: tf.layers.Layer, inputs: tf.SymbolicTensor[]): Sym {
     const { className, config, name } = spec;
     const bad = (why: string) => new UnsupportedLayerError(name, className, why);
     if (spec.inboundNodes.length > 1) {
@@ -254,12 +255,12 @@ class Tracer {
       return x;
     }
     if (className === "Flatten") {
-      const shape = (layer.input as tf.SymbolicTensor).shape as number[];
+      const shape = inputs[0].shape as number[];
       const positions = shape.slice(1, -1).reduce((a, b) => a * b, 1);
       return { elems: x.elems, spatial: x.spatial * positions };
     }
     if (className === "Concatenate") {
-      const rank = (layer.input as tf.SymbolicTensor[])[0].shape.length;
+      const rank = inputs[0].shape.length;
       if (config.axis !== -1 && config.axis !== rank - 1) {
         throw bad(`concatenates along axis ${config.axis}; only the channel axis is supported`);
       }
@@ -307,9 +308,10 @@ export function buildChannelGraph(model: tf.LayersModel): ChannelGraph {
     outputLayers: [string, number, number][];
   };
   const t = new Tracer();
+  const inputs = modelInputs(model);
   for (const spec of config.layers) {
     const layer = model.getLayer(spec.name);
-    const y = t.visit(spec, layer);
+    const y = t.visit(spec, layer, inputs.get(spec.name) ?? []);
     if (spec.config.activation === "softmax") {
       t.pin(y.elems, `feeds a softmax over channels at '${spec.name}'`);
     }
@@ -320,6 +322,20 @@ export function buildChannelGraph(model: tf.LayersModel): ChannelGraph {
     t.pin(t.outputs.get(name)!.elems, `feeds the model output '${name}'`);
   }
   return assemble(t);
+}
+
+/**
+ * The input tensors of each layer's call in `model`'s own graph. A layer
+ * shared with another model (one rewired by `rewireModel`, say) has a node
+ * per model, so its `layer.input` is ill-defined and its node 0 may belong to
+ * the other model; `nodesByDepth` holds only this model's nodes.
+ */
+function modelInputs(model: tf.LayersModel): Map<string, tf.SymbolicTensor[]> {
+  const inputs = new Map<string, tf.SymbolicTensor[]>();
+  for (const node of Object.values(model.nodesByDepth).flat()) {
+    inputs.set(node.outboundLayer.name, node.inputTensors);
+  }
+  return inputs;
 }
 
 /** Turns traced channels into groups. */

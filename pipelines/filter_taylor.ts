@@ -36,6 +36,7 @@
  */
 import {
   accuracy,
+  buildChannelGraph,
   countMacs,
   countParams,
   finetune,
@@ -56,12 +57,7 @@ import {
   UsageError,
   writeFileAtomic,
 } from "@shears/core";
-import filterTaylor, {
-  channelGraph,
-  countFilters,
-  defaultIterations,
-  REFERENCE,
-} from "@shears/filter_taylor";
+import filterTaylor, { countFilters, defaultIterations, REFERENCE } from "@shears/filter_taylor";
 import { buildModel } from "@shears/models";
 import { concat, defer, EMPTY, type Observable } from "rxjs";
 import { dataFlags, dataFrom, modelFlags, modelFrom, pretrain } from "./common.ts";
@@ -290,7 +286,7 @@ function measure(f: Flags, what: "cut" | "full"): Stage {
       await Deno.remove(dir, { recursive: true });
     }
     Object.assign(row, {
-      filters: countFilters(channelGraph(model)),
+      filters: countFilters(buildChannelGraph(model)),
       params: countParams(model).total,
       macs: countMacs(model),
       top1,
@@ -309,7 +305,7 @@ function measure(f: Flags, what: "cut" | "full"): Stage {
 /** Resolves N and the iteration count from the unpruned model; remembers its conv layers. */
 function planStage(f: Flags): Stage {
   return stage("plan", (ctx, emit) => {
-    const totalFilters = countFilters(channelGraph(ctx.model!));
+    const totalFilters = countFilters(buildChannelGraph(ctx.model!));
     if (totalFilters === 0) {
       throw new UsageError(`model ${ctx.model!.name} has no prunable conv filters`);
     }

@@ -1,6 +1,5 @@
-import { Rng, tf } from "@shears/core";
+import { buildChannelGraph, Rng, tf } from "@shears/core";
 import {
-  channelGraph,
   countFilters,
   defaultIterations,
   filterGroups,
@@ -84,12 +83,12 @@ Deno.test("global_lowest removes for real, replaces ctx.model, respects round_to
   randomizeWeights(model, 5);
   const data = fixedBatches([{ x: randomImages(rng, 2, 8, 8, 3), y: [0, 1] }], 3);
   const ctx = contextFor(model, data);
-  const total = countFilters(channelGraph(model));
+  const total = countFilters(buildChannelGraph(model));
   equal(total, 4 + 5 + 6 + 7);
   const ranks = (m: tf.LayersModel) => ({
     target: "channels" as const,
     values: new Map(
-      filterGroups(channelGraph(m)).map((
+      filterGroups(buildChannelGraph(m)).map((
         g,
       ) => [g.id, tf.tensor1d(Array.from({ length: g.size }, () => rng.next()))]),
     ),
@@ -123,7 +122,7 @@ Deno.test("global_lowest removes for real, replaces ctx.model, respects round_to
 Deno.test("global_lowest on residual groups removes coupled channels together", async () => {
   const model = resnetLike();
   const ctx = contextFor(model, fixedBatches([{ x: randomImages(rng, 1, 8, 8, 3), y: [0] }], 3));
-  const groups = filterGroups(channelGraph(model));
+  const groups = filterGroups(buildChannelGraph(model));
   const values = new Map(
     groups.map((
       g,

@@ -3,6 +3,7 @@ import {
   type ChannelGroup,
   channelRows,
   producerKernels,
+  rewireModel,
   tf,
   unitsOf,
   UnsupportedLayerError,
@@ -120,6 +121,34 @@ Deno.test("vgg-like and lenet-like: flatten consumers and pass-through layers", 
   ]);
   vgg.dispose();
   lenet.dispose();
+});
+
+Deno.test("layers shared with another model: each model's graph follows its own wiring", () => {
+  // rewireModel applies the same layers again: every layer gets a second inbound node.
+  const model = concatDepthwise();
+  const expected = buildChannelGraph(model).groups;
+  const rewired = rewireModel(model, (_layer, _at, t) => t);
+  deepEqual(["flatten", "cat"].map((n) => model.getLayer(n).inboundNodes.length), [2, 2]);
+  deepEqual(buildChannelGraph(model).groups, expected);
+  deepEqual(buildChannelGraph(rewired).groups, expected);
+  // The same conv and flatten on a larger input: 8x8 positions in the second model, 4x4 in the first.
+  const input = tf.input({ shape: [4, 4, 2], name: "input" });
+  const conv = tf.layers.conv2d({ name: "conv", filters: 3, kernelSize: 1 });
+  const flatten = tf.layers.flatten({ name: "flat" });
+  const small = tf.model({
+    inputs: input,
+    outputs: flatten.apply(conv.apply(input)) as tf.SymbolicTensor,
+  });
+  const input8 = tf.input({ shape: [8, 8, 2], name: "input8" });
+  const large = tf.model({
+    inputs: input8,
+    outputs: flatten.apply(conv.apply(input8)) as tf.SymbolicTensor,
+  });
+  const spatial = (m: tf.LayersModel) =>
+    buildChannelGraph(m).group("conv").tensors.find((t) => t.layer === "flat")!.spatial;
+  deepEqual([spatial(small), spatial(large)], [16, 64]);
+  deepEqual(summary(buildChannelGraph(large).groups), ["input8:2!", "conv:3!"]);
+  for (const m of [model, rewired, small, large]) m.dispose();
 });
 
 Deno.test("channelRows gathers each group channel's values, flatten blocks included", () => {

@@ -22,6 +22,7 @@
  */
 import {
   type Budget,
+  buildChannelGraph,
   type Options,
   type Pruner,
   type PruneResult,
@@ -29,7 +30,7 @@ import {
   type RunContext,
   type Scores,
 } from "@shears/core";
-import { channelGraph, filterGroups } from "./groups.ts";
+import { filterGroups } from "./groups.ts";
 
 type Chunk = { group: number; order: number; mean: number; members: number[] };
 
@@ -103,7 +104,7 @@ export const globalLowest: Pruner = {
   prune(ctx: RunContext, scores: Scores, budget: Budget, options: Options): PruneResult {
     const model = ctx.model;
     if (!model) throw new Error("global_lowest: the run has no model loaded");
-    const graph = channelGraph(model);
+    const graph = buildChannelGraph(model);
     const groups = filterGroups(graph).filter((g) => scores.values.has(g.id));
     const ranks = new Map<string, Float32Array>();
     for (const g of groups) {

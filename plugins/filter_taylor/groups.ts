@@ -14,13 +14,7 @@
  * ```
  * @module
  */
-import {
-  buildChannelGraph,
-  type ChannelGraph,
-  type ChannelGroup,
-  type ChannelMap,
-  tf,
-} from "@shears/core";
+import type { ChannelGraph, ChannelGroup, ChannelMap, tf } from "@shears/core";
 
 /** The prunable groups whose producers are all Conv2D layers, in model order. */
 export function filterGroups(graph: ChannelGraph): ChannelGroup[] {
@@ -56,23 +50,4 @@ export function reluPoints(model: tf.LayersModel, group: ChannelGroup): ChannelM
   if (relus.length) return relus;
   const producers = new Set(group.producers.map((p) => p.layer));
   return flat.filter((m) => producers.has(m.layer));
-}
-
-/**
- * The channel graph of `model`. Training through taps (core/taps.ts) applies
- * a model's layers a second time, and the core graph reads `layer.input`,
- * which tfjs refuses for a layer with several inbound nodes; such a model is
- * traced on a fresh copy of its config (same names, so the graph is valid
- * for the model itself).
- */
-export function channelGraph(model: tf.LayersModel): ChannelGraph {
-  const reused = model.layers.some((l) => l.inboundNodes.length > 1);
-  if (!reused) return buildChannelGraph(model);
-  const config = model.getConfig() as unknown as tf.serialization.ConfigDict;
-  const copy = tf.LayersModel.fromConfig(tf.LayersModel, config, {}, true) as tf.LayersModel;
-  try {
-    return buildChannelGraph(copy);
-  } finally {
-    copy.dispose();
-  }
 }

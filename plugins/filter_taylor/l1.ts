@@ -14,6 +14,7 @@
  * @module
  */
 import {
+  buildChannelGraph,
   type Options,
   producerKernels,
   type RunContext,
@@ -21,13 +22,13 @@ import {
   type Scores,
   tf,
 } from "@shears/core";
-import { channelGraph, filterGroups } from "./groups.ts";
+import { filterGroups } from "./groups.ts";
 import { normalizeOption, normalizeRanks } from "./normalize.ts";
 
 /** L1 norms of the filters of every filter group of `model`: group id -> [group size]. */
 export function filterL1(model: tf.LayersModel, normalize = true): Map<string, tf.Tensor1D> {
   const values = new Map<string, tf.Tensor1D>();
-  for (const g of filterGroups(channelGraph(model))) {
+  for (const g of filterGroups(buildChannelGraph(model))) {
     const kernels = producerKernels(model, g);
     values.set(
       g.id,

@@ -29,7 +29,7 @@ export { batchTaylor, taylorScorer, TaylorSession } from "./taylor.ts";
 export { filterL1, l1Scorer } from "./l1.ts";
 export { globalLowest, planRemovals, removeCount } from "./global_lowest.ts";
 export { normalizeOption, normalizeRanks } from "./normalize.ts";
-export { channelGraph, countFilters, filterGroups, reluPoints } from "./groups.ts";
+export { countFilters, filterGroups, reluPoints } from "./groups.ts";
 export { defaultIterations, REFERENCE } from "./schedule.ts";
 
 /** The filter_taylor plugin. */

@@ -29,6 +29,7 @@
  * @module
  */
 import {
+  buildChannelGraph,
   type ChannelMap,
   type Options,
   type RunContext,
@@ -38,7 +39,7 @@ import {
   type TapSpec,
   tf,
 } from "@shears/core";
-import { channelGraph, filterGroups, reluPoints } from "./groups.ts";
+import { filterGroups, reluPoints } from "./groups.ts";
 import { normalizeOption, normalizeRanks } from "./normalize.ts";
 
 /** Per-channel a·g of one batch at one tap: [C] (mean over batch, H, W, or the paper's per-example |·|). */
@@ -72,7 +73,7 @@ export class TaylorSession implements ScoreSession {
     readonly perExampleAbs = false,
     readonly normalize = true,
   ) {
-    const graph = channelGraph(model);
+    const graph = buildChannelGraph(model);
     this.#points = filterGroups(graph).map((g) => ({
       id: g.id,
       size: g.size,
