@@ -3,11 +3,12 @@
  * on tiny synthetic data and a VGG-11-BN at width 1/16 (8x8 inputs padded
  * to 32x32 inside the model).
  */
-import { loadModel, runPipeline, type tf, UsageError } from "@shears/core";
+import { loadModel, runPipeline, UsageError } from "@shears/core";
 import { filterTaylorPipeline, type IterationRow, type LayerRow } from "./filter_taylor.ts";
 import { deepEqual, equal, ok, rejects } from "../tests/assert.ts";
+import { runInProcess, testBackend, withTempDir } from "./test_harness.ts";
 
-const backend = Deno.env.get("SHEARS_TEST_BACKEND") ?? "wasm"; // the cpu backend is slow for convs
+const backend = testBackend("wasm"); // the cpu backend is slow for convs
 const tiny = [
   "--dataset=synthetic",
   "--width=0.0625",
@@ -30,70 +31,65 @@ interface Report {
   top1_after: number;
 }
 
-async function run(
-  args: string[],
-): Promise<{ report: Report; dir: string; model: tf.LayersModel }> {
-  const dir = await Deno.makeTempDir();
-  const ctx = await runPipeline(filterTaylorPipeline, [...tiny, ...args, "--out", `${dir}/run`]);
-  const report = JSON.parse(await Deno.readTextFile(`${dir}/run/report.json`)) as Report;
-  return { report, dir, model: ctx.model! };
-}
+/** Runs the pipeline on `tiny` + `args` into `dir`/run; its report and final model. */
+const run = (dir: string, args: string[]) =>
+  runInProcess<Report>(filterTaylorPipeline, [...tiny, ...args], `${dir}/run`);
 
-Deno.test("filter_taylor: N filters per iteration, full per-iteration rows, per-layer table, saved model", async () => {
-  const { report, dir, model } = await run(["--filters_per_iteration=20", "--iterations=2"]);
-  try {
-    const rows = report.iterations;
-    deepEqual(rows.map((r) => r.iteration), [0, 1, 2]);
-    const total = 4 + 8 + 16 + 16 + 32 * 4; // vgg11_bn filters at width 1/16
-    deepEqual(rows.map((r) => r.filters), [total, total - 20, total - 40]);
-    for (const r of rows) {
-      for (const k of ["params", "macs", "bytes", "top1", "top1_pruned", "latency_ms"] as const) {
-        ok(Number.isFinite(r[k]) && r[k] >= 0, `row ${r.iteration}: ${k} = ${r[k]}`);
+Deno.test("filter_taylor: N filters per iteration, full per-iteration rows, per-layer table, saved model", () =>
+  withTempDir(async (dir) => {
+    const { report, model } = await run(dir, ["--filters_per_iteration=20", "--iterations=2"]);
+    try {
+      const rows = report.iterations;
+      deepEqual(rows.map((r) => r.iteration), [0, 1, 2]);
+      const total = 4 + 8 + 16 + 16 + 32 * 4; // vgg11_bn filters at width 1/16
+      deepEqual(rows.map((r) => r.filters), [total, total - 20, total - 40]);
+      for (const r of rows) {
+        for (const k of ["params", "macs", "bytes", "top1", "top1_pruned", "latency_ms"] as const) {
+          ok(Number.isFinite(r[k]) && r[k] >= 0, `row ${r.iteration}: ${k} = ${r[k]}`);
+        }
       }
+      ok(rows[2].params < rows[1].params && rows[1].params < rows[0].params, "params shrink");
+      ok(rows[2].macs < rows[0].macs && rows[2].bytes < rows[0].bytes, "MACs and bytes shrink");
+      equal(rows[0].top1_pruned, rows[0].top1, "row 0 is the unpruned model");
+      equal(report.layers.reduce((s, l) => s + l.removed, 0), 40);
+      report.layers.forEach((l) => ok(l.after >= 1 && l.after === l.before - l.removed, l.layer));
+      ok(Math.abs(report.ratios.filters - (total - 40) / total) < 1e-9);
+      ok(Math.abs(report.ratios.macs - rows[2].macs / rows[0].macs) < 1e-9);
+      equal(report.top1_after, rows[2].top1);
+      const saved = await loadModel(`${dir}/run/model`);
+      deepEqual(saved.inputs[0].shape, [null, 8, 8, 3]);
+      const convs = saved.layers.filter((l) => l.getClassName() === "Conv2D");
+      deepEqual(
+        convs.map((l) => (l.getConfig() as { filters: number }).filters),
+        report.layers.map((l) => l.after),
+      );
+      saved.dispose();
+    } finally {
+      model.dispose();
     }
-    ok(rows[2].params < rows[1].params && rows[1].params < rows[0].params, "params shrink");
-    ok(rows[2].macs < rows[0].macs && rows[2].bytes < rows[0].bytes, "MACs and bytes shrink");
-    equal(rows[0].top1_pruned, rows[0].top1, "row 0 is the unpruned model");
-    equal(report.layers.reduce((s, l) => s + l.removed, 0), 40);
-    report.layers.forEach((l) => ok(l.after >= 1 && l.after === l.before - l.removed, l.layer));
-    ok(Math.abs(report.ratios.filters - (total - 40) / total) < 1e-9);
-    ok(Math.abs(report.ratios.macs - rows[2].macs / rows[0].macs) < 1e-9);
-    equal(report.top1_after, rows[2].top1);
-    const saved = await loadModel(`${dir}/run/model`);
-    deepEqual(saved.inputs[0].shape, [null, 8, 8, 3]);
-    const convs = saved.layers.filter((l) => l.getClassName() === "Conv2D");
-    deepEqual(
-      convs.map((l) => (l.getConfig() as { filters: number }).filters),
-      report.layers.map((l) => l.after),
-    );
-    saved.dispose();
-  } finally {
-    model.dispose();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("filter_taylor: --speed_up stops at the MAC target, --round_to keeps multiples, l1 scorer", async () => {
-  const { report, dir, model } = await run([
-    "--scorer=l1",
-    "--speed_up=1.5",
-    "--filters_per_iteration=16",
-    "--round_to=4",
-    "--final_epochs=0",
-  ]);
-  try {
-    const rows = report.iterations;
-    const last = rows.at(-1)!;
-    ok(rows[0].macs / last.macs >= 1.5, `MAC reduction ${rows[0].macs / last.macs}`);
-    ok(rows[0].macs / rows.at(-2)!.macs < 1.5, "stopped at the first iteration reaching it");
-    for (const l of report.layers) {
-      ok(l.removed === 0 || l.after % 4 === 0, `${l.layer}: ${l.before} -> ${l.after}`);
+Deno.test("filter_taylor: --speed_up stops at the MAC target, --round_to keeps multiples, l1 scorer", () =>
+  withTempDir(async (dir) => {
+    const { report, model } = await run(dir, [
+      "--scorer=l1",
+      "--speed_up=1.5",
+      "--filters_per_iteration=16",
+      "--round_to=4",
+      "--final_epochs=0",
+    ]);
+    try {
+      const rows = report.iterations;
+      const last = rows.at(-1)!;
+      ok(rows[0].macs / last.macs >= 1.5, `MAC reduction ${rows[0].macs / last.macs}`);
+      ok(rows[0].macs / rows.at(-2)!.macs < 1.5, "stopped at the first iteration reaching it");
+      for (const l of report.layers) {
+        ok(l.removed === 0 || l.after % 4 === 0, `${l.layer}: ${l.before} -> ${l.after}`);
+      }
+    } finally {
+      model.dispose();
     }
-  } finally {
-    model.dispose();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("filter_taylor: bad flag combinations are user errors", async () => {
   await rejects(

@@ -4,18 +4,10 @@
  * two epochs on 1024 embedded MNIST digits (conv nets are slow on the cpu backend).
  */
 import { deepEqual, equal, match, ok } from "../tests/assert.ts";
+import { oneLineError } from "../tests/subprocess.ts";
+import type { FusionResult } from "./intra_fusion.ts";
+import { readReport, runCli, testBackend, withTempDir } from "./test_harness.ts";
 
-const root = new URL("..", import.meta.url).pathname;
-const backend = Deno.env.get("SHEARS_TEST_BACKEND") ?? "cpu";
-const runFlags = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net=localhost",
-  "--allow-sys",
-  "--allow-ffi",
-  "--unstable-webgpu",
-];
 const small = [
   "--model=mlp",
   "--width=0.25",
@@ -23,37 +15,18 @@ const small = [
   "--limit_train=1024",
   "--limit_test=256",
   "--epochs=2",
-  `--backend=${backend}`,
+  `--backend=${testBackend("cpu")}`,
   "--quiet",
 ];
-
-async function intraFusion(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...runFlags, "pipelines/intra_fusion.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const intraFusion = (args: string[]) => runCli("intra_fusion.ts", args);
 
 interface Report {
   base_top1: number;
-  results: {
-    group: number;
-    group_id: string;
-    channels: number;
-    kept: number;
-    sparsity: number;
-    default_top1: number;
-    fusion_top1: number;
-  }[];
+  results: FusionResult[];
 }
 
-Deno.test("intra_fusion: table, report.json results per (group, sparsity), SVG plot", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+Deno.test("intra_fusion: table, report.json results per (group, sparsity), SVG plot", () =>
+  withTempDir(async (dir) => {
     const r = await intraFusion([
       ...small,
       "--group_idxs=0,1",
@@ -67,17 +40,16 @@ Deno.test("intra_fusion: table, report.json results per (group, sparsity), SVG p
       /\| group \| id \| channels \| kept \| sparsity \| default top-1 \| fusion top-1 \|/,
     );
     match(r.stdout, /mean: default \d+\.\d\d%, fusion \d+\.\d\d%; fusion better in \d\/4/);
-    const rep = JSON.parse(await Deno.readTextFile(`${dir}/report.json`)) as Report;
+    const rep = await readReport<Report>(dir);
     // The MLP's prunable groups from the output: fc2 (32 units), fc1 (64).
     deepEqual(
       rep.results.map((x) => [x.group, x.group_id, x.channels, x.kept, x.sparsity]),
-      [[0, "fc2", 32, 16, 0.5], [0, "fc2", 32, 8, 0.75], [1, "fc1", 64, 32, 0.5], [
-        1,
-        "fc1",
-        64,
-        16,
-        0.75,
-      ]],
+      [
+        [0, "fc2", 32, 16, 0.5],
+        [0, "fc2", 32, 8, 0.75],
+        [1, "fc1", 64, 32, 0.5],
+        [1, "fc1", 64, 16, 0.75],
+      ],
     );
     for (const x of rep.results) {
       ok(x.default_top1 >= 0 && x.default_top1 <= 1 && x.fusion_top1 >= 0 && x.fusion_top1 <= 1);
@@ -86,19 +58,13 @@ Deno.test("intra_fusion: table, report.json results per (group, sparsity), SVG p
     const svg = await Deno.readTextFile(`${dir}/accuracy.svg`);
     match(svg, /^<svg/);
     match(svg, /group 1 fusion/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("intra_fusion: a group index out of range is one clear line, exit 2", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+Deno.test("intra_fusion: a group index out of range is one clear line, exit 2", () =>
+  withTempDir(async (dir) => {
     const r = await intraFusion([...small, "--group_idxs=7", "--sparsities=0.5", `--out=${dir}`]);
-    equal(r.code, 2);
-    match(r.stderr, /--group_idxs 7 is out of range: the model has 2 prunable groups \(0\.\.1\)/);
-    equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+    match(
+      oneLineError(r),
+      /--group_idxs 7 is out of range: the model has 2 prunable groups \(0\.\.1\)/,
+    );
+  }));

@@ -1,8 +1,15 @@
-import { activationMaskLayers, loadModel, runPipeline } from "@shears/core";
+/**
+ * End-to-end smoke tests of pipelines/relu_taylor.ts through runPipeline, on
+ * tiny synthetic data and a ResNet at width 1/16; the saved student is
+ * checked again by pipelines/validate.ts.
+ */
+import { activationMaskLayers, loadModel } from "@shears/core";
 import { reluTaylorPipeline } from "./relu_taylor.ts";
 import { validate } from "./validate.ts";
 import { equal, ok } from "../tests/assert.ts";
+import { runInProcess, testBackend, withTempDir } from "./test_harness.ts";
 
+const backend = testBackend("wasm");
 const tiny = [
   "--dataset",
   "synthetic",
@@ -24,31 +31,34 @@ const tiny = [
   "32",
   "--quiet",
   "--backend",
-  "wasm",
+  backend,
 ];
 
-Deno.test("relu_taylor end to end: budget met, report numbers, saved masks load back", async () => {
-  const out = await Deno.makeTempDir();
-  try {
-    const ctx = await runPipeline(reluTaylorPipeline, [
-      ...tiny,
-      "--global_keep_ratio",
-      "0.1",
-      "--out",
-      `${out}/run`,
-    ]);
-    const report = JSON.parse(await Deno.readTextFile(`${out}/run/report.json`));
-    const before = report.relus_before as number;
+interface Report {
+  relus_before: number;
+  relus_after: number;
+  teacher_accuracy: number;
+  student_accuracy: number;
+}
+
+/** Runs the pipeline on `tiny` + `args` into `dir`/run; its report and final model. */
+const run = (dir: string, args: string[]) =>
+  runInProcess<Report>(reluTaylorPipeline, [...tiny, ...args], `${dir}/run`);
+
+Deno.test("relu_taylor end to end: budget met, report numbers, saved masks load back", () =>
+  withTempDir(async (out) => {
+    const { report, model } = await run(out, ["--global_keep_ratio", "0.1"]);
+    const before = report.relus_before;
     ok(before > 0);
     equal(report.relus_after, Math.max(1, Math.floor(before * 0.1)));
-    for (const k of ["teacher_accuracy", "student_accuracy"]) {
+    for (const k of ["teacher_accuracy", "student_accuracy"] as const) {
       ok(report[k] >= 0 && report[k] <= 1, `${k} = ${report[k]}`);
     }
     const loaded = await loadModel(`${out}/run/model`);
     const active = activationMaskLayers(loaded).reduce((a, l) => a + l.activeCount(), 0);
     equal(active, report.relus_after);
-    equal(activationMaskLayers(loaded).length, activationMaskLayers(ctx.model!).length);
-    await runPipeline(validate, [
+    equal(activationMaskLayers(loaded).length, activationMaskLayers(model).length);
+    const { report: v, model: validated } = await runInProcess<{ relus: number }>(validate, [
       "--path",
       `${out}/run/model`,
       "--dataset",
@@ -57,32 +67,14 @@ Deno.test("relu_taylor end to end: budget met, report numbers, saved masks load 
       "32",
       "--quiet",
       "--backend",
-      "wasm",
-      "--out",
-      `${out}/val`,
-    ]);
-    const v = JSON.parse(await Deno.readTextFile(`${out}/val/report.json`));
+      backend,
+    ], `${out}/val`);
+    validated.dispose();
     equal(v.relus, report.relus_after);
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("relu_taylor --target_relus keeps exactly that many ReLUs", async () => {
-  const out = await Deno.makeTempDir();
-  try {
-    await runPipeline(reluTaylorPipeline, [
-      ...tiny,
-      "--target_relus",
-      "37",
-      "--scorer",
-      "activation",
-      "--out",
-      `${out}/run`,
-    ]);
-    const report = JSON.parse(await Deno.readTextFile(`${out}/run/report.json`));
+Deno.test("relu_taylor --target_relus keeps exactly that many ReLUs", () =>
+  withTempDir(async (out) => {
+    const { report } = await run(out, ["--target_relus", "37", "--scorer", "activation"]);
     equal(report.relus_after, 37);
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
-});
+  }));

@@ -7,6 +7,7 @@ import { SigmoidBatchNorm } from "@shears/rni";
 import { deepEqual, equal, ok, rejects } from "../tests/assert.ts";
 import { useTestBackend } from "../tests/backend_setup.ts";
 import { rniPipeline, type RniResult } from "./rni.ts";
+import { runInProcess, withTempDir } from "./test_harness.ts";
 
 const backend = await useTestBackend();
 const small = [
@@ -25,21 +26,18 @@ interface Report {
   importances: { count: number };
 }
 
-async function run(args: string[]): Promise<Report> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const ctx = await runPipeline(rniPipeline, [...small, ...args, "--out", dir]);
-    ctx.model?.dispose();
-    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`)) as Report;
+/** Runs the pipeline on `small` + `args`; checks its plot and saved model, returns its report. */
+function run(args: string[]): Promise<Report> {
+  return withTempDir(async (dir) => {
+    const { report, model } = await runInProcess<Report>(rniPipeline, [...small, ...args], dir);
+    model.dispose();
     ok((await Deno.readTextFile(`${dir}/bn_importance.svg`)).startsWith("<svg"), "histogram SVG");
     const saved = await loadModel(`${dir}/model`);
     const sig = saved.layers.some((l) => l instanceof SigmoidBatchNorm);
     equal(sig, args.includes("--method=rni"), "saved model keeps its BN kind");
     saved.dispose();
     return report;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("rni pipeline: rni at 50% and 90%, pruned + fine-tuned, report.json results", async () => {

@@ -3,28 +3,10 @@
  * `run` task's permissions).
  */
 import { equal, match } from "../tests/assert.ts";
+import { oneLineError } from "../tests/subprocess.ts";
+import { runCli } from "./test_harness.ts";
 
-const root = new URL("..", import.meta.url).pathname;
-const runFlags = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net=localhost",
-  "--allow-sys",
-  "--allow-ffi",
-  "--unstable-webgpu",
-];
-
-async function summary(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...runFlags, "pipelines/summary.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const summary = (args: string[]) => runCli("summary.ts", args);
 
 Deno.test("summary prints LeNet-5's table and totals (counted by hand)", async () => {
   const r = await summary(["--model", "lenet5", "--input_shape", "28,28,1", "--num_classes", "10"]);
@@ -39,6 +21,5 @@ Deno.test("summary prints LeNet-5's table and totals (counted by hand)", async (
 
 Deno.test("summary: a bad flag value exits 2 with one line on stderr", async () => {
   const r = await summary(["--model", "lenet5", "--width", "0", "--input_shape", "4"]);
-  equal(r.code, 2);
-  equal(r.stderr, "error: --width must be > 0, got 0\n");
+  equal(oneLineError(r), "error: --width must be > 0, got 0");
 });

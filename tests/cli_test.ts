@@ -10,6 +10,7 @@ import {
 } from "@shears/core";
 import { from, Observable, throwError } from "rxjs";
 import { deepEqual, equal, match, ok, rejects } from "./assert.ts";
+import { runDeno } from "./subprocess.ts";
 
 const defs = {
   ...commonFlags,
@@ -183,20 +184,14 @@ async function runScript(body: string, args: string[]) {
       script,
       `import { exitOnError, parseFlags } from "${new URL("core/cli.ts", root).href}";\n${body}`,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--config",
-        new URL("deno.json", root).pathname,
-        script,
-        ...args,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    return await runDeno([
+      "run",
+      "--allow-all",
+      "--config",
+      new URL("deno.json", root).pathname,
+      script,
+      ...args,
+    ]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
