@@ -1,34 +1,41 @@
 /**
  * `deno task bench`: ms per training step and per inference batch of the
  * VGG-style net and the small ResNet (bench/nets.ts; 32x32x3, batch 64) on
- * each available backend, and the same nets in PyTorch on the CPU (2 threads)
- * in the same run when `python3 -c "import torch"` works. Rows are appended to
- * the "## Backends" section of BENCH.md. The pure-JS cpu backend is timed on
- * inference only. Each figure is the best of `--steps` timed steps (after
- * `--warmup`), for us and for PyTorch alike: on a shared machine the minimum
- * is the estimate least disturbed by other processes.
+ * each available backend, and the same nets in PyTorch (on the CPU with 2
+ * threads, or on CUDA with `--torch_device cuda`) in the same run when
+ * `python3 -c "import torch"` works. Rows are appended to the "## Backends"
+ * section of BENCH.md. The pure-JS cpu backend is timed on inference only.
+ * Each figure is the best of `--steps` timed steps (after `--warmup`), for us
+ * and for PyTorch alike: on a shared machine the minimum is the estimate least
+ * disturbed by other processes.
  *
- * Flags: --backends wasm,webgpu,cpu,tensorflow (default: every one that
- * initialises here; webgpu only on a hardware adapter unless named) --nets
- * vgg,resnet --steps 5 --warmup 2 --machine "<label>" --date YYYY-MM-DD
- * --no-torch --no-write --json (last stdout line: a JSON object with
- * wasm_train_vs_torch and wasm_infer_vs_torch for the VGG-style net).
+ * Flags: `deno task bench --help` lists them (--backends, --nets, --steps,
+ * --warmup, --machine, --date, --no-torch, --torch_device, --no-write, --out,
+ * --json). With --json the last stdout line is a JSON object with
+ * wasm_train_vs_torch and wasm_infer_vs_torch for the VGG-style net. A bad
+ * flag prints one line and exits 2.
  *
  * @example
  * ```sh
  * deno task bench --json --machine "2-core CI-class VM, no GPU"
+ * deno task bench --backends webgpu,wasm --torch_device cuda --machine "1x H100"
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
+import { dirname } from "node:path";
 import {
   BackendError,
   type BackendInfo,
   type BackendName,
+  backendNames,
   cpuName,
+  exitOnError,
+  type FlagDefs,
   initBackend,
+  parseFlags,
   probeAdapter,
   tf,
+  UsageError,
 } from "@shears/core";
 import { buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
 import { appendToBenchMd } from "./bench_md.ts";
@@ -42,10 +49,63 @@ interface Row {
   infer_ms: number | null;
 }
 
+/** What bench/peers/torch_bench.py prints (`gpu` only with `--device cuda`). */
 type TorchResult = Record<NetName, { train_ms: number; infer_ms: number }> & {
   torch: string;
   threads: number;
+  device: TorchDevice;
+  gpu?: string;
 };
+
+type TorchDevice = "cpu" | "cuda";
+
+/** The bench's flags (`deno task bench --help`). */
+export const benchFlags = {
+  backends: {
+    type: "strings",
+    choices: backendNames.filter((n) => n !== "auto"),
+    help:
+      "backends to time (default: every one that initialises; webgpu only on a hardware adapter)",
+  },
+  nets: {
+    type: "strings",
+    default: ["vgg", "resnet"],
+    choices: ["vgg", "resnet"],
+    help: "benchmark nets (bench/nets.ts)",
+  },
+  steps: { type: "int", default: 5, min: 1, help: "timed steps; each figure is their best" },
+  warmup: { type: "int", default: 2, min: 0, help: "untimed steps before timing" },
+  machine: { type: "string", default: cpuName(), help: "machine label for the BENCH.md rows" },
+  date: {
+    type: "string",
+    default: new Date().toISOString().slice(0, 10),
+    validate: (v) =>
+      /^\d{4}-\d{2}-\d{2}$/.test(v as string) ? undefined : `must be YYYY-MM-DD, got ${v}`,
+    help: "date for the BENCH.md rows",
+  },
+  torch: {
+    type: "boolean",
+    default: true,
+    help: "time the PyTorch peer (bench/peers/torch_bench.py) too; --no-torch skips it",
+  },
+  torch_device: {
+    type: "string",
+    default: "cpu",
+    choices: ["cpu", "cuda"],
+    help: "device of the PyTorch peer (cuda: synchronised GPU timings)",
+  },
+  write: {
+    type: "boolean",
+    default: true,
+    help: "append the rows to --out; --no-write only prints them",
+  },
+  out: { type: "string", default: "BENCH.md", help: "markdown file the rows are appended to" },
+  json: {
+    type: "boolean",
+    default: false,
+    help: "print a JSON summary (rows, wasm vs PyTorch ratios) as the last stdout line",
+  },
+} satisfies FlagDefs;
 
 const BATCH = 64;
 
@@ -87,16 +147,32 @@ async function measure(
   return { backend: info.name, device: info.device, net, train_ms, infer_ms };
 }
 
-/** Runs bench/peers/torch_bench.py with the first python3 that imports torch; null if none. */
-async function runTorch(warmup: number, steps: number): Promise<TorchResult | null> {
+/**
+ * Runs bench/peers/torch_bench.py on `device` with the first python3 that
+ * imports torch; null if none does (a user error when CUDA was asked for).
+ */
+async function runTorch(
+  device: TorchDevice,
+  warmup: number,
+  steps: number,
+): Promise<TorchResult | null> {
   const script = new URL("./peers/torch_bench.py", import.meta.url).pathname;
+  const probe = device === "cuda"
+    ? "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)"
+    : "import torch";
   for (const python of ["/usr/bin/python3", "python3"]) {
     try {
-      const probe = await new Deno.Command(python, { args: ["-c", "import torch"], stderr: "null" })
+      const found = await new Deno.Command(python, { args: ["-c", probe], stderr: "null" })
         .output();
-      if (!probe.success) continue;
+      if (found.code === 3) {
+        throw new UsageError(`--torch_device cuda: torch under ${python} sees no CUDA device`);
+      }
+      if (!found.success) continue;
       const args = [script, "--threads", "2", "--warmup", `${warmup}`, "--steps", `${steps}`];
-      const out = await new Deno.Command(python, { args, stderr: "inherit" }).output();
+      const out = await new Deno.Command(python, {
+        args: [...args, "--device", device],
+        stderr: "inherit",
+      }).output();
       if (!out.success) throw new Error(`${python} ${script} failed`);
       const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
       return JSON.parse(lines[lines.length - 1]) as TorchResult;
@@ -105,14 +181,24 @@ async function runTorch(warmup: number, steps: number): Promise<TorchResult | nu
       throw e;
     }
   }
+  if (device === "cuda") {
+    throw new UsageError("--torch_device cuda: no python3 here imports torch (or use --no-torch)");
+  }
   return null;
 }
 
+/** The device column of the PyTorch rows, e.g. "CUDA NVIDIA H100 80GB HBM3, torch 2.11.0". */
+function torchDevice(t: TorchResult): string {
+  return t.device === "cuda"
+    ? `CUDA ${t.gpu}, torch ${t.torch}`
+    : `CPU, torch ${t.torch}, ${t.threads} threads`;
+}
+
 /** Backends to bench: the named ones, or every one that initialises (webgpu on hardware only). */
-async function pickBackends(named: string | undefined): Promise<BackendInfo[]> {
+async function pickBackends(named: string[] | undefined): Promise<BackendInfo[]> {
   const infos: BackendInfo[] = [];
   if (named) {
-    for (const n of named.split(",")) infos.push(await initBackend(n as BackendName));
+    for (const n of named) infos.push(await initBackend(n as BackendName));
     return infos;
   }
   const candidates: BackendName[] = ["tensorflow", "wasm", "cpu"];
@@ -145,39 +231,33 @@ const fmt = (v: number | null | undefined) => (v == null ? "-" : v.toFixed(1));
 const ratio = (a: number | null, b: number | undefined) =>
   a == null || b == null ? null : Number((a / b).toFixed(2));
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      backends: { type: "string" },
-      nets: { type: "string", default: "vgg,resnet" },
-      steps: { type: "string", default: "5" },
-      warmup: { type: "string", default: "2" },
-      machine: { type: "string", default: cpuName() },
-      date: { type: "string", default: new Date().toISOString().slice(0, 10) },
-      "no-torch": { type: "boolean", default: false },
-      "no-write": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      out: { type: "string", default: "BENCH.md" },
-    },
-  });
-  const steps = Number(values.steps), warmup = Number(values.warmup);
-  if (!(Number.isInteger(steps) && steps > 0)) {
-    throw new BackendError(`--steps must be a positive integer, got ${values.steps}`);
+/** Fails fast, before minutes of timing, when `--out` cannot be written. */
+async function checkOutDir(out: string): Promise<void> {
+  const dir = dirname(out);
+  try {
+    if ((await Deno.stat(dir)).isDirectory) return;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  if (!(Number.isInteger(warmup) && warmup >= 0)) {
-    throw new BackendError(`--warmup must be an integer >= 0, got ${values.warmup}`);
-  }
-  const nets = values.nets.split(",") as NetName[];
-  for (const n of nets) {
-    if (n !== "vgg" && n !== "resnet") {
-      throw new BackendError(`--nets takes vgg,resnet, got ${n}`);
-    }
-  }
+  throw new UsageError(`--out ${out}: no directory ${dir}`);
+}
 
-  const torchBefore = values["no-torch"] ? null : await runTorch(warmup, steps);
+/** Runs the bench with command-line `args`. */
+async function main(args: string[]): Promise<void> {
+  const values = parseFlags(benchFlags, args, {
+    name: "deno task bench",
+    description: "Time a training step and an inference batch of the bench nets per backend " +
+      "and in PyTorch; append the rows to BENCH.md.",
+  });
+  const { steps, warmup } = values;
+  const nets = values.nets as NetName[];
+  const device = values.torch_device as TorchDevice;
+  if (values.write) await checkOutDir(values.out);
+
+  const backends = await pickBackends(values.backends);
+  const torchBefore = values.torch ? await runTorch(device, warmup, steps) : null;
   const rows: Row[] = [];
-  for (const info of await pickBackends(values.backends)) {
+  for (const info of backends) {
     for (const net of nets) {
       const slow = info.name === "cpu";
       const row = await measure(info, net, !slow, slow ? 1 : warmup, slow ? 1 : steps);
@@ -189,12 +269,12 @@ async function main(): Promise<void> {
   }
   // PyTorch runs before and after us and keeps its better figures, so a burst of
   // load from other processes during one of its runs does not flatter the ratios.
-  const torch = torchBefore && bestOf(torchBefore, await runTorch(warmup, steps));
+  const torch = torchBefore && bestOf(torchBefore, await runTorch(device, warmup, steps));
   if (torch) {
     for (const net of nets) {
       rows.push({
         backend: "pytorch",
-        device: `CPU, torch ${torch.torch}, ${torch.threads} threads`,
+        device: torchDevice(torch),
         net,
         ...torch[net],
       });
@@ -211,7 +291,7 @@ async function main(): Promise<void> {
     const x = (v: number | null) => (v == null ? "-" : `${v.toFixed(1)}x`);
     return `${x(ratio(r.train_ms, t.train_ms))} / ${x(ratio(r.infer_ms, t.infer_ms))}`;
   };
-  if (!values["no-write"]) {
+  if (values.write) {
     await appendToBenchMd(values.out, {
       section: "Backends",
       intro: "Written by `deno task bench` (bench/backends.ts); see the notes above the table.",
@@ -257,12 +337,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    if (!(e instanceof BackendError)) throw e;
-    console.error(e.message);
-    Deno.exit(2);
-  }
-}
+if (import.meta.main) await exitOnError(() => main(Deno.args));

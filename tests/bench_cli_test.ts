@@ -1,0 +1,66 @@
+/**
+ * bench/backends.ts command line (subprocesses; nothing is timed): `--help`
+ * lists every flag and exits 0, and each bad flag prints one line and exits 2
+ * before any benchmark starts.
+ */
+import { equal, match } from "./assert.ts";
+
+const root = new URL("..", import.meta.url);
+
+/** Runs `deno task bench`'s script with `args`. */
+async function bench(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      "--allow-ffi",
+      "--allow-run",
+      new URL("bench/backends.ts", root).pathname,
+      ...args,
+    ],
+    cwd: root.pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  // Deno's own note when a parallel test process holds the node_modules lock; not ours.
+  const stderr = dec.decode(out.stderr).replace(/^.*waiting for file lock.*\n/gm, "");
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr };
+}
+
+Deno.test("bench --help lists every flag and exits 0", async () => {
+  const help = await bench(["--help"]);
+  equal(help.code, 0, help.stderr);
+  const flags = ["backends", "nets", "steps", "warmup", "machine", "date", "torch", "write"];
+  for (const f of [...flags, "torch_device", "out", "json"]) {
+    match(help.stdout, new RegExp(`--${f}\\b`));
+  }
+  match(help.stdout, /--torch_device <string>.*one of cpu, cuda/);
+  match(help.stdout, /--no-torch skips it/);
+});
+
+Deno.test("bench: a bad flag is one line on stderr and exit 2, before any timing", async () => {
+  const cases: [string[], string][] = [
+    [["--bogus"], "error: unknown flag --bogus (--help lists the flags)"],
+    [["--steps", "0"], "error: --steps must be >= 1, got 0"],
+    [["--torch_device", "tpu"], "error: --torch_device must be one of cpu, cuda, got tpu"],
+    [
+      ["--backends", "auto"],
+      "error: --backends must be one of tensorflow, webgpu, wasm, cpu, got auto",
+    ],
+    [["--date", "23/11/2026"], "error: --date must be YYYY-MM-DD, got 23/11/2026"],
+    [
+      ["--out", "/no/such/dir/BENCH.md"],
+      "error: --out /no/such/dir/BENCH.md: no directory /no/such/dir",
+    ],
+  ];
+  for (const [args, line] of cases) {
+    const r = await bench(args);
+    equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    equal(r.stderr, `${line}\n`);
+    equal(r.stdout, "");
+  }
+});
