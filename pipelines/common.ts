@@ -6,6 +6,7 @@
  */
 import {
   type FitSpec,
+  type FlagDef,
   type FlagDefs,
   loadModel,
   type RunContext,
@@ -32,8 +33,15 @@ export const dataFlags = {
   limit_test: { type: "int", min: 1, help: "use at most this many test examples" },
 } satisfies FlagDefs;
 
+/** What {@link modelFlags} returns, with the literal types FlagValues reads. */
+export type ModelFlagDefs = {
+  model: FlagDef & { type: "string"; default: string };
+  width: FlagDef & { type: "number"; default: number };
+  path: FlagDef & { type: "string" };
+};
+
 /** --model, --width, --path. */
-export function modelFlags(defaultModel: string) {
+export function modelFlags(defaultModel: string): ModelFlagDefs {
   return {
     model: {
       type: "string",

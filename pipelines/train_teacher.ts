@@ -20,11 +20,13 @@ import {
   runMain,
   UsageError,
 } from "@shears/core";
-import { dataFlags, dataFrom, modelFlags, modelFrom } from "./common.ts";
+import { dataFlags, dataFrom, type ModelFlagDefs, modelFlags, modelFrom } from "./common.ts";
+
+const modelDefaults: ModelFlagDefs = modelFlags("lenet5");
 
 /** Flags of train_teacher. */
 export const trainTeacherFlags = {
-  ...modelFlags("lenet5"),
+  ...modelDefaults,
   ...dataFlags,
   epochs: { type: "int", default: 5, min: 1, help: "training epochs" },
   batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
