@@ -4,31 +4,23 @@
  * before any benchmark starts.
  */
 import { equal, match } from "./assert.ts";
+import { oneLineError, runDeno } from "./subprocess.ts";
 
-const root = new URL("..", import.meta.url);
+const root = new URL("..", import.meta.url).pathname;
+/** The permissions of deno.json's `bench` task. */
+const taskFlags = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-ffi",
+  "--allow-run",
+  "--unstable-webgpu",
+];
 
 /** Runs `deno task bench`'s script with `args`. */
-async function bench(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-ffi",
-      "--allow-run",
-      new URL("bench/backends.ts", root).pathname,
-      ...args,
-    ],
-    cwd: root.pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  // Deno's own note when a parallel test process holds the node_modules lock; not ours.
-  const stderr = dec.decode(out.stderr).replace(/^.*waiting for file lock.*\n/gm, "");
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr };
+function bench(args: string[]) {
+  return runDeno(["run", ...taskFlags, "bench/backends.ts", ...args], root);
 }
 
 Deno.test("bench --help lists every flag and exits 0", async () => {
@@ -59,8 +51,7 @@ Deno.test("bench: a bad flag is one line on stderr and exit 2, before any timing
   ];
   for (const [args, line] of cases) {
     const r = await bench(args);
-    equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
-    equal(r.stderr, `${line}\n`);
+    equal(oneLineError(r), line, args.join(" "));
     equal(r.stdout, "");
   }
 });

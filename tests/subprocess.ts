@@ -31,7 +31,9 @@ export async function runDeno(args: string[], cwd?: string): Promise<Output> {
     stderr: "piped",
   }).output();
   const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  // Deno's own note while a parallel test process holds the node_modules lock; not the tool's.
+  const stderr = dec.decode(out.stderr).replace(/^.*waiting for file lock.*\n/gm, "");
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr };
 }
 
 /**
