@@ -7,20 +7,10 @@ import { equal, match } from "./assert.ts";
 import { oneLineError, runDeno } from "./subprocess.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-/** The permissions of deno.json's `bench` task. */
-const taskFlags = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi",
-  "--allow-run",
-  "--unstable-webgpu",
-];
 
-/** Runs `deno task bench`'s script with `args`. */
+/** Runs `deno task bench <args>` as a user does (`-q`: without deno's "Task ..." line). */
 function bench(args: string[]) {
-  return runDeno(["run", ...taskFlags, "bench/backends.ts", ...args], root);
+  return runDeno(["task", "-q", "bench", ...args], root);
 }
 
 Deno.test("bench --help lists every flag and exits 0", async () => {
