@@ -1,7 +1,9 @@
 /**
- * What the pipelines share: model and data flags, the factories the load
- * stage calls, and a stage that trains a model from scratch when none was
- * given (so every pipeline runs with no flags on the embedded mnist data).
+ * What the pipelines share: model, data and training flags (spread them,
+ * overriding `default` or `help` where a pipeline differs), the factories
+ * the load stage calls, zero-padding small images in front of a built model,
+ * and a stage that trains a model from scratch when none was given (so every
+ * pipeline runs with no flags on the embedded mnist data).
  * @module
  */
 import {
@@ -12,7 +14,7 @@ import {
   type RunContext,
   type Stage,
   stage,
-  type tf,
+  tf,
   train,
   UsageError,
 } from "@shears/core";
@@ -33,6 +35,15 @@ export const dataFlags = {
   limit_test: { type: "int", min: 1, help: "use at most this many test examples" },
 } satisfies FlagDefs;
 
+/** --width: the channel width multiplier of a zoo model. */
+export const widthFlag = {
+  type: "number",
+  default: 1,
+  min: 0,
+  minExclusive: true,
+  help: "channel width multiplier of the built model",
+} satisfies FlagDef;
+
 /** What {@link modelFlags} returns, with the literal types FlagValues reads. */
 export type ModelFlagDefs = {
   model: FlagDef & { type: "string"; default: string };
@@ -40,8 +51,8 @@ export type ModelFlagDefs = {
   path: FlagDef & { type: "string" };
 };
 
-/** --model, --width, --path. */
-export function modelFlags(defaultModel: string): ModelFlagDefs {
+/** --model (default `defaultModel`), --width (default `defaultWidth`), --path. */
+export function modelFlags(defaultModel: string, defaultWidth = 1): ModelFlagDefs {
   return {
     model: {
       type: "string",
@@ -49,19 +60,40 @@ export function modelFlags(defaultModel: string): ModelFlagDefs {
       choices: modelNames,
       help: "architecture from the model zoo (ignored with --path)",
     },
-    width: {
-      type: "number",
-      default: 1,
-      min: 0,
-      minExclusive: true,
-      help: "channel width multiplier of the built model",
-    },
+    width: { ...widthFlag, default: defaultWidth },
     path: {
       type: "string",
       help: "a saved model directory (model.json + weights.bin) to start from",
     },
   } satisfies FlagDefs;
 }
+
+/** Training flags several pipelines have; each takes the ones it needs. */
+export const trainFlags = {
+  batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
+  lr: { type: "number", default: 0.05, min: 0, minExclusive: true, help: "initial learning rate" },
+  momentum: { type: "number", default: 0.9, min: 0, max: 1, help: "SGD momentum" },
+  weight_decay: { type: "number", default: 5e-4, min: 0, help: "L2 weight decay" },
+  augment: {
+    type: "boolean",
+    default: true,
+    help: "random crop (+ flip where the dataset allows)",
+  },
+  pretrain_epochs: {
+    type: "int",
+    default: 3,
+    min: 1,
+    help: "epochs to train the model first when no --path is given",
+  },
+} satisfies FlagDefs;
+
+/** --pad: zero-padding of the images per side, 28 -> 32 for the VGGs, which need 32x32. */
+export const padFlag = {
+  type: "int",
+  default: 2,
+  min: 0,
+  help: "zero-pad images by this many pixels per side (28 -> 32 for the VGGs)",
+} satisfies FlagDef;
 
 type DataFlagValues = {
   dataset: string;
@@ -107,15 +139,98 @@ export function modelFrom(
 }
 
 /**
+ * The load stage's model factory for a built model that takes larger images
+ * than the data's: built for `size([h, w, c])` of the data's images, which it
+ * zero-pads (centred) in front ({@link padInput}). With `path`, or where
+ * `size` keeps the shape, it is {@link modelFrom}.
+ */
+export function paddedModelFrom(
+  f: { model: string; width: number; path?: string },
+  size: (shape: number[]) => number[],
+): (ctx: RunContext) => Promise<tf.LayersModel> {
+  if (f.path) return modelFrom(f);
+  return async (ctx) => {
+    const data = ctx.data!, shape = data.inputShape;
+    if (shape.length !== 3) {
+      throw new UsageError(`zero-padding needs image data; ${data.name} is [${shape}]`);
+    }
+    const inputShape = size(shape);
+    if (inputShape.join() === shape.join()) return modelFrom(f)(ctx);
+    const inner = await modelFrom(f)({ ...ctx, data: { ...data, inputShape } });
+    try {
+      return padInput(inner, shape);
+    } finally {
+      inner.dispose();
+    }
+  };
+}
+
+type LayerSpec = {
+  name: string;
+  className: string;
+  config: Record<string, unknown>;
+  inboundNodes: unknown[][][];
+};
+
+/**
+ * A copy of `model` (same weights) taking `shape` images (HWC), which a
+ * ZeroPadding2D `<input>_pad` after its input pads, centred, to the model's
+ * own input size. Any functional graph; `model` is left as it was.
+ */
+export function padInput(model: tf.LayersModel, shape: number[]): tf.LayersModel {
+  const cfg = structuredClone(model.getConfig()) as unknown as {
+    layers: LayerSpec[];
+    inputLayers: [string, number, number][];
+  };
+  const inputName = cfg.inputLayers[0][0];
+  const input = cfg.layers.find((l) => l.name === inputName)!;
+  const [, H, W] = input.config.batchInputShape as number[];
+  input.config.batchInputShape = [null, ...shape];
+  const padName = `${inputName}_pad`;
+  const split = (total: number) => [Math.floor(total / 2), total - Math.floor(total / 2)];
+  for (const l of cfg.layers) {
+    for (const node of l.inboundNodes) {
+      for (const ref of node) if (ref[0] === inputName) ref[0] = padName;
+    }
+  }
+  cfg.layers.splice(cfg.layers.indexOf(input) + 1, 0, {
+    name: padName,
+    className: "ZeroPadding2D",
+    config: {
+      name: padName,
+      padding: [split(H - shape[0]), split(W - shape[1])],
+      dataFormat: "channelsLast",
+    },
+    inboundNodes: [[[inputName, 0, 0, {}]]],
+  });
+  const padded = tf.LayersModel.fromConfig(
+    tf.LayersModel,
+    cfg as unknown as tf.serialization.ConfigDict,
+    {},
+    true,
+  ) as tf.LayersModel;
+  for (const l of model.layers) padded.getLayer(l.name).setWeights(l.getWeights());
+  return padded;
+}
+
+/** SGD with momentum and weight decay, cosine-annealed: {@link pretrain}'s default recipe. */
+const SCRATCH: Pick<FitSpec, "optimizer" | "schedule"> = {
+  optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
+  schedule: { kind: "cosine" },
+};
+
+/**
  * Trains `ctx.model` (or `ctx.teacher`) from scratch when `when(ctx)` says
- * so, e.g. because no trained model was given. Plain SGD with a cosine
- * schedule, the test accuracy logged per epoch.
+ * so, e.g. because no trained model was given. SGD (lr 0.05, momentum 0.9,
+ * weight decay 5e-4) with a cosine schedule unless `spec` says otherwise, the
+ * test accuracy logged per epoch.
  */
 export function pretrain(
   which: "model" | "teacher",
   when: (ctx: RunContext) => boolean,
-  cfg: FitSpec,
+  spec: Omit<FitSpec, "optimizer"> & Partial<Pick<FitSpec, "optimizer">>,
 ): Stage {
+  const cfg: FitSpec = { ...SCRATCH, ...spec };
   return stage(`pretrain ${which}`, async (ctx, emit, cancel) => {
     if (!when(ctx)) return;
     const target = which === "model" ? ctx.model : ctx.teacher;

@@ -53,30 +53,28 @@ import {
   score,
   type Stage,
   stage,
-  tf,
+  type tf,
   UsageError,
   writeFileAtomic,
 } from "@shears/core";
 import filterTaylor, { countFilters, defaultIterations, REFERENCE } from "@shears/filter_taylor";
-import { buildModel } from "@shears/models";
 import { concat, defer, EMPTY, type Observable } from "rxjs";
-import { dataFlags, dataFrom, modelFlags, modelFrom, pretrain } from "./common.ts";
+import {
+  dataFlags,
+  dataFrom,
+  type ModelFlagDefs,
+  modelFlags,
+  modelFrom,
+  paddedModelFrom,
+  pretrain,
+  trainFlags,
+} from "./common.ts";
 
-/** --model, --width, --path (typed: modelFlags returns plain FlagDefs). */
-const modelDefaults = modelFlags("vgg11_bn") as {
-  model: { type: "string"; default: string; choices: readonly string[]; help: string };
-  width: { type: "number"; default: number; min: number; minExclusive: boolean; help: string };
-  path: { type: "string"; help: string };
-};
+const modelDefaults: ModelFlagDefs = modelFlags("vgg11_bn", 0.125);
 
 /** Flags of the filter_taylor pipeline. */
 export const filterTaylorFlags = {
   ...modelDefaults,
-  width: {
-    ...modelDefaults.width,
-    default: 0.125,
-    help: "channel width multiplier of the built model",
-  },
   ...dataFlags,
   limit_train: {
     ...dataFlags.limit_train,
@@ -137,13 +135,8 @@ export const filterTaylorFlags = {
     minExclusive: true,
     help: "fine-tune SGD learning rate (momentum 0.9)",
   },
-  batch_size: { type: "int", default: 64, min: 1, help: "batch size (scoring and fine-tuning)" },
-  pretrain_epochs: {
-    type: "int",
-    default: 3,
-    min: 1,
-    help: "epochs to train the model first when no --path is given",
-  },
+  batch_size: { ...trainFlags.batch_size, help: "batch size (scoring and fine-tuning)" },
+  pretrain_epochs: trainFlags.pretrain_epochs,
   latency_batch: {
     type: "int",
     default: 64,
@@ -191,64 +184,14 @@ const VGG_MIN_SIDE = 32;
 
 /**
  * A zoo model for the data; a VGG on inputs smaller than 32x32 (MNIST's
- * 28x28) gets a ZeroPadding2D after its input, as LeNet-5 pads MNIST to 32.
+ * 28x28) zero-pads them to 32 after its input, as LeNet-5 pads MNIST to 32.
  */
 function zooModel(f: Flags): (ctx: RunContext) => Promise<tf.LayersModel> {
-  if (f.path || !f.model.startsWith("vgg")) return modelFrom(f);
-  return (ctx) => {
-    const { inputShape: [h, w, c], numClasses } = ctx.data!;
-    if (Math.min(h, w) >= VGG_MIN_SIDE) return modelFrom(f)(ctx);
-    const inner = buildModel(f.model, {
-      inputShape: [Math.max(h, VGG_MIN_SIDE), Math.max(w, VGG_MIN_SIDE), c],
-      numClasses,
-      width: f.width,
-    });
-    try {
-      return Promise.resolve(padInput(inner, [h, w, c]));
-    } finally {
-      inner.dispose();
-    }
-  };
-}
-
-type LayerSpec = {
-  name: string;
-  className: string;
-  config: Record<string, unknown>;
-  inboundNodes: unknown[][][];
-};
-
-/** `model` (fresh weights) taking `shape` inputs zero-padded (centred) to its own input size. */
-function padInput(model: tf.LayersModel, shape: number[]): tf.LayersModel {
-  const cfg = structuredClone(model.getConfig()) as unknown as {
-    layers: LayerSpec[];
-    inputLayers: [string, number, number][];
-  };
-  const inputName = cfg.inputLayers[0][0];
-  const input = cfg.layers.find((l) => l.name === inputName)!;
-  const [, H, W] = input.config.batchInputShape as number[];
-  input.config.batchInputShape = [null, ...shape];
-  const padName = `${inputName}_pad`;
-  const split = (total: number) => [Math.floor(total / 2), total - Math.floor(total / 2)];
-  for (const l of cfg.layers) {
-    for (const node of l.inboundNodes) {
-      for (const ref of node) if (ref[0] === inputName) ref[0] = padName;
-    }
-  }
-  cfg.layers.splice(cfg.layers.indexOf(input) + 1, 0, {
-    name: padName,
-    className: "ZeroPadding2D",
-    config: {
-      name: padName,
-      padding: [split(H - shape[0]), split(W - shape[1])],
-      dataFormat: "channelsLast",
-    },
-    inboundNodes: [[[inputName, 0, 0, {}]]],
-  });
-  return tf.LayersModel.fromConfig(
-    tf.LayersModel,
-    cfg as unknown as tf.serialization.ConfigDict,
-  ) as tf.LayersModel;
+  if (!f.model.startsWith("vgg")) return modelFrom(f);
+  return paddedModelFrom(
+    f,
+    ([h, w, c]) => [Math.max(h, VGG_MIN_SIDE), Math.max(w, VGG_MIN_SIDE), c],
+  );
 }
 
 /** Conv2D filter counts by layer name. */
@@ -420,8 +363,6 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
       pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
         batchSize: f.batch_size,
-        optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
-        schedule: { kind: "cosine" },
         seed: f.seed,
       }),
       measure(f, "full"),

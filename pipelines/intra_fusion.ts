@@ -25,45 +25,37 @@ import {
   lineChartSVG,
   load,
   type PipelineSpec,
-  rewriteLayers,
   type RunContext,
   runMain,
   score,
   type Stage,
   stage,
-  tf,
+  type tf,
   UsageError,
   writeFileAtomic,
 } from "@shears/core";
 import intraFusion, { defaultPruner, foldBatchNorm, fusionPruner } from "@shears/intra_fusion";
-import { modelNames } from "@shears/models";
-import { dataFlags, dataFrom, modelFrom, pretrain } from "./common.ts";
+import {
+  dataFlags,
+  dataFrom,
+  type ModelFlagDefs,
+  modelFlags,
+  modelFrom,
+  paddedModelFrom,
+  padFlag,
+  pretrain,
+} from "./common.ts";
+
+const modelDefaults: ModelFlagDefs = modelFlags("vgg11_bn", 0.125);
 
 /** Flags of the intra_fusion pipeline. */
 export const intraFusionFlags = {
   ...dataFlags,
-  model: {
-    type: "string",
-    default: "vgg11_bn",
-    choices: modelNames,
-    help: "architecture from the model zoo (ignored with --path)",
-  },
-  path: {
-    type: "string",
-    help: "a saved model directory (model.json + weights.bin) to start from",
-  },
-  width: {
-    type: "number",
-    default: 0.125,
-    min: 0,
-    minExclusive: true,
-    help: "channel width multiplier of the built model",
-  },
+  ...modelDefaults,
   pad: {
-    type: "int",
-    default: 2,
-    min: 0,
-    help: "zero-pad inputs by this many pixels in front of a built model (28 -> 32 for VGG)",
+    ...padFlag,
+    help:
+      "zero-pad images by this many pixels per side in front of a built model (28 -> 32 for VGG)",
   },
   group_idxs: {
     type: "numbers",
@@ -115,37 +107,10 @@ export interface FusionResult {
   fusion_top1: number;
 }
 
-/** A chain model with a ZeroPadding2D in front, as an independent copy. */
-function padInput(inner: tf.LayersModel, inputShape: number[], pad: number): tf.LayersModel {
-  const input = tf.input({ shape: inputShape, name: "input_raw" });
-  let x = tf.layers.zeroPadding2d({ padding: pad, name: "input_pad" }).apply(
-    input,
-  ) as tf.SymbolicTensor;
-  const layers = inner.layers.slice(1);
-  layers.forEach((layer, i) => {
-    const from = layer.inboundNodes[0]?.inboundLayers ?? [];
-    const prev = i === 0 ? inner.layers[0] : layers[i - 1];
-    if (from.length !== 1 || from[0] !== prev) {
-      throw new UsageError(
-        `--pad needs a chain model; '${inner.name}' branches at '${layer.name}'`,
-      );
-    }
-    x = layer.apply(x) as tf.SymbolicTensor;
-  });
-  const chained = tf.model({ inputs: input, outputs: x, name: inner.name });
-  const out = rewriteLayers(chained, (s) => s);
-  inner.dispose();
-  return out;
-}
-
+/** The model: built for images --pad pixels larger per side, which it zero-pads in front. */
 function modelFor(f: Flags): (ctx: RunContext) => Promise<tf.LayersModel> {
-  if (f.path || f.pad === 0) return modelFrom(f);
-  return async (ctx) => {
-    const [h, w, c] = ctx.data!.inputShape;
-    const padded = { ...ctx.data!, inputShape: [h + 2 * f.pad, w + 2 * f.pad, c] };
-    const inner = await modelFrom(f)({ ...ctx, data: padded as typeof ctx.data });
-    return padInput(inner, ctx.data!.inputShape, f.pad);
-  };
+  if (f.pad === 0) return modelFrom(f);
+  return paddedModelFrom(f, ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c]);
 }
 
 /** Prunable groups, numbered from the output (index 0 nearest the classifier). */
@@ -270,8 +235,6 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       pretrain("model", () => !f.path, {
         epochs: f.epochs,
         batchSize: 64,
-        optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
-        schedule: { kind: "cosine" },
         augment: false,
         seed: f.seed,
       }),

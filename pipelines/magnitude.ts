@@ -44,21 +44,23 @@ import {
   writeFileAtomic,
 } from "@shears/core";
 import magnitude, { plainConvModel } from "@shears/magnitude";
-import { dataFlags, dataFrom, modelFlags, modelFrom, pretrain } from "./common.ts";
+import {
+  dataFlags,
+  dataFrom,
+  type ModelFlagDefs,
+  modelFlags,
+  modelFrom,
+  pretrain,
+  trainFlags,
+} from "./common.ts";
 
-/** --model, --width, --path (typed: modelFlags returns plain FlagDefs). */
-const modelDefaults = modelFlags("resnet20") as {
-  model: { type: "string"; default: string; choices: readonly string[]; help: string };
-  width: { type: "number"; default: number; min: number; minExclusive: boolean; help: string };
-  path: { type: "string"; help: string };
-};
+const modelDefaults: ModelFlagDefs = modelFlags("resnet20", 0.25);
 
 /** Flags of the magnitude pipeline (the seed's names where it has them). */
 export const magnitudeFlags = {
   ...modelDefaults,
   width: {
     ...modelDefaults.width,
-    default: 0.25,
     help: "channel width multiplier of the built model (0.25: a ResNet-20 that trains on 2 cores)",
   },
   ...dataFlags,
@@ -107,13 +109,8 @@ export const magnitudeFlags = {
     minExclusive: true,
     help: "fine-tuning SGD learning rate (momentum 0.9)",
   },
-  pretrain_epochs: {
-    type: "int",
-    default: 2,
-    min: 1,
-    help: "epochs to train the model first when no --path is given",
-  },
-  batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
+  pretrain_epochs: { ...trainFlags.pretrain_epochs, default: 2 },
+  batch_size: trainFlags.batch_size,
 } satisfies FlagDefs;
 
 type Flags = Parameters<PipelineSpec<typeof magnitudeFlags>["build"]>[0];
@@ -226,8 +223,6 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
       pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
         batchSize: f.batch_size,
-        optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
-        schedule: { kind: "cosine" },
         seed: f.seed,
       }),
       evaluate({ name: "dense", batchSize: 256 }),

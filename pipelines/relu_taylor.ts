@@ -42,7 +42,7 @@ import reluTaylor, {
   targetEpoch,
 } from "@shears/relu_taylor";
 import { buildModel, modelNames } from "@shears/models";
-import { dataFlags, dataFrom, pretrain } from "./common.ts";
+import { dataFlags, dataFrom, pretrain, trainFlags, widthFlag } from "./common.ts";
 
 /** Flags of relu_taylor (the seed's names). */
 export const reluTaylorFlags = {
@@ -64,10 +64,8 @@ export const reluTaylorFlags = {
     help: "student architecture (its ReLUs become MaskedReLU)",
   },
   width: {
-    type: "number",
+    ...widthFlag,
     default: 0.125,
-    min: 0,
-    minExclusive: true,
     help: "channel width multiplier of built models (1 = the paper's)",
   },
   init: {
@@ -118,15 +116,9 @@ export const reluTaylorFlags = {
     min: 1,
     help: "batch size (the paper: 128; 32 for Tiny-ImageNet)",
   },
-  lr: {
-    type: "number",
-    default: 0.05,
-    min: 0,
-    minExclusive: true,
-    help: "SGD learning rate (cosine-annealed)",
-  },
-  momentum: { type: "number", default: 0.9, min: 0, max: 1, help: "SGD momentum" },
-  weight_decay: { type: "number", default: 5e-4, min: 0, help: "weight decay" },
+  lr: { ...trainFlags.lr, help: "SGD learning rate (cosine-annealed)" },
+  momentum: trainFlags.momentum,
+  weight_decay: trainFlags.weight_decay,
   teacher_epochs: {
     type: "int",
     default: 3,

@@ -55,7 +55,7 @@ import rni, {
   toSigmoidBatchNorm,
 } from "@shears/rni";
 import { buildModel, modelNames } from "@shears/models";
-import { dataFlags, dataFrom } from "./common.ts";
+import { dataFlags, dataFrom, padFlag, trainFlags, widthFlag } from "./common.ts";
 
 /** Flags of the rni pipeline. */
 export const rniFlags = {
@@ -66,23 +66,12 @@ export const rniFlags = {
     choices: modelNames,
     help: "architecture from the model zoo (reference: vgg16_bn, resnet56); ignored with --path",
   },
-  width: {
-    type: "number",
-    default: 0.125,
-    min: 0,
-    minExclusive: true,
-    help: "channel width multiplier of the built model",
-  },
+  width: { ...widthFlag, default: 0.125 },
   path: {
     type: "string",
     help: "a model trained by this pipeline (model.json + weights.bin): skip training",
   },
-  pad: {
-    type: "int",
-    default: 2,
-    min: 0,
-    help: "zero-pad images by this many pixels per side (28 -> 32 for the VGGs)",
-  },
+  pad: padFlag,
   method: {
     type: "string",
     default: "rni",
@@ -96,8 +85,8 @@ export const rniFlags = {
   },
   b: { type: "number", help: "RNI shift b in sigmoid(theta + b) (default 3; ResNets 0)" },
   epochs: { type: "int", default: 4, min: 1, help: "training epochs (reference: 160)" },
-  lr: { type: "number", default: 0.1, min: 0, minExclusive: true, help: "initial learning rate" },
-  batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
+  lr: { ...trainFlags.lr, default: 0.1 },
+  batch_size: trainFlags.batch_size,
   prune_pc: {
     type: "numbers",
     default: [0.5, 0.9],
@@ -117,11 +106,7 @@ export const rniFlags = {
     default: true,
     help: "keep the epoch with the best test top-1 (the reference does); --no-keep_best: the last",
   },
-  augment: {
-    type: "boolean",
-    default: true,
-    help: "random crop (+ flip where the dataset allows)",
-  },
+  augment: trainFlags.augment,
 } satisfies FlagDefs;
 
 type Flags = Parameters<PipelineSpec<typeof rniFlags>["build"]>[0];

@@ -35,6 +35,7 @@ import {
 } from "@shears/core";
 import { buildModel, modelNames } from "@shears/models";
 import { DatasetError, datasetNames, loadDataset } from "@shears/datasets";
+import { dataFlags, widthFlag } from "./common.ts";
 
 markUserFacing(DatasetError);
 
@@ -44,19 +45,13 @@ export const summaryFlags = {
   config: commonFlags.config,
   plugin: commonFlags.plugin,
   model: { type: "string", choices: modelNames, help: "architecture from the model zoo" },
-  width: {
-    type: "number",
-    default: 1,
-    min: 0,
-    minExclusive: true,
-    help: "channel width multiplier of the built model",
-  },
+  width: widthFlag,
   dataset: {
     type: "string",
     choices: datasetNames,
     help: "dataset whose input shape and class count the model is built for",
   },
-  data_dir: { type: "string", help: "directory with the dataset's files" },
+  data_dir: dataFlags.data_dir,
   input_shape: {
     type: "numbers",
     min: 1,

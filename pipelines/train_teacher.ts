@@ -20,7 +20,14 @@ import {
   runMain,
   UsageError,
 } from "@shears/core";
-import { dataFlags, dataFrom, type ModelFlagDefs, modelFlags, modelFrom } from "./common.ts";
+import {
+  dataFlags,
+  dataFrom,
+  type ModelFlagDefs,
+  modelFlags,
+  modelFrom,
+  trainFlags,
+} from "./common.ts";
 
 const modelDefaults: ModelFlagDefs = modelFlags("lenet5");
 
@@ -29,21 +36,17 @@ export const trainTeacherFlags = {
   ...modelDefaults,
   ...dataFlags,
   epochs: { type: "int", default: 5, min: 1, help: "training epochs" },
-  batch_size: { type: "int", default: 64, min: 1, help: "batch size" },
-  lr: { type: "number", default: 0.05, min: 0, minExclusive: true, help: "initial learning rate" },
-  momentum: { type: "number", default: 0.9, min: 0, max: 1, help: "SGD momentum" },
-  weight_decay: { type: "number", default: 5e-4, min: 0, help: "L2 weight decay" },
+  batch_size: trainFlags.batch_size,
+  lr: trainFlags.lr,
+  momentum: trainFlags.momentum,
+  weight_decay: trainFlags.weight_decay,
   schedule: {
     type: "string",
     default: "cosine",
     choices: ["cosine", "multistep", "constant"],
     help: "lr schedule (multistep: x0.1 at 50% and 75%)",
   },
-  augment: {
-    type: "boolean",
-    default: true,
-    help: "random crop (+ flip where the dataset allows)",
-  },
+  augment: trainFlags.augment,
   resume: { type: "string", help: "a train_teacher run directory to continue from its checkpoint" },
 } satisfies FlagDefs;
 

@@ -17,13 +17,13 @@ import {
   runMain,
   UsageError,
 } from "@shears/core";
-import { dataFlags, dataFrom, modelFrom } from "./common.ts";
+import { dataFlags, dataFrom, modelFrom, trainFlags } from "./common.ts";
 
 /** Flags of validate. */
 export const validateFlags = {
   ...dataFlags,
   path: { type: "string", help: "saved model directory (model.json + weights.bin); required" },
-  batch_size: { type: "int", default: 128, min: 1, help: "batch size" },
+  batch_size: { ...trainFlags.batch_size, default: 128 },
   latency: { type: "boolean", default: false, help: "also time inference (median ms per batch)" },
 } satisfies FlagDefs;
 
