@@ -5,7 +5,7 @@
  * this process never creates a WebGPU instance.
  */
 import { initBackend, Rng, tf } from "@shears/core";
-import { equal } from "./assert.ts";
+import { deepEqual, equal } from "./assert.ts";
 import { cases, close, evaluate, inputsFor, parity } from "./backend_cases.ts";
 
 /**
@@ -74,4 +74,16 @@ Deno.test("wasm composed kernels free their intermediates", async () => {
   for (let i = 0; i < 3; i++) await step();
   equal(tf.memory().numTensors, before[0], "tensors grew");
   equal(tf.backend().numDataIds(), before[1], "wasm buffers grew");
+});
+
+Deno.test("wasm Identity of a reshaped tensor gives a buffer of its own shape (fused conv bias)", async () => {
+  await initBackend("wasm", { quiet: true });
+  const x = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
+  const filter = tf.ones([1, 1, 2, 3]) as tf.Tensor4D;
+  // reshape shares the [3, 1] buffer; clone (Identity; rank-1 transposes call it) must not
+  // hand that buffer's recorded rank-2 shape to FusedConv2D, which insists on rank 1.
+  const bias = tf.tidy(() => tf.tensor2d([[1], [2], [3]]).reshape([3]).clone());
+  const y = tf.fused.conv2d({ x, filter, bias, strides: 1, pad: "valid" });
+  deepEqual(Array.from(await y.data()).slice(0, 3), [3, 4, 5]);
+  tf.dispose([x, filter, bias, y]);
 });

@@ -67,13 +67,22 @@ export function leadingReduceConfig(
 type ShareArgs = {
   inputs: { x: Info };
   attrs: { dtype?: tf.DataType };
-  backend: WasmBackendLike & { incRef(id: object): void };
+  backend: WasmBackendLike & {
+    incRef(id: object): void;
+    dataIdMap: { get(id: object): { shape: number[] } | undefined };
+  };
 };
 
 /**
  * Identity, and Cast to the tensor's own dtype (tf.moments casts float32 to
  * float32), made to share the input's buffer as the cpu backend does —
  * tensors are immutable — instead of copying it. Other casts go to `original`.
+ *
+ * Only when the buffer's recorded shape is the tensor's: wasm's Reshape shares
+ * buffers too and keeps the buffer's first shape, and some wasm kernels read
+ * that recorded shape (FusedConv2D rejects a bias whose buffer is not rank 1).
+ * A copy gives such a tensor (e.g. a reshaped value written into a variable)
+ * a buffer of its own shape, as the stock kernel does.
  */
 export function sharingConfig(
   kernelName: "Identity" | "Cast",
@@ -86,7 +95,9 @@ export function sharingConfig(
     kernelFunc: ((args: ShareArgs) => {
       const { inputs: { x }, attrs, backend } = args;
       const same = kernelName === "Identity" || attrs.dtype === x.dtype;
-      if (!same || x.dtype === "string") {
+      const recorded = backend.dataIdMap.get(x.dataId)?.shape;
+      const ownShape = recorded != null && tf.util.arraysEqual(recorded, x.shape);
+      if (!same || x.dtype === "string" || !ownShape) {
         return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
       }
       backend.incRef(x.dataId);
