@@ -18,6 +18,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { readScalars } from "./read.ts";
 import { MaskedReLU } from "./layers/masked_relu.ts";
 
 type LayerVariable = tf.LayersModel["weights"][number];
@@ -95,12 +96,14 @@ export class MaskSet {
   }
 
   /** Zeros in the masks over ones and zeros: `{ pruned, total }`. */
-  counts(): { pruned: number; total: number } {
+  async counts(): Promise<{ pruned: number; total: number }> {
+    const masks = [...this.#masks.values()];
+    const ones = await readScalars(() => masks.map((m) => m.sum()));
     let pruned = 0, total = 0;
-    for (const m of this.#masks.values()) {
+    masks.forEach((m, i) => {
       total += m.size;
-      pruned += m.size - tf.tidy(() => m.sum().dataSync()[0]);
-    }
+      pruned += m.size - ones[i];
+    });
     return { pruned, total };
   }
 

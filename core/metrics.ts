@@ -1,7 +1,9 @@
 /**
  * What a model costs and how well it does: parameters (total / non-zero),
  * multiply-accumulates, ReLU count, accuracy and loss on a split, inference
- * latency and size on disk.
+ * latency and size on disk. Whatever needs weight values (non-zero
+ * parameters, active ReLUs, accuracy) reads them asynchronously, so it works
+ * on GPU backends, and returns a promise.
  *
  * Counting rules (per example, batch dimension dropped):
  * - Parameters are what PyTorch counts for the same network: the weights a
@@ -22,15 +24,16 @@
  *
  * @example
  * ```ts
- * const { total } = countParams(model);
- * const acc = accuracy(model, data, { split: "test", batchSize: 256 });
- * console.log(total, countMacs(model), countRelus(model).active, acc.top1);
+ * const { total } = await countParams(model);
+ * const acc = await accuracy(model, data, { split: "test", batchSize: 256 });
+ * console.log(total, countMacs(model), (await countRelus(model)).active, acc.top1);
  * ```
  * @module
  */
 import { tf } from "./tf.ts";
 import type { Dataset, Split } from "./data.ts";
 import { MaskedReLU } from "./layers/masked_relu.ts";
+import { readScalars } from "./read.ts";
 
 type Layer = tf.layers.Layer;
 type LayerVariable = Layer["weights"][number];
@@ -65,18 +68,16 @@ function parameterWeights(layer: Layer): LayerVariable[] {
  *
  * @example
  * ```ts
- * const { total, nonZero } = countParams(model); // sparsity = 1 - nonZero / total
+ * const { total, nonZero } = await countParams(model); // sparsity = 1 - nonZero / total
  * ```
  */
-export function countParams(model: tf.LayersModel): { total: number; nonZero: number } {
-  let total = 0, nonZero = 0;
-  for (const layer of leafLayers(model)) {
-    for (const w of parameterWeights(layer)) {
-      total += prod(w.shape as number[]);
-      nonZero += tf.tidy(() => w.read().notEqual(0).sum().dataSync()[0]);
-    }
-  }
-  return { total, nonZero };
+export async function countParams(
+  model: tf.LayersModel,
+): Promise<{ total: number; nonZero: number }> {
+  const weights = leafLayers(model).flatMap(parameterWeights);
+  const total = weights.reduce((s, w) => s + prod(w.shape as number[]), 0);
+  const counts = await readScalars(() => weights.map((w) => w.read().notEqual(0).sum()));
+  return { total, nonZero: counts.reduce((a, b) => a + b, 0) };
 }
 
 /** One row of {@link layerTable}. */
@@ -119,9 +120,9 @@ function activationOf(layer: Layer): string | undefined {
   return typeof a === "string" ? a : undefined;
 }
 
-function layerRelus(layer: Layer): { total: number; active: number } {
+async function layerRelus(layer: Layer): Promise<{ total: number; active: number }> {
   if (layer instanceof MaskedReLU) {
-    return { total: prod(layer.mask.shape as number[]), active: layer.activeCount() };
+    return { total: prod(layer.mask.shape as number[]), active: await layer.activeCount() };
   }
   if (layer.getClassName() === "ReLU" || activationOf(layer) === "relu") {
     const n = prod(outputShapeOf(layer));
@@ -136,18 +137,20 @@ function layerRelus(layer: Layer): { total: number; active: number } {
  *
  * @example
  * ```ts
- * for (const r of layerTable(model)) console.log(r.name, r.macs);
+ * for (const r of await layerTable(model)) console.log(r.name, r.macs);
  * ```
  */
-export function layerTable(model: tf.LayersModel): LayerRow[] {
-  return leafLayers(model).map((layer) => ({
-    name: layer.name,
-    className: layer.getClassName(),
-    outputShape: outputShapeOf(layer),
-    params: parameterWeights(layer).reduce((s, w) => s + prod(w.shape as number[]), 0),
-    macs: layerMacs(layer),
-    relus: layerRelus(layer).active,
-  }));
+export function layerTable(model: tf.LayersModel): Promise<LayerRow[]> {
+  return Promise.all(
+    leafLayers(model).map(async (layer) => ({
+      name: layer.name,
+      className: layer.getClassName(),
+      outputShape: outputShapeOf(layer),
+      params: parameterWeights(layer).reduce((s, w) => s + prod(w.shape as number[]), 0),
+      macs: layerMacs(layer),
+      relus: (await layerRelus(layer)).active,
+    })),
+  );
 }
 
 /** Multiply-accumulates for one example (rules in the module doc). */
@@ -156,10 +159,11 @@ export function countMacs(model: tf.LayersModel): number {
 }
 
 /** ReLU elements per example: all of them, and those still acting as ReLU. */
-export function countRelus(model: tf.LayersModel): { total: number; active: number } {
+export async function countRelus(
+  model: tf.LayersModel,
+): Promise<{ total: number; active: number }> {
   let total = 0, active = 0;
-  for (const l of leafLayers(model)) {
-    const r = layerRelus(l);
+  for (const r of await Promise.all(leafLayers(model).map(layerRelus))) {
     total += r.total;
     active += r.active;
   }
@@ -190,14 +194,15 @@ function endsInSoftmax(model: tf.LayersModel): boolean {
  *
  * @example
  * ```ts
- * const { top1, loss } = accuracy(model, data, { split: "test", batchSize: 256, limit: 1000 });
+ * const opts = { split: "test", batchSize: 256, limit: 1000 } as const;
+ * const { top1, loss } = await accuracy(model, data, opts);
  * ```
  */
-export function accuracy(
+export async function accuracy(
   model: tf.LayersModel,
   data: Dataset,
   opts: { split?: Split; batchSize?: number; limit?: number } = {},
-): Accuracy {
+): Promise<Accuracy> {
   const probs = endsInSoftmax(model);
   const k = Math.min(5, data.numClasses);
   let top1 = 0, top5 = 0, loss = 0, n = 0;
@@ -208,7 +213,7 @@ export function accuracy(
   });
   for (const { x, y } of batches) {
     try {
-      const [c1, c5, l] = tf.tidy(() => {
+      const [c1, c5, l] = await readScalars(() => {
         const out = model.predict(x, { batchSize: x.shape[0] }) as tf.Tensor2D;
         const logp = probs ? tf.log(tf.clipByValue(out, 1e-12, 1)) : tf.logSoftmax(out);
         const labels = y.toInt();
@@ -216,7 +221,7 @@ export function accuracy(
         const idx = tf.topk(out, k).indices;
         const hit = tf.equal(idx, labels.expandDims(1)).toFloat();
         const hit1 = hit.slice([0, 0], [-1, 1]).sum();
-        return tf.stack([hit1, hit.sum(), nll]).dataSync();
+        return [hit1, hit.sum(), nll];
       });
       top1 += c1;
       top5 += c5;

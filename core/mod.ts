@@ -4,6 +4,7 @@
  * @module
  */
 export { tf } from "./tf.ts";
+export * from "./read.ts";
 export * from "./rng.ts";
 export * from "./data.ts";
 export * from "./pipeline.ts";

@@ -1,6 +1,14 @@
 /**
  * The plugin contract and the registry that finds plugins' parts by name.
  *
+ * Parts read tensor values only asynchronously (`await t.data()`,
+ * `await t.array()`), never with `dataSync` / `arraySync` / `bufferSync`:
+ * the webgpu backend cannot read GPU memory synchronously. That is why
+ * `onBatchEnd`, `scores`, `prune` and `apply` may return promises (callers
+ * await them); only `onTap` and `Regularizer.loss`, which run inside the
+ * backward pass and the gradient tape, are synchronous and must keep their
+ * work on the device as tensors.
+ *
  * A method is one module that default-exports a {@link Plugin}:
  *
  * @example
@@ -60,17 +68,18 @@ export interface BatchInfo {
 /**
  * A scorer attached to a model for a while. Loops call `onTap` from inside the
  * backward pass (x and dy are valid only during the call: reduce them, keep
- * only what you need, dispose what you create) and `onBatchEnd` after the
- * optimizer step of each batch (or after the backward pass when no step is
- * taken).
+ * only what you need, dispose what you create; synchronous, so no reads of
+ * tensor values) and await `onBatchEnd` after the optimizer step of each
+ * batch (or after the backward pass when no step is taken), before the next
+ * batch.
  */
 export interface ScoreSession {
   /** Points whose (x, dy) the session wants on every batch; empty if none. */
   taps: TapSpec[];
   onTap?(key: string, x: tf.Tensor, dy: tf.Tensor): void;
-  onBatchEnd?(info: BatchInfo, batch: Batch): void;
-  /** The current scores; the caller owns (and disposes) the returned tensors. */
-  scores(): Scores;
+  onBatchEnd?(info: BatchInfo, batch: Batch): void | Promise<void>;
+  /** The current scores (callers await them); the caller owns and disposes their tensors. */
+  scores(): Scores | Promise<Scores>;
   /** Releases everything the session holds. */
   dispose(): void;
 }
@@ -120,7 +129,7 @@ export interface PruneResult {
 
 /**
  * Turns scores and a budget into masks (written to `ctx.masks` and applied) or
- * a structural edit (a new `ctx.model`).
+ * a structural edit (a new `ctx.model`). Callers await the result.
  */
 export interface Pruner {
   target: ScoreTarget;
@@ -136,13 +145,14 @@ export interface Pruner {
 /** A loss term added during training; called inside the gradient tape. */
 export interface Regularizer {
   description: string;
+  /** Synchronous and read-free: the loss stays a tensor on the device. */
   loss(model: tf.LayersModel, options: Options): tf.Scalar;
 }
 
-/** A model rewrite (returns a new model; the input model is left usable). */
+/** A model rewrite (returns a new model; the input model is left usable). Callers await it. */
 export interface Transform {
   description: string;
-  apply(model: tf.LayersModel, options: Options): tf.LayersModel;
+  apply(model: tf.LayersModel, options: Options): tf.LayersModel | Promise<tf.LayersModel>;
 }
 
 /** A pruning method: named parts a pipeline can combine. */

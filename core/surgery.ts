@@ -12,12 +12,18 @@
  * @example
  * ```ts
  * const graph = buildChannelGraph(model);
- * const small = removeChannels(model, new Map([[graph.groupOf("conv1").id, [0, 5]]]));
+ * const small = await removeChannels(model, new Map([[graph.groupOf("conv1").id, [0, 5]]]));
  * ```
  * @module
  */
 import { tf } from "./tf.ts";
-import { buildChannelGraph, type ChannelGraph, type ChannelMap, unitsOf } from "./graph.ts";
+import {
+  buildChannelGraph,
+  type ChannelGraph,
+  type ChannelMap,
+  paramName,
+  unitsOf,
+} from "./graph.ts";
 import { rewriteLayers } from "./rewrite.ts";
 
 const COUNT_KEY: Record<string, string> = { Conv2D: "filters", Dense: "units" };
@@ -25,14 +31,15 @@ const COUNT_KEY: Record<string, string> = { Conv2D: "filters", Dense: "units" };
 /**
  * A new model without the given channels: `removals` maps a group id (see
  * {@link buildChannelGraph}) to the group channel indices to remove. The input
- * model stays usable. Throws on an unknown or unprunable group, a bad index,
- * or a removal that would leave a layer with no output channels.
+ * model stays usable. Rejects on an unknown or unprunable group, a bad index,
+ * or a removal that would leave a layer with no output channels. The weights
+ * to slice are read asynchronously (GPU backends cannot read synchronously).
  */
-export function removeChannels(
+export async function removeChannels(
   model: tf.LayersModel,
   removals: Map<string, number[]>,
   graph: ChannelGraph = buildChannelGraph(model),
-): tf.LayersModel {
+): Promise<tf.LayersModel> {
   // layer -> param -> axis -> units to drop
   const cuts = new Map<string, Map<string, Map<number, Set<number>>>>();
   // layer -> config key -> decrement
@@ -71,6 +78,33 @@ export function removeChannels(
       }
     }
   }
+  const sliced = new Map<string, Map<string, tf.Tensor>>(); // layer -> param -> new value
+  try {
+    for (const [layer, byParam] of cuts) {
+      const values = new Map<string, tf.Tensor>();
+      sliced.set(layer, values);
+      for (const w of model.getLayer(layer).weights) {
+        const drops = byParam.get(paramName(layer, w.originalName));
+        if (!drops) continue;
+        const v = w.read();
+        const keep = v.shape.map((n, axis) =>
+          Array.from({ length: n }, (_, i) => i).filter((i) => !drops.get(axis)?.has(i))
+        );
+        values.set(paramName(layer, w.originalName), await keepIndices(v, keep));
+      }
+    }
+    return rewriteWithSlices(model, shrink, sliced);
+  } finally {
+    for (const values of sliced.values()) tf.dispose([...values.values()]);
+  }
+}
+
+/** `model` rebuilt with layer counts shrunk and the sliced weight values copied in. */
+function rewriteWithSlices(
+  model: tf.LayersModel,
+  shrink: Map<string, Map<string, number>>,
+  sliced: Map<string, Map<string, tf.Tensor>>,
+): tf.LayersModel {
   return rewriteLayers(model, (spec) => {
     for (const [key, n] of shrink.get(spec.name) ?? []) {
       const left = (spec.config[key] as number) - n;
@@ -81,14 +115,7 @@ export function removeChannels(
     }
     return spec;
   }, {
-    weight: (layer, param, value) => {
-      const drops = cuts.get(layer)?.get(param);
-      if (!drops) return value.clone();
-      const keep = value.shape.map((n, axis) =>
-        Array.from({ length: n }, (_, i) => i).filter((i) => !drops.get(axis)?.has(i))
-      );
-      return keepIndices(value, keep);
-    },
+    weight: (layer, param, value) => (sliced.get(layer)?.get(param) ?? value).clone(),
     fastInit: true,
   });
 }
@@ -97,8 +124,8 @@ export function removeChannels(
  * `value` restricted to the indices `keep[axis]` along every axis, copied in
  * JS (tfjs-cpu gather and strided slice take seconds on large kernels).
  */
-function keepIndices(value: tf.Tensor, keep: number[][]): tf.Tensor {
-  const src = value.dataSync();
+async function keepIndices(value: tf.Tensor, keep: number[][]): Promise<tf.Tensor> {
+  const src = await value.data();
   const strides = value.shape.map((_, i) => value.shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const out = new Float32Array(keep.reduce((a, k) => a * k.length, 1));
   let o = 0;

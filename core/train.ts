@@ -5,9 +5,9 @@
  * Loss = gamma·CE + alpha·KD(T) + Σ weight·regularizer + extra(features).
  * After every optimizer step the run's weight masks are re-applied (pruned
  * weights stay zero), then score sessions and the `onBatchEnd` hook see the
- * batch (a pruner may update masks there). Score sessions' taps see every
- * batch's activations and gradients. The loop checks for cancellation once
- * per batch.
+ * batch, each awaited in turn (a pruner may update masks there). Score
+ * sessions' taps see every batch's activations and gradients. The loop checks
+ * for cancellation once per batch.
  *
  * @example
  * ```ts
@@ -63,8 +63,11 @@ export interface TrainConfig {
   extraLoss?: (student: tf.Tensor[], teacher: tf.Tensor[]) => tf.Scalar;
   /** Score sessions fed on every batch. */
   sessions?: ScoreSession[];
-  /** Called after each optimizer step and mask re-application. */
-  onBatchEnd?: (info: BatchInfo, batch: Batch) => void;
+  /**
+   * Called after each optimizer step, mask re-application and the sessions'
+   * `onBatchEnd`; awaited before the next batch.
+   */
+  onBatchEnd?: (info: BatchInfo, batch: Batch) => void | Promise<void>;
   /** Called after each epoch (checkpoint, evaluation). */
   onEpochEnd?: (epoch: number, stats: EpochStats) => Promise<void> | void;
   /** Training augmentation; default true. */
@@ -180,8 +183,8 @@ export async function train(
           seen += batch.y.shape[0];
           globalStep++;
           const info: BatchInfo = { epoch, batch: b, globalStep, batchesPerEpoch: nBatches, loss };
-          for (const s of sessions) s.onBatchEnd?.(info, batch);
-          cfg.onBatchEnd?.(info, batch);
+          for (const s of sessions) await s.onBatchEnd?.(info, batch);
+          await cfg.onBatchEnd?.(info, batch);
         } finally {
           batch.x.dispose();
           batch.y.dispose();

@@ -212,7 +212,7 @@ function convFilters(model: tf.LayersModel): Map<string, number> {
 function measure(f: Flags, what: "cut" | "full"): Stage {
   return stage(`measure ${what}`, async (ctx, emit) => {
     const model = ctx.model!, rows = (ctx.report.iterations ??= []) as IterationRow[];
-    const top1 = accuracy(model, ctx.data!, { split: "test", limit: f.limit_test }).top1;
+    const top1 = (await accuracy(model, ctx.data!, { split: "test", limit: f.limit_test })).top1;
     if (what === "cut") {
       const iteration = ctx.step.index + 1;
       rows.push({ iteration, top1_pruned: top1 } as IterationRow);
@@ -230,7 +230,7 @@ function measure(f: Flags, what: "cut" | "full"): Stage {
     }
     Object.assign(row, {
       filters: countFilters(buildChannelGraph(model)),
-      params: countParams(model).total,
+      params: (await countParams(model)).total,
       macs: countMacs(model),
       top1,
       latency_ms: await latency(model, { batchSize: f.latency_batch }),

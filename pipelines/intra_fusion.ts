@@ -167,7 +167,7 @@ function sweep(f: Flags): Stage {
             groups: [g.id],
           });
           row.kept = res.kept;
-          row[name] = accuracy(run.model!, data, { limit: f.eval_limit }).top1;
+          row[name] = (await accuracy(run.model!, data, { limit: f.eval_limit })).top1;
           run.model!.dispose();
         }
         results.push({
@@ -238,16 +238,15 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
         augment: false,
         seed: f.seed,
       }),
-      stage("fold_bn", (ctx, emit) => {
-        const { model, folded } = foldBatchNorm(ctx.model!, { includeEps: f.include_eps });
+      stage("fold_bn", async (ctx, emit) => {
+        const { model, folded } = await foldBatchNorm(ctx.model!, { includeEps: f.include_eps });
         ctx.model!.dispose();
         ctx.model = model;
         emit.log(`folded ${folded.length} BatchNorm layers into their convs`);
-        const top1 = accuracy(model, ctx.data!, { limit: f.eval_limit }).top1;
+        const top1 = (await accuracy(model, ctx.data!, { limit: f.eval_limit })).top1;
         ctx.report.base_top1 = top1;
         emit.metric("base_top1", top1);
         emit.log(`unpruned (BN folded): top-1 ${pct(top1)}`);
-        return Promise.resolve();
       }),
       score({ scorer, key: SCORES_KEY }),
       sweep(f),

@@ -174,7 +174,7 @@ function studentFrom(f: Flags) {
     });
     return activationMaskLayers(m).length
       ? m
-      : ctx.registry.transform("relu_taylor/masked_relu").apply(m, {});
+      : await ctx.registry.transform("relu_taylor/masked_relu").apply(m, {});
   };
 }
 
@@ -228,8 +228,8 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
         seed: f.seed,
       }),
       evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
-      stage("prepare", (ctx, emit) => {
-        const counts = reluCounts(ctx.model!);
+      stage("prepare", async (ctx, emit) => {
+        const counts = await reluCounts(ctx.model!);
         ctx.report.relus_before = counts.kept;
         ctx.report.relu_layers_before = counts.perLayer;
         if (f.init === "teacher" && !f.resume) {
@@ -270,18 +270,18 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
           temperature: f.temperature,
           seed: f.seed,
           sessions: [at(ctx).session],
-          onBatchEnd: (info) => {
-            if (at(ctx).controller.onBatchEnd(info)) {
-              ctx.report.relus_active = reluCounts(ctx.model!).kept;
+          onBatchEnd: async (info) => {
+            if (await at(ctx).controller.onBatchEnd(info)) {
+              ctx.report.relus_active = (await reluCounts(ctx.model!)).kept;
             }
           },
         })),
       ),
-      stage("final masks", (ctx, emit) => {
+      stage("final masks", async (ctx, emit) => {
         const { controller, session } = at(ctx);
         const want = controller.budgetAt(f.epochs);
         if (JSON.stringify(controller.last?.budget) !== JSON.stringify(want)) {
-          controller.update(want, f.epochs);
+          await controller.update(want, f.epochs);
           emit.log(
             "the schedule ended before a mask update at the target; masks set to it now (no training after)",
             "warn",
@@ -289,7 +289,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
         }
         session.dispose();
         ctx.state.delete("relu_taylor");
-        ctx.report.relus_after = reluCounts(ctx.model!).kept;
+        ctx.report.relus_after = (await reluCounts(ctx.model!)).kept;
       }),
       ...(f.finetune_epochs > 0
         ? [finetune({
@@ -308,9 +308,9 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       evaluate({ name: "student" }),
     ];
   },
-  summarize(ctx) {
+  async summarize(ctx) {
     const t = ctx.report.teacher as Evaluation, s = ctx.report.student as Evaluation;
-    const counts = reluCounts(ctx.model!);
+    const counts = await reluCounts(ctx.model!);
     Object.assign(ctx.report, {
       relus_after: counts.kept,
       teacher_accuracy: t.top1,

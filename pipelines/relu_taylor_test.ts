@@ -55,7 +55,8 @@ Deno.test("relu_taylor end to end: budget met, report numbers, saved masks load 
       ok(report[k] >= 0 && report[k] <= 1, `${k} = ${report[k]}`);
     }
     const loaded = await loadModel(`${out}/run/model`);
-    const active = activationMaskLayers(loaded).reduce((a, l) => a + l.activeCount(), 0);
+    const counts = await Promise.all(activationMaskLayers(loaded).map((l) => l.activeCount()));
+    const active = counts.reduce((a, b) => a + b, 0);
     equal(active, report.relus_after);
     equal(activationMaskLayers(loaded).length, activationMaskLayers(model).length);
     const { report: v, model: validated } = await runInProcess<{ relus: number }>(validate, [

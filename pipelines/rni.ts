@@ -210,8 +210,8 @@ function fit(f: Flags, name: string, epochs: number, regs: WeightedRegularizer[]
       augment: f.augment,
       seed: f.seed,
       label: name,
-      onEpochEnd: (epoch, st) => {
-        const top1 = accuracy(model, ctx.data!, { split: "test" }).top1;
+      onEpochEnd: async (epoch, st) => {
+        const top1 = (await accuracy(model, ctx.data!, { split: "test" })).top1;
         emit.metric("test_top1", top1, epoch + 1);
         emit.log(
           `${name} epoch ${epoch + 1}: loss ${st.loss.toFixed(4)}, train acc ${
@@ -246,12 +246,14 @@ function pct(v: number): string {
 function inspect(f: Flags): Stage {
   return stage("importances", async (ctx, emit) => {
     const model = ctx.model!;
-    const top1 = accuracy(model, ctx.data!, { split: "test" }).top1;
-    ctx.report.trained = { top1, params: countParams(model).total, macs: countMacs(model) };
+    const top1 = (await accuracy(model, ctx.data!, { split: "test" })).top1;
+    const params = (await countParams(model)).total;
+    ctx.report.trained = { top1, params, macs: countMacs(model) };
     emit.metric("trained_top1", top1);
     emit.log(`trained: top-1 ${pct(top1)}`);
     const scores = bnScaleScores(model);
-    const values = [...scores.values.values()].flatMap((t) => Array.from(t.dataSync()));
+    const values = (await Promise.all([...scores.values.values()].map((t) => t.data())))
+      .flatMap((d) => Array.from(d));
     scores.values.forEach((t) => t.dispose());
     const near = (lo: number, hi: number) => values.filter((v) => v >= lo && v <= hi).length;
     ctx.report.importances = {
@@ -297,8 +299,8 @@ function pruneFinetune(f: Flags, pc: number, last: boolean): Stage[] {
         scores.values.forEach((t) => t.dispose());
       }
       const m = ctx.model!;
-      row.pruned_top1 = accuracy(m, ctx.data!, { split: "test" }).top1;
-      row.params = countParams(m).total;
+      row.pruned_top1 = (await accuracy(m, ctx.data!, { split: "test" })).top1;
+      row.params = (await countParams(m)).total;
       row.macs = countMacs(m);
       emit.metric(`${key}_pruned_top1`, row.pruned_top1);
       emit.log(
@@ -309,10 +311,10 @@ function pruneFinetune(f: Flags, pc: number, last: boolean): Stage[] {
       );
     }),
     fit(f, `finetune_${pc}`, f.finetune_epochs, []),
-    stage(`${key}_done`, (ctx, emit) => {
+    stage(`${key}_done`, async (ctx, emit) => {
       const m = ctx.model!;
       row.finetuned_top1 = f.finetune_epochs > 0
-        ? accuracy(m, ctx.data!, { split: "test" }).top1
+        ? (await accuracy(m, ctx.data!, { split: "test" })).top1
         : null;
       if (row.finetuned_top1 !== null) emit.metric(`${key}_finetuned_top1`, row.finetuned_top1);
       const t = ctx.report.trained as { top1: number };
@@ -357,7 +359,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
             ctx.data.size("test")
           } test, ` +
             `${ctx.data.inputShape.join("x")}); model: ${ctx.model.name}, ` +
-            `${countParams(ctx.model).total} params, method ${f.method}`,
+            `${(await countParams(ctx.model)).total} params, method ${f.method}`,
         );
       }),
       ...(f.path ? [] : [fit(f, "train", f.epochs, regularizerOf(f))]),

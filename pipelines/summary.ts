@@ -91,9 +91,9 @@ async function modelOf(f: SummaryFlags): Promise<tf.LayersModel> {
  * The summary text: an aligned per-layer table, then `params: N`,
  * `macs: N`, `relus: N`.
  */
-export function summaryLines(model: tf.LayersModel): string[] {
+export async function summaryLines(model: tf.LayersModel): Promise<string[]> {
   const header = ["layer", "class", "output", "params", "macs", "relus"];
-  const rows = layerTable(model).map((r) => [
+  const rows = (await layerTable(model)).map((r) => [
     r.name,
     r.className,
     `[${r.outputShape.join(",")}]`,
@@ -105,7 +105,7 @@ export function summaryLines(model: tf.LayersModel): string[] {
   const fmt = (cells: string[]) =>
     cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")
       .trimEnd();
-  const p = countParams(model), r = countRelus(model);
+  const p = await countParams(model), r = await countRelus(model);
   return [
     `model: ${model.name}, input [${(model.inputs[0].shape as number[]).slice(1)}]`,
     fmt(header),
@@ -126,7 +126,7 @@ export async function main(args: string[]): Promise<void> {
   await initBackend(f.backend as BackendName, { quiet: true });
   for (const p of f.plugin ?? []) await importPlugin(p);
   const model = await modelOf(f);
-  for (const line of summaryLines(model)) console.log(line);
+  for (const line of await summaryLines(model)) console.log(line);
 }
 
 if (import.meta.main) exitOnError(() => main(Deno.args));

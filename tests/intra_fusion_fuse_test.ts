@@ -76,42 +76,44 @@ function predict(model: tf.LayersModel, x: tf.Tensor): Float32Array {
 
 const input = (seed: number) => tf.randomNormal([4, 6, 6, 2], 0, 1, "float32", seed);
 
-Deno.test("BN folding with epsilon preserves outputs exactly; without it, nearly", () => {
+Deno.test("BN folding with epsilon preserves outputs exactly; without it, nearly", async () => {
   const model = tinyConvNet(1);
   const x = input(2);
   const before = predict(model, x);
-  const exact = foldBatchNorm(model, { includeEps: true });
+  const exact = await foldBatchNorm(model, { includeEps: true });
   deepEqual(exact.folded, [{ producer: "conv1", bn: "bn1" }, { producer: "conv2", bn: "bn2" }]);
   allClose(predict(exact.model, x), before, { rtol: 1e-4, atol: 1e-5 }, "folded with eps");
-  ok(isIdentityBn(exact.model.getLayer("bn1")) && isIdentityBn(exact.model.getLayer("bn2")));
+  ok(await isIdentityBn(exact.model.getLayer("bn1")));
+  ok(await isIdentityBn(exact.model.getLayer("bn2")));
+  ok(!(await isIdentityBn(model.getLayer("bn1"))), "the unfolded BN is not the identity");
   ok(layerWeight(exact.model.getLayer("conv2"), "bias"), "conv2 gained a bias");
   // The reference's fold (no eps) differs by the eps/var ratio only.
-  const ref = foldBatchNorm(model);
+  const ref = await foldBatchNorm(model);
   const approx = predict(ref.model, x);
   allClose(approx, before, { rtol: 3e-3, atol: 3e-3 }, "folded without eps");
   ok(approx.some((v, i) => v !== before[i]), "no-eps fold should differ from the exact one");
   // The input model is untouched, and folding twice changes nothing.
   allClose(predict(model, x), before, { rtol: 0, atol: 0 }, "input model");
-  const twice = foldBatchNorm(ref.model);
+  const twice = await foldBatchNorm(ref.model);
   deepEqual(twice.folded, []);
   allClose(predict(twice.model, x), approx, { rtol: 0, atol: 1e-6 }, "folded twice");
   for (const m of [model, exact.model, ref.model, twice.model]) m.dispose();
   x.dispose();
 });
 
-Deno.test("fusion with k = n and an identity map leaves the model unchanged", () => {
-  const model = foldBatchNorm(tinyConvNet(3)).model;
+Deno.test("fusion with k = n and an identity map leaves the model unchanged", async () => {
+  const model = (await foldBatchNorm(tinyConvNet(3))).model;
   const x = input(4);
   const before = predict(model, x);
   for (const id of ["conv1", "conv2"]) {
     const graph = buildChannelGraph(model);
     const group = graph.group(id);
     const all = Array.from({ length: group.size }, (_, j) => j);
-    const map = transportMap(neuronFeatures(model, group), all);
+    const map = transportMap(await neuronFeatures(model, group), all);
     for (let t = 0; t < group.size; t++) {
       for (let s = 0; s < group.size; s++) equal(map.map[t * group.size + s], t === s ? 1 : 0);
     }
-    const copy = removeChannels(model, new Map([[id, []]]), graph);
+    const copy = await removeChannels(model, new Map([[id, []]]), graph);
     fuseInto(model, group, copy, buildChannelGraph(copy).group(id), map, "sum");
     allClose(predict(copy, x), before, { rtol: 1e-5, atol: 1e-6 }, `group ${id}`);
     copy.dispose();
@@ -176,10 +178,10 @@ Deno.test("summing (reference) vs averaging, on exactly duplicated neurons", asy
 });
 
 Deno.test("pruners: shapes, kept counts, input model untouched, no tensor leak", async () => {
-  const base = foldBatchNorm(tinyConvNet(7)).model;
+  const base = (await foldBatchNorm(tinyConvNet(7))).model;
   const x = input(8);
   const before = predict(base, x);
-  const scores = l1Importance(base);
+  const scores = await l1Importance(base);
   deepEqual([...scores.values.keys()].sort(), ["conv1", "conv2"]);
   let count = -1;
   for (let rep = 0; rep < 3; rep++) {
@@ -224,7 +226,7 @@ Deno.test("pruners: shapes, kept counts, input model untouched, no tensor leak",
   x.dispose();
 });
 
-Deno.test("l1 importance is the group mean of out-row and in-column L1 norms, mean-normalised", () => {
+Deno.test("l1 importance is the group mean of out-row and in-column L1 norms, mean-normalised", async () => {
   const model = duplicatedMlp();
   const [k1, , k2] = model.getWeights().map((w) => w.arraySync() as number[][]);
   const expected = Array.from({ length: 6 }, (_, j) => {
@@ -233,21 +235,21 @@ Deno.test("l1 importance is the group mean of out-row and in-column L1 norms, me
     return (out + inn) / 2;
   });
   const mean = expected.reduce((a, b) => a + b) / 6;
-  const scores = l1Importance(model);
+  const scores = await l1Importance(model);
   allClose(scores.values.get("hidden")!.dataSync(), expected.map((v) => v / mean), {}, "l1");
   scores.values.forEach((t) => t.dispose());
   model.dispose();
 });
 
-Deno.test("taylor importance: |w * sum of batch gradients| in eval mode, group mean", () => {
-  const model = foldBatchNorm(tinyConvNet(11)).model;
+Deno.test("taylor importance: |w * sum of batch gradients| in eval mode, group mean", async () => {
+  const model = (await foldBatchNorm(tinyConvNet(11))).model;
   const batches = [0, 1].map((s) => ({
     x: input(20 + s),
     y: tf.tensor1d([0, 1, 2, 1], "int32") as tf.Tensor1D,
   }));
   const acc = new TaylorAccumulator(model);
   for (const b of batches) acc.add(b);
-  const scores = acc.scores();
+  const scores = await acc.scores();
   // Reference: the gradient of the summed batch losses, taken directly.
   const group = buildChannelGraph(model).group("conv2");
   const refs = [group.producers.find((r) => r.weight === "kernel")!, group.consumers[0]];
@@ -259,12 +261,12 @@ Deno.test("taylor importance: |w * sum of batch gradients| in eval mode, group m
       const logits = model.apply(b.x, { training: false }) as tf.Tensor;
       return tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, 3), logits) as tf.Scalar;
     }).reduce((a, b) => a.add(b)) as tf.Scalar, vars);
-  const sides = refs.map((r, i) => {
+  const sides = await Promise.all(refs.map(async (r, i) => {
     const prod = vars[i].mul(grads[vars[i].name]).abs();
-    const s = channelSums(prod, r);
+    const s = await channelSums(prod, r);
     prod.dispose();
     return s;
-  });
+  }));
   tf.dispose([value, grads]);
   const raw = sides[0].map((v, j) => (v + sides[1][j]) / 2);
   ok(raw.every((v) => v > 0));

@@ -1,8 +1,8 @@
-import { type PruneResult, tf } from "@shears/core";
+import { tf } from "@shears/core";
 import { globalThreshold, selectKeep } from "@shears/magnitude";
 import { Rng } from "@shears/core";
 import { useTestBackend } from "./backend_setup.ts";
-import { deepEqual, equal, ok, throws } from "./assert.ts";
+import { deepEqual, equal, ok, rejects } from "./assert.ts";
 import { magnitudeContext, TINY_CONVS, tinyResNet, weightValues } from "./magnitude_fixtures.ts";
 
 await useTestBackend();
@@ -13,17 +13,17 @@ function allValues(model: tf.LayersModel, names: string[]): Float32Array[] {
 }
 
 /** Runs scorer + pruner through the registry, disposing the scores. */
-function prune(
+async function prune(
   ctx: ReturnType<typeof magnitudeContext>,
   scorer: string,
   options: Record<string, unknown>,
 ) {
   const session = ctx.registry.scorer(scorer).start(ctx, options);
-  const scores = session.scores();
+  const scores = await session.scores();
   try {
     return {
       scores: [...scores.values.keys()],
-      ...(ctx.registry.pruner("magnitude/global").prune(ctx, scores, {}, options) as PruneResult),
+      ...(await ctx.registry.pruner("magnitude/global").prune(ctx, scores, {}, options)),
     };
   } finally {
     scores.values.forEach((t) => t.dispose());
@@ -47,7 +47,7 @@ Deno.test("threshold: tau = sorted[floor(p N)], +inf at p = 1; strict < and p_be
   deepEqual([keep[1], keep[3]], draws.map((u) => (u < 0.5 ? 0 : 1)));
 });
 
-Deno.test("global, p_bern 1: exactly the conv weights below tau are zero; BN, Dense, biases untouched", () => {
+Deno.test("global, p_bern 1: exactly the conv weights below tau are zero; BN, Dense, biases untouched", async () => {
   const model = tinyResNet();
   const ctx = magnitudeContext(model);
   const before = allValues(model, TINY_CONVS);
@@ -55,7 +55,7 @@ Deno.test("global, p_bern 1: exactly the conv weights below tau are zero; BN, De
   const flat = Float32Array.from(before.flatMap((v) => [...v].map(Math.abs)));
   const tau = Float32Array.from(flat).sort()[Math.floor(0.3 * flat.length)];
 
-  const res = prune(ctx, "magnitude/abs", { p_prune: 0.3, p_bern: 1 });
+  const res = await prune(ctx, "magnitude/abs", { p_prune: 0.3, p_bern: 1 });
   deepEqual(res.scores, TINY_CONVS, "stem, 3x3 and 1x1 shortcut convs are scored; Dense is not");
   const after = allValues(model, TINY_CONVS);
   let zeros = 0;
@@ -79,7 +79,7 @@ Deno.test("global, p_bern 1: exactly the conv weights below tau are zero; BN, De
   model.dispose();
 });
 
-Deno.test("global, p_bern 0.5: pruned fraction within a binomial tolerance, only candidates pruned, seeded", () => {
+Deno.test("global, p_bern 0.5: pruned fraction within a binomial tolerance, only candidates pruned, seeded", async () => {
   const model = tinyResNet(5);
   const ctx = magnitudeContext(model, 11);
   const before = allValues(model, TINY_CONVS);
@@ -87,7 +87,7 @@ Deno.test("global, p_bern 0.5: pruned fraction within a binomial tolerance, only
   const p = 0.8;
   const tau = Float32Array.from(flat).sort()[Math.floor(p * flat.length)];
   const candidates = Math.floor(p * flat.length);
-  const res = prune(ctx, "magnitude/abs", { p_prune: p, p_bern: 0.5 });
+  const res = await prune(ctx, "magnitude/abs", { p_prune: p, p_bern: 0.5 });
   const pruned = res.total - res.kept;
   const sd = Math.sqrt(candidates * 0.25);
   ok(
@@ -98,52 +98,52 @@ Deno.test("global, p_bern 0.5: pruned fraction within a binomial tolerance, only
   const zeroed = allValues(model, TINY_CONVS);
   zeroed.forEach((v, l) => v.forEach((x, i) => ok(x !== 0 || Math.abs(before[l][i]) < tau)));
   // same seed, same masks; another seed, other masks
-  const masksOf = (seed: number) => {
+  const masksOf = async (seed: number) => {
     const m = tinyResNet(5);
     const c = magnitudeContext(m, seed);
-    prune(c, "magnitude/abs", { p_prune: p, p_bern: 0.5 });
+    await prune(c, "magnitude/abs", { p_prune: p, p_bern: 0.5 });
     const out = allValues(m, TINY_CONVS).flatMap((v) => [...v].map((x) => (x === 0 ? 0 : 1)));
     c.masks.dispose();
     m.dispose();
     return out;
   };
   const mine = zeroed.flatMap((v) => [...v].map((x) => (x === 0 ? 0 : 1)));
-  deepEqual(masksOf(11), mine);
-  ok(masksOf(12).some((v, i) => v !== mine[i]));
+  deepEqual(await masksOf(11), mine);
+  ok((await masksOf(12)).some((v, i) => v !== mine[i]));
   ctx.masks.dispose();
   model.dispose();
 });
 
-Deno.test("global: p_prune 0 prunes nothing; p_prune 1 prunes every conv weight and the model still runs", () => {
+Deno.test("global: p_prune 0 prunes nothing; p_prune 1 prunes every conv weight and the model still runs", async () => {
   const model = tinyResNet();
   const ctx = magnitudeContext(model);
   const before = allValues(model, TINY_CONVS);
-  const r0 = prune(ctx, "magnitude/abs", { p_prune: 0, p_bern: 1 });
+  const r0 = await prune(ctx, "magnitude/abs", { p_prune: 0, p_bern: 1 });
   equal(r0.kept, r0.total);
   deepEqual(allValues(model, TINY_CONVS), before);
   ctx.masks.restore(model);
 
-  const r1 = prune(ctx, "magnitude/abs", { p_prune: 1, p_bern: 1 });
+  const r1 = await prune(ctx, "magnitude/abs", { p_prune: 1, p_bern: 1 });
   equal(r1.kept, 0);
   allValues(model, TINY_CONVS).forEach((v) => ok(v.every((x) => x === 0)));
   const y = tf.tidy(() => (model.predict(tf.ones([2, 6, 6, 2])) as tf.Tensor).dataSync());
   ok(y.every(Number.isFinite), "outputs finite with every conv pruned");
   ctx.masks.restore(model);
 
-  const rk = prune(ctx, "magnitude/kernel_l1", { p_prune: 1, p_bern: 1 });
+  const rk = await prune(ctx, "magnitude/kernel_l1", { p_prune: 1, p_bern: 1 });
   equal(rk.kept, 0);
   ctx.masks.restore(model);
   model.dispose();
 });
 
-Deno.test("global: restore puts the original weights back bit for bit, no tensors leak", () => {
+Deno.test("global: restore puts the original weights back bit for bit, no tensors leak", async () => {
   const model = tinyResNet();
   const ctx = magnitudeContext(model);
   const names = model.weights.map((w) => w.originalName);
   const before = names.map((n) => weightValues(model, n));
   const n0 = tf.memory().numTensors;
   for (const [scorer, p] of [["magnitude/abs", 0.6], ["magnitude/kernel_l1", 0.4]] as const) {
-    prune(ctx, scorer, { p_prune: p, p_bern: 0.7 });
+    await prune(ctx, scorer, { p_prune: p, p_bern: 0.7 });
     ok(allValues(model, TINY_CONVS).some((v) => v.some((x) => x === 0)));
     ctx.masks.restore(model);
     names.forEach((n, i) => {
@@ -157,7 +157,7 @@ Deno.test("global: restore puts the original weights back bit for bit, no tensor
   model.dispose();
 });
 
-Deno.test("global, kernel granularity: whole kh×kw kernels pruned, exactly those with L1 below tau", () => {
+Deno.test("global, kernel granularity: whole kh×kw kernels pruned, exactly those with L1 below tau", async () => {
   const model = tinyResNet(3);
   const ctx = magnitudeContext(model);
   const before = allValues(model, TINY_CONVS);
@@ -174,7 +174,7 @@ Deno.test("global, kernel granularity: whole kh×kw kernels pruned, exactly thos
   });
   const flat = Float32Array.from(l1.flatMap((v) => [...v]));
   const tau = Float32Array.from(flat).sort()[Math.floor(0.5 * flat.length)];
-  const res = prune(ctx, "magnitude/kernel_l1", { p_prune: 0.5, p_bern: 1 });
+  const res = await prune(ctx, "magnitude/kernel_l1", { p_prune: 0.5, p_bern: 1 });
   let prunedKernels = 0;
   allValues(model, TINY_CONVS).forEach((v, l) => {
     const [kh, kw, cin, cout] = shapes[l];
@@ -196,18 +196,18 @@ Deno.test("global, kernel granularity: whole kh×kw kernels pruned, exactly thos
   model.dispose();
 });
 
-Deno.test("global: include dense adds the Dense kernel; bad options are one clear error", () => {
+Deno.test("global: include dense adds the Dense kernel; bad options are one clear error", async () => {
   const model = tinyResNet();
   const ctx = magnitudeContext(model);
-  const res = prune(ctx, "magnitude/abs", { p_prune: 0.5, include: "dense" });
+  const res = await prune(ctx, "magnitude/abs", { p_prune: 0.5, include: "dense" });
   deepEqual(res.scores, [...TINY_CONVS, "fc/kernel"]);
   ctx.masks.restore(model);
-  throws(
+  await rejects(
     () => prune(ctx, "magnitude/abs", { p_prune: 1.5 }),
     /p_prune must be a number in \[0, 1\], got 1.5/,
   );
-  throws(() => prune(ctx, "magnitude/abs", { p_prune: 0.5, p_bern: -1 }), /p_bern/);
-  throws(
+  await rejects(() => prune(ctx, "magnitude/abs", { p_prune: 0.5, p_bern: -1 }), /p_bern/);
+  await rejects(
     () => prune(ctx, "magnitude/abs", { p_prune: 0.5, include: "bn" }),
     /unknown layer kind 'bn'/,
   );

@@ -8,7 +8,7 @@ import {
 } from "@shears/magnitude";
 import { syntheticDataset } from "@shears/datasets";
 import { useTestBackend } from "./backend_setup.ts";
-import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, ok, rejects } from "./assert.ts";
 import {
   linearConvNet,
   magnitudeContext,
@@ -22,11 +22,15 @@ await useTestBackend();
 const CONVS = ["c1/kernel", "c2/kernel", "c3/kernel"];
 
 /** Scores with `magnitude/abs` and prunes with `pruner`; scores disposed. */
-function prune(ctx: RunContext, pruner: string, options: Record<string, unknown>): PruneResult {
+async function prune(
+  ctx: RunContext,
+  pruner: string,
+  options: Record<string, unknown>,
+): Promise<PruneResult> {
   const session = ctx.registry.scorer("magnitude/abs").start(ctx, options);
-  const scores = session.scores();
+  const scores = await session.scores();
   try {
-    return ctx.registry.pruner(pruner).prune(ctx, scores, {}, options) as PruneResult;
+    return await ctx.registry.pruner(pruner).prune(ctx, scores, {}, options);
   } finally {
     scores.values.forEach((t) => t.dispose());
   }
@@ -54,22 +58,22 @@ const inputGrad = (model: tf.LayersModel, x: tf.Tensor, c: tf.Tensor) =>
   tf.tidy(() => tf.grad(lossOf(model, c))(x).dataSync() as Float32Array);
 
 /** Full, globally pruned (p_bern 1) and gradient-pruned copies of linearConvNet(depth). */
-function threeWays(depth: number, p: number) {
+async function threeWays(depth: number, p: number) {
   const full = linearConvNet(7, depth);
   const pruned = linearConvNet(7, depth);
   const pctx = magnitudeContext(pruned);
-  prune(pctx, "magnitude/global", { p_prune: p, p_bern: 1 });
+  await prune(pctx, "magnitude/global", { p_prune: p, p_bern: 1 });
   pctx.masks.dispose(); // the pruned values stay; only the undo copies go
   const gctx = magnitudeContext(linearConvNet(7, depth), 5);
-  const res = prune(gctx, "magnitude/gradient", { p_prune: p, p_bern: 1 });
+  const res = await prune(gctx, "magnitude/gradient", { p_prune: p, p_bern: 1 });
   const x = tf.randomNormal([2, 7, 7, 3], 0, 1, "float32", 1);
   const outShape = full.outputs[0].shape.slice(1) as number[];
   const c = tf.randomNormal([2, ...outShape], 0, 1, "float32", 2);
   return { full, pruned, gp: gctx.model!, res, x, c };
 }
 
-Deno.test("gradient pruning, one conv: forward and dL/dW identical, dL/dinput equals the pruned model's", () => {
-  const { full, pruned, gp, res, x, c } = threeWays(1, 0.4);
+Deno.test("gradient pruning, one conv: forward and dL/dW identical, dL/dinput equals the pruned model's", async () => {
+  const { full, pruned, gp, res, x, c } = await threeWays(1, 0.4);
   equal(gradientPrunedLayers(gp).length, 1);
   equal(res.total - res.kept, Math.floor(0.4 * res.total), "candidates at p_bern 1 = floor(p N)");
   const y = (m: tf.LayersModel) => tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync());
@@ -85,8 +89,8 @@ Deno.test("gradient pruning, one conv: forward and dL/dW identical, dL/dinput eq
   [full, pruned, gp].forEach((m) => m.dispose());
 });
 
-Deno.test("gradient pruning, three linear convs: dL/dx through the pruned chain, dL/dW local", () => {
-  const { full, pruned, gp, res, x, c } = threeWays(3, 0.5);
+Deno.test("gradient pruning, three linear convs: dL/dx through the pruned chain, dL/dW local", async () => {
+  const { full, pruned, gp, res, x, c } = await threeWays(3, 0.5);
   equal(gradientPrunedLayers(gp).length, 3, "every Conv2D swapped");
   deepEqual(gp.weights.map((w) => w.originalName), full.weights.map((w) => w.originalName));
   deepEqual(res.perLayer.map((r) => r.name), CONVS);
@@ -151,39 +155,40 @@ Deno.test("gradient pruning: a fresh Bernoulli draw on each backward, against th
   [model, gp, unpruned].forEach((m) => m.dispose());
 });
 
-Deno.test("gradient pruning: p_prune 0 leaves dL/dx as it was; p_prune 1 at p_bern 1 zeroes it", () => {
+Deno.test("gradient pruning: p_prune 0 leaves dL/dx as it was; p_prune 1 at p_bern 1 zeroes it", async () => {
   const x = tf.randomNormal([2, 7, 7, 3], 0, 1, "float32", 5);
   const c = tf.randomNormal([2, 4, 4, 3], 0, 1, "float32", 6);
   const full = linearConvNet();
   const dxFull = inputGrad(full, x, c);
   const ctx0 = magnitudeContext(linearConvNet());
-  const r0 = prune(ctx0, "magnitude/gradient", { p_prune: 0, p_bern: 1 });
+  const r0 = await prune(ctx0, "magnitude/gradient", { p_prune: 0, p_bern: 1 });
   equal(r0.kept, r0.total);
   deepEqual(inputGrad(ctx0.model!, x, c), dxFull);
   const ctx1 = magnitudeContext(linearConvNet());
-  const r1 = prune(ctx1, "magnitude/gradient", { p_prune: 1, p_bern: 1 });
+  const r1 = await prune(ctx1, "magnitude/gradient", { p_prune: 1, p_bern: 1 });
   equal(r1.kept, 0);
   equal(gradientPrunedLayers(ctx1.model!)[0].threshold, Infinity);
   ok(inputGrad(ctx1.model!, x, c).every((v) => v === 0), "no path left for dL/dx");
   const gW = weightGrads(ctx1.model!, x, c), gFull = weightGrads(full, x, c);
   deepEqual(gW.get("c3/kernel"), gFull.get("c3/kernel"), "last conv's dL/dW still full");
   // re-pruning an already swapped model updates tau in place
-  prune(ctx1, "magnitude/gradient", { p_prune: 0, p_bern: 1 });
+  await prune(ctx1, "magnitude/gradient", { p_prune: 0, p_bern: 1 });
   deepEqual(inputGrad(ctx1.model!, x, c), dxFull);
   tf.dispose([x, c]);
   [full, ctx0.model!, ctx1.model!].forEach((m) => m.dispose());
 });
 
-Deno.test("gradient pruning: kernel scores and Dense kernels are refused with one clear line", () => {
+Deno.test("gradient pruning: kernel scores and Dense kernels are refused with one clear line", async () => {
   const ctx = magnitudeContext(tinyResNet());
-  throws(
+  await rejects(
     () => prune(ctx, "magnitude/gradient", { p_prune: 0.5, include: "dense" }),
     /Conv2D kernels only; got scores for fc\/kernel/,
   );
   const session = ctx.registry.scorer("magnitude/kernel_l1").start(ctx, {});
-  const scores = session.scores();
-  throws(
-    () => ctx.registry.pruner("magnitude/gradient").prune(ctx, scores, {}, { p_prune: 0.5 }),
+  const scores = await session.scores();
+  await rejects(
+    async () =>
+      await ctx.registry.pruner("magnitude/gradient").prune(ctx, scores, {}, { p_prune: 0.5 }),
     /thresholds single weights/,
   );
   scores.values.forEach((t) => t.dispose());
@@ -245,7 +250,7 @@ async function fit(ctx: RunContext, epochs: number): Promise<number[]> {
 Deno.test("global pruning: pruned weights stay zero through fine-tuning, the others train; no leak", async () => {
   const ctx = magnitudeContext(tinyResNet());
   ctx.data = syntheticDataset({ n: 32, nTest: 8, inputShape: [6, 6, 2], numClasses: 3 });
-  prune(ctx, "magnitude/global", { p_prune: 0.5, p_bern: 1 });
+  await prune(ctx, "magnitude/global", { p_prune: 0.5, p_bern: 1 });
   const before = TINY_CONVS.map((n) => weightValues(ctx.model!, n));
   const counts = await fit(ctx, 3);
   equal(new Set(counts).size, 1, `numTensors steady across epochs: ${counts}`);
@@ -265,7 +270,7 @@ Deno.test("global pruning: pruned weights stay zero through fine-tuning, the oth
 Deno.test("gradient pruning trains through the core loop: one draw per batch, no leak", async () => {
   const ctx = magnitudeContext(tinyResNet());
   ctx.data = syntheticDataset({ n: 32, nTest: 8, inputShape: [6, 6, 2], numClasses: 3 });
-  prune(ctx, "magnitude/gradient", { p_prune: 0.5, p_bern: 0.5 });
+  await prune(ctx, "magnitude/gradient", { p_prune: 0.5, p_bern: 0.5 });
   const before = weightValues(ctx.model!, "conv1/kernel");
   const counts = await fit(ctx, 3);
   equal(new Set(counts).size, 1, `numTensors steady across epochs: ${counts}`);

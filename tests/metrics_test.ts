@@ -49,7 +49,7 @@ function handModel(): { model: tf.LayersModel; mrelu: MaskedReLU } {
   return { model: tf.model({ inputs: x, outputs: y }), mrelu };
 }
 
-Deno.test("params, MACs and ReLUs of a hand-built model match a hand count", () => {
+Deno.test("params, MACs and ReLUs of a hand-built model match a hand count", async () => {
   const { model, mrelu } = handModel();
   // mask [4,4,6]: switch off 10 of the 96 elements
   const m = new Float32Array(96).fill(1);
@@ -61,7 +61,7 @@ Deno.test("params, MACs and ReLUs of a hand-built model match a hand count", () 
   const conv = 3 * 3 * 2 * 3 + 3, bn = 2 * 3, dw = 3 * 3 * 3 * 2, pw = 6 * 2;
   const fc1 = 2 * 2 * 2 * 5 + 5, fc2 = 5 * 4 + 4;
   const params = conv + bn + dw + pw + fc1 + fc2; // 198
-  equal(countParams(model).total, params);
+  equal((await countParams(model)).total, params);
 
   const macs = 3 * 3 * 2 * 3 * 4 * 4 + // conv: kh*kw*cin*cout*Hout*Wout
     3 * 3 * 3 * 2 * 4 * 4 + // depthwise: kh*kw*cin*mult*Hout*Wout
@@ -69,9 +69,10 @@ Deno.test("params, MACs and ReLUs of a hand-built model match a hand count", () 
     8 * 5 + 5 * 4;
   equal(countMacs(model), macs);
 
-  deepEqual(countRelus(model), { total: 4 * 4 * 3 + 96 + 5, active: 4 * 4 * 3 + 86 + 5 });
+  deepEqual(await countRelus(model), { total: 4 * 4 * 3 + 96 + 5, active: 4 * 4 * 3 + 86 + 5 });
 
-  const rows = Object.fromEntries(layerTable(model).map((r) => [r.name, r]));
+  const table = await layerTable(model);
+  const rows = Object.fromEntries(table.map((r) => [r.name, r]));
   deepEqual(rows.conv, {
     name: "conv",
     className: "Conv2D",
@@ -85,10 +86,10 @@ Deno.test("params, MACs and ReLUs of a hand-built model match a hand count", () 
   equal(rows.bn.params, 6);
   equal(rows.fc1.relus, 5);
   equal(rows.pw.macs, 48);
-  equal(layerTable(model).reduce((s, r) => s + r.macs, 0), macs);
+  equal(table.reduce((s, r) => s + r.macs, 0), macs);
 });
 
-Deno.test("countParams counts non-zero weights", () => {
+Deno.test("countParams counts non-zero weights", async () => {
   const { model } = handModel();
   // all parameters 1, then zeros: the conv bias (3), BN beta (3), 4 kernel entries of fc2.
   for (const l of model.layers) {
@@ -102,7 +103,7 @@ Deno.test("countParams counts non-zero weights", () => {
   const k = new Float32Array(20).fill(1);
   for (const i of [0, 5, 10, 19]) k[i] = 0;
   fc2.setWeights([tf.tensor2d(k, [5, 4]), fc2.getWeights()[1]]);
-  const { total, nonZero } = countParams(model);
+  const { total, nonZero } = await countParams(model);
   equal(total, 198);
   equal(nonZero, 198 - 3 - 3 - 4);
 });
@@ -124,7 +125,7 @@ function tableData(xs: number[][], ys: number[], numClasses: number): Dataset {
   };
 }
 
-Deno.test("accuracy equals a hand computation of top-1, top-5 and cross-entropy", () => {
+Deno.test("accuracy equals a hand computation of top-1, top-5 and cross-entropy", async () => {
   const C = 7;
   const W = Array.from(
     { length: 3 },
@@ -153,7 +154,7 @@ Deno.test("accuracy equals a hand computation of top-1, top-5 and cross-entropy"
 
   const before = tf.memory().numTensors;
   for (const [limit, batchSize] of [[undefined, 4], [5, 2]] as const) {
-    const got = accuracy(model, data, { batchSize, limit });
+    const got = await accuracy(model, data, { batchSize, limit });
     const want = hand(limit ?? 9);
     equal(got.n, want.n);
     allClose([got.top1, got.top5, got.loss], [want.top1, want.top5, want.loss], { rtol: 1e-5 });
@@ -164,13 +165,13 @@ Deno.test("accuracy equals a hand computation of top-1, top-5 and cross-entropy"
   equal(tf.memory().numTensors, before, "accuracy leaks no tensors");
 });
 
-Deno.test("accuracy runs in inference mode (dropout off, BN moving statistics)", () => {
+Deno.test("accuracy runs in inference mode (dropout off, BN moving statistics)", async () => {
   const input = tf.input({ shape: [3] });
   const h = sym(tf.layers.dropout({ rate: 0.9 }), input);
   const model = tf.model({ inputs: input, outputs: sym(tf.layers.batchNormalization(), h) });
   // moving mean 0, variance 1, gamma 1, beta 0: logits = x / sqrt(1 + 1e-3)
   const data = tableData([[3, 1, 0], [0, 0, 2]], [0, 2], 3);
-  const a = accuracy(model, data, { batchSize: 2 });
+  const a = await accuracy(model, data, { batchSize: 2 });
   const ce = (z: number[], y: number) => {
     const s = z.map((v) => v / Math.sqrt(1 + 1e-3));
     return Math.log(s.reduce((t, v) => t + Math.exp(v), 0)) - s[y];

@@ -19,7 +19,7 @@ Deno.test("--plugin imports the README's example plugin; its scorer gives |w| / 
   const model = convModel();
   const ctx = testContext({ model, plugins: [plugin] });
   const session = ctx.registry.scorer("relative").start(ctx, {});
-  const scores = session.scores();
+  const scores = await session.scores();
   equal([...scores.values.keys()].join(), "conv1/kernel");
   const w = [...model.getLayer("conv1").getWeights()[0].dataSync()].map(Math.abs);
   const mean = w.reduce((a, b) => a + b) / w.length;

@@ -28,7 +28,11 @@ function randomBatches(count: number, n: number, rng: Rng): LayerBatch[][] {
 }
 
 /** Feeds one batch the way the backward pass does: last layer first, output tap before input tap. */
-function feed(s: ScoreSession, batch: LayerBatch[], gradAt: "output" | "input" = "output") {
+async function feed(
+  s: ScoreSession,
+  batch: LayerBatch[],
+  gradAt: "output" | "input" = "output",
+) {
   for (let l = batch.length - 1; l >= 0; l--) {
     const { x, g, n } = batch[l];
     const shape = [n, ...SHAPES[l]];
@@ -44,7 +48,7 @@ function feed(s: ScoreSession, batch: LayerBatch[], gradAt: "output" | "input" =
     });
   }
   const xy = { x: tf.zeros([1]), y: tf.zeros([1]) as tf.Tensor1D };
-  s.onBatchEnd?.({ epoch: 0, batch: 0, globalStep: 0, batchesPerEpoch: 1, loss: 0 }, xy);
+  await s.onBatchEnd?.({ epoch: 0, batch: 0, globalStep: 0, batchesPerEpoch: 1, loss: 0 }, xy);
   tf.dispose([xy.x, xy.y]);
 }
 
@@ -117,8 +121,8 @@ function handTaylor(
   return I.map((t, l) => t ?? Array(SHAPES[l].reduce((a, b) => a * b, 1)).fill(0));
 }
 
-function scoreArrays(s: ScoreSession): number[][] {
-  const scores = s.scores();
+async function scoreArrays(s: ScoreSession): Promise<number[][]> {
+  const scores = await s.scores();
   equal(scores.target, "activations");
   const out = ["r0", "r1", "r2"].map((k, l) => {
     const t = scores.values.get(k)!;
@@ -129,7 +133,7 @@ function scoreArrays(s: ScoreSession): number[][] {
   return out;
 }
 
-function checkAgainstHand(
+async function checkAgainstHand(
   scorer: string,
   options: Record<string, unknown>,
   hand: Parameters<typeof handTaylor>[1],
@@ -139,9 +143,9 @@ function checkAgainstHand(
   const session = reluTaylor.scorers![scorer].start(makeCtx(model), options);
   const batches = randomBatches(4, 3, new Rng(11));
   for (let b = 0; b < batches.length; b++) {
-    feed(session, batches[b], gradAt);
+    await feed(session, batches[b], gradAt);
     const want = handTaylor(batches.slice(0, b + 1), hand);
-    scoreArrays(session).forEach((got, l) =>
+    (await scoreArrays(session)).forEach((got, l) =>
       allClose(got, want[l], { rtol: 2e-4, atol: 1e-9 }, `${scorer} batch ${b + 1} r${l}`)
     );
   }
@@ -149,7 +153,7 @@ function checkAgainstHand(
   model.dispose();
 }
 
-Deno.test("taylor: the reference's worked example (one layer, one batch)", () => {
+Deno.test("taylor: the reference's worked example (one layer, one batch)", async () => {
   const inp = tf.input({ shape: [1, 1, 2] });
   const y = new MaskedReLU({ name: "r" }).apply(inp) as tf.SymbolicTensor;
   const model = tf.model({ inputs: inp, outputs: y });
@@ -160,29 +164,29 @@ Deno.test("taylor: the reference's worked example (one layer, one batch)", () =>
   });
   // P = [1, 0.5]; F = [5, 4.5]·P = [5, 2.25]; D = 0.01·[5, 14.5]; S = 0.5·[10, 2.5]·D
   // v = F + S = [5.25, 2.43125] (w = 1: no layer seen yet); I = 0.05 v
-  const scores = s.scores();
+  const scores = await s.scores();
   allClose(scores.values.get("r")!.dataSync(), [0.2625, 0.1215625], { rtol: 1e-6 }, "I");
   tf.dispose([...scores.values.values()]);
   s.dispose();
   model.dispose();
 });
 
-Deno.test("taylor = hand computation over 4 batches and 3 layers (P, F, D, S, w_l lag, EMA)", () => {
-  checkAgainstHand("taylor", {}, {});
+Deno.test("taylor = hand computation over 4 batches and 3 layers (P, F, D, S, w_l lag, EMA)", async () => {
+  await checkAgainstHand("taylor", {}, {});
 });
 
-Deno.test("taylor: P history is the last `history` batches (3 of 4 here)", () => {
-  checkAgainstHand("taylor", { history: 2 }, { history: 2 });
+Deno.test("taylor: P history is the last `history` batches (3 of 4 here)", async () => {
+  await checkAgainstHand("taylor", { history: 2 }, { history: 2 });
 });
 
-Deno.test("first_order and second_order = each term alone, same smoothing and weights", () => {
-  checkAgainstHand("first_order", {}, { terms: "first" });
-  checkAgainstHand("second_order", {}, { terms: "second" });
+Deno.test("first_order and second_order = each term alone, same smoothing and weights", async () => {
+  await checkAgainstHand("first_order", {}, { terms: "first" });
+  await checkAgainstHand("second_order", {}, { terms: "second" });
 });
 
-Deno.test("taylor without layer weights; gradient taken at the input (grad_at option)", () => {
-  checkAgainstHand("taylor", { layer_weights: false }, { layerWeights: false });
-  checkAgainstHand("taylor", { grad_at: "input" }, {}, "input");
+Deno.test("taylor without layer weights; gradient taken at the input (grad_at option)", async () => {
+  await checkAgainstHand("taylor", { layer_weights: false }, { layerWeights: false });
+  await checkAgainstHand("taylor", { grad_at: "input" }, {}, "input");
 });
 
 Deno.test("layer weights: G, Phi, depth factor with L_seen, min-max to [0.1, 1.1]", () => {
@@ -204,12 +208,12 @@ Deno.test("layer weights: G, Phi, depth factor with L_seen, min-max to [0.1, 1.1
   allClose([lw.weight(2)], [(b2 - b1) / (b0b - b1) + 0.1], { rtol: 1e-12 }, "w2 after EMA");
 });
 
-Deno.test("activation baseline = EMA of mean |x|; random baseline is seeded and fixed", () => {
+Deno.test("activation baseline = EMA of mean |x|; random baseline is seeded and fixed", async () => {
   const model = tinyModel();
   const s = reluTaylor.scorers!.activation.start(makeCtx(model), {});
   deepEqual(s.taps.map((t) => `${t.layer}:${t.at}`), ["r0:input", "r1:input", "r2:input"]);
   const batches = randomBatches(3, 2, new Rng(5));
-  batches.forEach((b) => feed(s, b, "input"));
+  for (const b of batches) await feed(s, b, "input");
   const want = SHAPES.map((_, l) =>
     batches.reduce(
       (I: number[] | null, b) =>
@@ -217,29 +221,31 @@ Deno.test("activation baseline = EMA of mean |x|; random baseline is seeded and 
       null,
     )!
   );
-  scoreArrays(s).forEach((got, l) => allClose(got, want[l], { rtol: 1e-5 }, `activation r${l}`));
+  (await scoreArrays(s)).forEach((got, l) =>
+    allClose(got, want[l], { rtol: 1e-5 }, `activation r${l}`)
+  );
   s.dispose();
 
   const r1 = reluTaylor.scorers!.random.start(makeCtx(model, 3), {});
   const r2 = reluTaylor.scorers!.random.start(makeCtx(model, 3), {});
   const r3 = reluTaylor.scorers!.random.start(makeCtx(model, 4), {});
-  const [a, b, c] = [r1, r2, r3].map(scoreArrays);
+  const [a, b, c] = await Promise.all([r1, r2, r3].map(scoreArrays));
   deepEqual(a, b, "same seed, same scores");
-  deepEqual(a, scoreArrays(r1), "fixed across calls");
+  deepEqual(a, await scoreArrays(r1), "fixed across calls");
   equal(JSON.stringify(a) === JSON.stringify(c), false, "another seed differs");
   [r1, r2, r3].forEach((r) => r.dispose());
   model.dispose();
 });
 
-Deno.test("taylor session: no tensor growth across batches, nothing left after dispose", () => {
+Deno.test("taylor session: no tensor growth across batches, nothing left after dispose", async () => {
   const model = tinyModel();
   const before = tf.memory().numTensors;
   const s = reluTaylor.scorers!.taylor.start(makeCtx(model), { history: 3 });
   const batches = randomBatches(8, 2, new Rng(3));
   const counts: number[] = [];
   for (const b of batches) {
-    feed(s, b);
-    tf.dispose([...s.scores().values.values()]);
+    await feed(s, b);
+    tf.dispose([...(await s.scores()).values.values()]);
     counts.push(tf.memory().numTensors);
   }
   deepEqual(counts.slice(3), Array(5).fill(counts[2]), `numTensors per batch: ${counts}`);

@@ -3,8 +3,8 @@
  * ReLU counts surviving save -> load.
  */
 import { activationMaskLayers, MaskedReLU, Rng, tf } from "@shears/core";
-import reluTaylor, { reluCounts, toMaskedReLU } from "@shears/relu_taylor";
-import { allClose, deepEqual, equal, throws } from "./assert.ts";
+import reluTaylor, { reluCounts, reluTotal, toMaskedReLU } from "@shears/relu_taylor";
+import { allClose, deepEqual, equal, rejects, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
 await useTestBackend();
@@ -30,7 +30,7 @@ function tinyPlainModel(): tf.LayersModel {
   return tf.model({ inputs: inp, outputs: y });
 }
 
-Deno.test("MaskedReLU: m = 1 is ReLU, m = 0 is identity, mixed masks mix per element", () => {
+Deno.test("MaskedReLU: m = 1 is ReLU, m = 0 is identity, mixed masks mix per element", async () => {
   const rng = new Rng(1);
   const layer = new MaskedReLU({ name: "mr" });
   const xs = awayFromZero(2 * 2 * 2 * 3, rng);
@@ -47,7 +47,7 @@ Deno.test("MaskedReLU: m = 1 is ReLU, m = 0 is identity, mixed masks mix per ele
     const y = tf.tidy(() => (layer.apply(x) as tf.Tensor).dataSync());
     const want = xs.map((v, i) => (m[i % 12] ? Math.max(0, v) : v));
     allClose(y, want, {}, what);
-    equal(layer.activeCount(), m.reduce((a, b) => a + b, 0));
+    equal(await layer.activeCount(), m.reduce((a, b) => a + b, 0));
   }
   x.dispose();
 });
@@ -84,12 +84,12 @@ Deno.test("MaskedReLU: gradient matches finite differences (mixed mask)", () => 
   c.dispose();
 });
 
-Deno.test("masked_relu transform: plain ReLUs become MaskedReLU, same function, own weights", () => {
+Deno.test("masked_relu transform: plain ReLUs become MaskedReLU, same function, own weights", async () => {
   const model = tinyPlainModel();
   const before = tf.memory().numTensors;
   toMaskedReLU(model).dispose();
   equal(tf.memory().numTensors, before, "a transform and dispose leave no tensors behind");
-  const out = reluTaylor.transforms!.masked_relu.apply(model, {});
+  const out = await reluTaylor.transforms!.masked_relu.apply(model, {});
   const masked = activationMaskLayers(out).map((l) => l.name);
   deepEqual(masked, ["r1", "a2"]); // relu6 (maxValue) stays a ReLU
   equal(out.getLayer("relu6").getClassName(), "ReLU");
@@ -108,12 +108,12 @@ Deno.test("masked_relu transform: plain ReLUs become MaskedReLU, same function, 
   const r1 = out.getLayer("r1") as MaskedReLU;
   tf.tidy(() => r1.setMask(tf.zeros(r1.mask.shape as number[])));
   const again = toMaskedReLU(out);
-  equal((again.getLayer("r1") as MaskedReLU).activeCount(), 0);
-  equal((again.getLayer("a2") as MaskedReLU).activeCount(), 27);
+  equal(await (again.getLayer("r1") as MaskedReLU).activeCount(), 0);
+  equal(await (again.getLayer("a2") as MaskedReLU).activeCount(), 27);
   for (const m of [out, partial, again]) m.dispose();
   throws(() => toMaskedReLU(model, ["nope"]), /nope/);
-  throws(
-    () => reluTaylor.transforms!.masked_relu.apply(model, { exclude: "r1, a2" }),
+  await rejects(
+    async () => await reluTaylor.transforms!.masked_relu.apply(model, { exclude: "r1, a2" }),
     /no plain ReLU/,
   );
 });
@@ -134,9 +134,11 @@ Deno.test("masks and ReLU counts survive save -> load", async () => {
     });
   }));
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
-  deepEqual(reluCounts(loaded), reluCounts(model));
-  equal(reluCounts(loaded).kept, m1.reduce((a, b) => a + b, 0) + 4);
-  equal(reluCounts(loaded).total, 63);
+  const counts = await reluCounts(loaded);
+  deepEqual(counts, await reluCounts(model));
+  equal(counts.kept, m1.reduce((a, b) => a + b, 0) + 4);
+  equal(counts.total, 63);
+  equal(reluTotal(loaded), 63);
   allClose((loaded.getLayer("r1") as MaskedReLU).mask.read().dataSync(), m1, {}, "r1 mask");
   allClose((loaded.getLayer("a2") as MaskedReLU).mask.read().dataSync(), m2, {}, "a2 mask");
   const x = tf.randomNormal([2, 3, 3, 2], 0, 1, "float32", 4);

@@ -15,7 +15,7 @@ import reluTaylor, {
   topkMask,
   updateIntervalAt,
 } from "@shears/relu_taylor";
-import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, ok, rejects, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { makeCtx, SHAPES, tinyModel } from "./relu_taylor_fixtures.ts";
 
@@ -64,7 +64,7 @@ function infoFor(epoch0: number, batch: number, perEpoch: number): BatchInfo {
   };
 }
 
-Deno.test("controller: counts global batches, updates on the cadence with the scheduled budget", () => {
+Deno.test("controller: counts global batches, updates on the cadence with the scheduled budget", async () => {
   // 10 epochs of 4 batches, warmup 2, target epoch floor(2 + 8 * 0.6) = 6, interval 3
   const calls: { batch: number; epoch: number; budget: Budget }[] = [];
   let batch = 0;
@@ -79,7 +79,7 @@ Deno.test("controller: counts global batches, updates on the cadence with the sc
   for (let e = 0; e < 10; e++) {
     for (let b = 0; b < 4; b++) {
       batch++;
-      if (c.onBatchEnd(infoFor(e, b, 4))) updated.push(batch);
+      if (await c.onBatchEnd(infoFor(e, b, 4))) updated.push(batch);
     }
   }
   // epoch 1 (batches 1-4): none; epochs 2-5: every 3rd batch; from epoch 6 (batch 21): every 6th
@@ -119,13 +119,13 @@ function scoresOf(values: number[][]): Scores {
   };
 }
 
-Deno.test("global_topk: one global budget across layers, exact counts, rebuilt from scratch", () => {
+Deno.test("global_topk: one global budget across layers, exact counts, rebuilt from scratch", async () => {
   const model = tinyModel();
   const ctx = makeCtx(model);
   const pruner = reluTaylor.pruners!.global_topk;
   // 12 elements: r0 low, r1 high, r2 middle
   const s1 = scoresOf([[1, 2, 3, 4], [10, 11, 12, 13, 14, 15], [5, 6]]);
-  const r = pruner.prune(ctx, s1, { keepRatio: 0.5 }, {}) as ReturnType<typeof applyGlobalTopk>;
+  const r = await pruner.prune(ctx, s1, { keepRatio: 0.5 }, {});
   equal(r.kept, 6);
   equal(r.total, 12);
   deepEqual(r.perLayer, [
@@ -133,26 +133,26 @@ Deno.test("global_topk: one global budget across layers, exact counts, rebuilt f
     { name: "r1", before: 6, after: 6 },
     { name: "r2", before: 2, after: 0 },
   ]);
-  deepEqual(reluCounts(model), r);
+  deepEqual(await reluCounts(model), r);
   // exact count; ties resolved to the earlier layer / element
   const s2 = scoresOf([[7, 7, 0, 0], [0, 0, 0, 0, 0, 7], [7, 0]]);
-  const r2 = applyGlobalTopk(model, s2, { keep: 3 });
+  const r2 = await applyGlobalTopk(model, s2, { keep: 3 });
   deepEqual(r2.perLayer.map((x) => x.after), [2, 1, 0]);
   allClose((model.getLayer("r0") as MaskedReLU).mask.read().dataSync(), [1, 1, 0, 0]);
   allClose((model.getLayer("r1") as MaskedReLU).mask.read().dataSync(), [0, 0, 0, 0, 0, 1]);
   // pruned ReLUs come back when their importance does
-  const r3 = applyGlobalTopk(model, s1, { keepRatio: 1 });
+  const r3 = await applyGlobalTopk(model, s1, { keepRatio: 1 });
   equal(r3.kept, 12);
   deepEqual(r3.perLayer.map((x) => x.after), [4, 6, 2]);
   tf.dispose([...s1.values.values(), ...s2.values.values()]);
-  throws(
+  await rejects(
     () => applyGlobalTopk(model, scoresOf([[1, 2, 3, 4]]), { keep: 1 }),
     /no scores for MaskedReLU 'r1'/,
   );
   model.dispose();
 });
 
-Deno.test("maskController: session scores -> global_topk at the scheduled budget, no leaks", () => {
+Deno.test("maskController: session scores -> global_topk at the scheduled budget, no leaks", async () => {
   const model = tinyModel();
   const ctx = makeCtx(model);
   const session = reluTaylor.scorers!.random.start(ctx, {});
@@ -167,7 +167,7 @@ Deno.test("maskController: session scores -> global_topk at the scheduled budget
   const kept: number[] = [];
   for (let e = 0; e < 4; e++) {
     for (let b = 0; b < 4; b++) {
-      if (c.onBatchEnd(infoFor(e, b, 4))) kept.push(reluCounts(model).kept);
+      if (await c.onBatchEnd(infoFor(e, b, 4))) kept.push((await reluCounts(model)).kept);
     }
   }
   deepEqual(kept, [12, 12, 5, 5, 5]);

@@ -70,7 +70,7 @@ Deno.test("taylor in train(): I of the last MaskedReLU after one batch = hand co
     return 0.05 * (F + S); // w_2 = 1: the layer had no statistics before this batch
   });
   ok(want.some((v) => v > 0), "a non-trivial case");
-  const scores = session.scores();
+  const scores = await session.scores();
   allClose(scores.values.get("r2")!.dataSync(), want, { rtol: 1e-4, atol: 1e-10 }, "I(r2)");
   ok(scores.values.get("r1")!.dataSync().some((v) => v > 0), "r1 was tapped");
   // r0 sits on the model input, whose gradient the loop never computes: its taps cannot fire
@@ -100,8 +100,8 @@ Deno.test("taylor + maskController in train(): ReLU count reaches the exact targ
       batchSize: 8,
       optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9 },
       sessions: [session],
-      onBatchEnd: (info) => {
-        if (controller.onBatchEnd(info)) kept.push(reluCounts(model).kept);
+      onBatchEnd: async (info) => {
+        if (await controller.onBatchEnd(info)) kept.push((await reluCounts(model)).kept);
       },
       onEpochEnd: () => {
         tensors.push(tf.memory().numTensors);
@@ -111,8 +111,10 @@ Deno.test("taylor + maskController in train(): ReLU count reaches the exact targ
     cancel,
   );
   deepEqual(kept, [12, 12, 3, 3, 3]);
-  equal(reluCounts(model).kept, 3);
-  const masks = ["r0", "r1", "r2"].map((n) => (model.getLayer(n) as MaskedReLU).activeCount());
+  equal((await reluCounts(model)).kept, 3);
+  const masks = await Promise.all(
+    ["r0", "r1", "r2"].map((n) => (model.getLayer(n) as MaskedReLU).activeCount()),
+  );
   equal(masks.reduce((a, b) => a + b, 0), 3);
   equal(tensors[3], tensors[2], `numTensors at epoch ends: ${tensors}`);
   session.dispose();

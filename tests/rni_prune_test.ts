@@ -150,7 +150,7 @@ for (
       mv.write(tf.tensor1d(Array.from({ length: n }, () => 0.5 + rng.next())));
     }
     const ctx = ctxWith(model);
-    const scores = ctx.registry.scorer("bn_scale").start(ctx, {}).scores();
+    const scores = await ctx.registry.scorer("bn_scale").start(ctx, {}).scores();
     const values = new Map(
       [...scores.values].map(([k, t]) => [k, t.dataSync() as Float32Array] as const),
     );

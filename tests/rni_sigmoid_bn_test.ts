@@ -124,7 +124,7 @@ Deno.test("sigmoid_bn transform: BN -> SigmoidBatchNorm, moving stats kept, thet
   const mm = bn.weights.find((w) => w.originalName.endsWith("moving_mean"))!;
   mm.write(tf.randomNormal(mm.shape as number[], 0, 1, "float32", 3));
   const a = toSigmoidBatchNorm(base, { seed: 7 });
-  const b = sigmoidBnTransform.apply(base, { seed: 7 });
+  const b = await sigmoidBnTransform.apply(base, { seed: 7 });
   const sbns = a.layers.filter((l) => l instanceof SigmoidBatchNorm) as SigmoidBatchNorm[];
   equal(sbns.length, 8);
   equal(a.layers.filter((l) => l.getClassName() === "BatchNormalization").length, 0);

@@ -10,7 +10,7 @@ import {
   unitsOf,
 } from "@shears/core";
 import { buildModel } from "@shears/models";
-import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, ok, rejects, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import {
   chainModel,
@@ -77,7 +77,7 @@ function predict(model: tf.LayersModel, x: tf.Tensor): Float32Array {
 }
 
 /** Prunes random channels of every prunable group and checks pruned == zeroed original. */
-function checkInvariant(model: tf.LayersModel, seed: number): tf.LayersModel {
+async function checkInvariant(model: tf.LayersModel, seed: number): Promise<tf.LayersModel> {
   randomizeWeights(model, seed);
   const rng = new Rng(seed);
   const graph = buildChannelGraph(model);
@@ -85,7 +85,7 @@ function checkInvariant(model: tf.LayersModel, seed: number): tf.LayersModel {
   const inShape = (model.inputs[0].shape as number[]).slice(1);
   const x = tf.randomNormal([2, ...inShape], 0, 1, "float32", seed);
   const original = predict(model, x);
-  const pruned = removeChannels(model, removals, graph);
+  const pruned = await removeChannels(model, removals, graph);
   const zeroed = zeroedCopy(model, graph, removals);
   const want = predict(zeroed, x);
   const got = predict(pruned, x);
@@ -105,14 +105,14 @@ function checkInvariant(model: tf.LayersModel, seed: number): tf.LayersModel {
   return pruned;
 }
 
-Deno.test("resnet-like: pruned output = zeroed original (coupled adds, projection, option-A)", () => {
+Deno.test("resnet-like: pruned output = zeroed original (coupled adds, projection, option-A)", async () => {
   const model = resnetLike();
-  const pruned = checkInvariant(model, 1);
+  const pruned = await checkInvariant(model, 1);
   model.dispose();
   pruned.dispose();
 });
 
-Deno.test("option-A padding channels are removed by shrinking padBefore / padAfter", () => {
+Deno.test("option-A padding channels are removed by shrinking padBefore / padAfter", async () => {
   const model = resnetLike();
   randomizeWeights(model, 2);
   const graph = buildChannelGraph(model);
@@ -121,7 +121,7 @@ Deno.test("option-A padding channels are removed by shrinking padBefore / padAft
   const before = pad.index.indexOf(1), after = pad.index.indexOf(9); // pad channels 1 and 9
   const b2 = g.producers.find((p) => p.layer === "b2_conv")!;
   const shared = b2.index.indexOf(3);
-  const pruned = removeChannels(model, new Map([[g.id, [before, after, shared]]]), graph);
+  const pruned = await removeChannels(model, new Map([[g.id, [before, after, shared]]]), graph);
   const cfg = pruned.getLayer("c_short").getConfig();
   deepEqual([cfg.padBefore, cfg.padAfter], [1, 1]);
   equal(pruned.getLayer("b2_conv").getWeights()[0].shape[3], 5);
@@ -130,32 +130,32 @@ Deno.test("option-A padding channels are removed by shrinking padBefore / padAft
   pruned.dispose();
 });
 
-Deno.test("vgg-like: flatten -> dense rows follow their channels", () => {
+Deno.test("vgg-like: flatten -> dense rows follow their channels", async () => {
   const model = vggLike();
-  const pruned = checkInvariant(model, 3);
+  const pruned = await checkInvariant(model, 3);
   equal(pruned.getLayer("fc1").getWeights()[0].shape[0] % 4, 0);
   model.dispose();
   pruned.dispose();
 });
 
-Deno.test("lenet-like: valid convs, zero padding, pools, flatten, dropout", () => {
+Deno.test("lenet-like: valid convs, zero padding, pools, flatten, dropout", async () => {
   const model = lenetLike();
-  const pruned = checkInvariant(model, 4);
+  const pruned = await checkInvariant(model, 4);
   model.dispose();
   pruned.dispose();
 });
 
-Deno.test("concat + MaskedReLU + depthwise: pruned output = zeroed original", () => {
+Deno.test("concat + MaskedReLU + depthwise: pruned output = zeroed original", async () => {
   const model = concatDepthwise();
-  const pruned = checkInvariant(model, 5);
+  const pruned = await checkInvariant(model, 5);
   model.dispose();
   pruned.dispose();
 });
 
-Deno.test("zoo: resnet20 and resnet18 (tiny) keep the invariant", () => {
+Deno.test("zoo: resnet20 and resnet18 (tiny) keep the invariant", async () => {
   for (const name of ["resnet20", "resnet18"]) {
     const model = buildModel(name, { inputShape: [8, 8, 3], numClasses: 4, width: 0.125 });
-    const pruned = checkInvariant(model, 6);
+    const pruned = await checkInvariant(model, 6);
     model.dispose();
     pruned.dispose();
   }
@@ -166,7 +166,7 @@ Deno.test("a pruned model saves and loads as plain tfjs with identical outputs",
     const model = make();
     randomizeWeights(model, 7);
     const graph = buildChannelGraph(model);
-    const pruned = removeChannels(model, randomRemovals(graph, new Rng(7)), graph);
+    const pruned = await removeChannels(model, randomRemovals(graph, new Rng(7)), graph);
     let saved: tf.io.ModelArtifacts | undefined;
     await pruned.save(tf.io.withSaveHandler((artifacts) => {
       saved = artifacts;
@@ -183,30 +183,36 @@ Deno.test("a pruned model saves and loads as plain tfjs with identical outputs",
   }
 });
 
-Deno.test("bad removals are clear errors", () => {
+Deno.test("bad removals are clear errors", async () => {
   const model = resnetLike();
   const graph = buildChannelGraph(model);
   const remove = (id: string, channels: number[]) =>
     removeChannels(model, new Map([[id, channels]]), graph);
-  throws(() => remove("fc", [0]), /group 'fc' is not prunable: it feeds the model output 'fc'/);
-  throws(() => remove("nope", [0]), /no channel group 'nope'; groups: input, /);
-  throws(() => remove("a1_conv", [4]), /channel 4 of group 'a1_conv' is out of range; it has 4/);
-  throws(() => remove("a1_conv", [1, 1]), /repeat an index/);
-  throws(() => remove("a1_conv", [0, 1, 2, 3]), /cannot remove all 4 channels/);
+  await rejects(
+    () => remove("fc", [0]),
+    /group 'fc' is not prunable: it feeds the model output 'fc'/,
+  );
+  await rejects(() => remove("nope", [0]), /no channel group 'nope'; groups: input, /);
+  await rejects(
+    () => remove("a1_conv", [4]),
+    /channel 4 of group 'a1_conv' is out of range; it has 4/,
+  );
+  await rejects(() => remove("a1_conv", [1, 1]), /repeat an index/);
+  await rejects(() => remove("a1_conv", [0, 1, 2, 3]), /cannot remove all 4 channels/);
   const g = graph.groupOf("c_add");
   const b2 = g.producers.find((p) => p.layer === "b2_conv")!;
   const allOfB = b2.index.flatMap((c, j) => (c >= 0 ? [j] : []));
-  throws(() => remove(g.id, allOfB), /leave layer '(b2_conv|b_short_conv)' with no filters/);
+  await rejects(() => remove(g.id, allOfB), /leave layer '(b2_conv|b_short_conv)' with no filters/);
   model.dispose();
 });
 
-Deno.test("removeChannels leaks no tensors", () => {
+Deno.test("removeChannels leaks no tensors", async () => {
   const model = resnetLike();
   const graph = buildChannelGraph(model);
   const removals = randomRemovals(graph, new Rng(8));
   for (let i = 0; i < 3; i++) {
     const before = tf.memory().numTensors;
-    const pruned = removeChannels(model, removals);
+    const pruned = await removeChannels(model, removals);
     equal(tf.memory().numTensors - before, pruned.weights.length);
     pruned.dispose();
     equal(tf.memory().numTensors, before);
@@ -214,11 +220,11 @@ Deno.test("removeChannels leaks no tensors", () => {
   model.dispose();
 });
 
-Deno.test("group ids survive surgery; sizes shrink by what was removed", () => {
+Deno.test("group ids survive surgery; sizes shrink by what was removed", async () => {
   const model = resnetLike();
   const graph = buildChannelGraph(model);
   const removals = randomRemovals(graph, new Rng(9));
-  const pruned = removeChannels(model, removals, graph);
+  const pruned = await removeChannels(model, removals, graph);
   const after = buildChannelGraph(pruned);
   deepEqual(after.groups.map((g) => g.id), graph.groups.map((g) => g.id));
   for (const g of graph.groups) {
@@ -274,7 +280,7 @@ class ChannelScale extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ChannelScale);
 
-Deno.test("a plugin's channel-wise layer: rejected until registered, then sliced", () => {
+Deno.test("a plugin's channel-wise layer: rejected until registered, then sliced", async () => {
   const input = tf.input({ shape: [6, 6, 2], name: "input" });
   let x = tf.layers.conv2d({ name: "c1", filters: 5, kernelSize: 3 }).apply(input);
   x = new ChannelScale({ name: "scale" }).apply(x);
@@ -286,7 +292,7 @@ Deno.test("a plugin's channel-wise layer: rejected until registered, then sliced
   registerChannelwiseLayer("ChannelScale");
   const followers = buildChannelGraph(model).group("c1").followers;
   deepEqual(followers.map((f) => [f.layer, f.weight, f.axis]), [["scale", "scale", 0]]);
-  const pruned = checkInvariant(model, 11);
+  const pruned = await checkInvariant(model, 11);
   const filters = pruned.getLayer("c1").getWeights()[0].shape[3]!;
   ok(filters < 5);
   deepEqual(pruned.getLayer("scale").getWeights()[0].shape, [filters]);

@@ -13,6 +13,7 @@
  * @module
  */
 import { tf } from "../tf.ts";
+import { readScalar } from "../read.ts";
 
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 type LayerVariable = ReturnType<tf.layers.Layer["addWeight"]>;
@@ -54,9 +55,9 @@ export class MaskedReLU extends tf.layers.Layer {
     v.dispose();
   }
 
-  /** Number of mask elements still acting as ReLU. */
-  activeCount(): number {
-    return tf.tidy(() => this.mask.read().sum().dataSync()[0]);
+  /** Number of mask elements still acting as ReLU (read asynchronously, as GPU backends need). */
+  activeCount(): Promise<number> {
+    return readScalar(() => this.mask.read().sum());
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

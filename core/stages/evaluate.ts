@@ -47,8 +47,8 @@ export function evaluate(spec: EvaluateSpec = {}): Stage {
     const model = spec.model ? spec.model(ctx) : ctx.model;
     if (!model || !ctx.data) throw new Error("evaluate needs a model and data");
     const batchSize = spec.batchSize ?? 128;
-    const acc = accuracy(model, ctx.data, { split: "test", batchSize, limit: spec.limit });
-    const p = countParams(model), r = countRelus(model);
+    const acc = await accuracy(model, ctx.data, { split: "test", batchSize, limit: spec.limit });
+    const p = await countParams(model), r = await countRelus(model);
     const ev: Evaluation = {
       top1: acc.top1,
       top5: acc.top5,

@@ -37,7 +37,10 @@ export function fitStage(
         onEpochEnd: async (epoch, st) => {
           await cfg.onEpochEnd?.(epoch, st);
           if (cfg.evalEach ?? true) {
-            const acc = accuracy(ctx.model!, ctx.data!, { split: "test", limit: cfg.evalLimit });
+            const acc = await accuracy(ctx.model!, ctx.data!, {
+              split: "test",
+              limit: cfg.evalLimit,
+            });
             emit.metric("test_top1", acc.top1, epoch + 1);
             emit.log(
               `epoch ${epoch + 1}: loss ${st.loss.toFixed(4)}, train acc ${st.acc.toFixed(4)}, ` +

@@ -32,13 +32,13 @@ export function load(spec: LoadSpec): Stage {
     );
     ctx.model = await spec.model(ctx);
     ctx.teacher = spec.teacher ? await spec.teacher(ctx) : undefined;
-    const p = countParams(ctx.model), r = countRelus(ctx.model);
+    const p = await countParams(ctx.model), r = await countRelus(ctx.model);
     emit.metric("params", p.total);
     emit.metric("macs", countMacs(ctx.model));
     emit.metric("relus", r.active);
     emit.log(`model: ${ctx.model.name} (${p.total} params, ${r.active} ReLU elements)`);
     if (ctx.teacher) {
-      emit.log(`teacher: ${ctx.teacher.name} (${countParams(ctx.teacher).total} params)`);
+      emit.log(`teacher: ${ctx.teacher.name} (${(await countParams(ctx.teacher)).total} params)`);
     }
   });
 }

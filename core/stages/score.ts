@@ -62,8 +62,9 @@ export function score(spec: ScoreSpec): Stage {
         );
       }
       const key = spec.key ?? spec.scorer;
+      const scores = await session.scores();
       ctx.scores.get(key)?.values.forEach((t) => t.dispose());
-      ctx.scores.set(key, session.scores());
+      ctx.scores.set(key, scores);
     } finally {
       session.dispose();
     }

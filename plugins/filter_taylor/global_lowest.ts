@@ -101,7 +101,12 @@ export const globalLowest: Pruner = {
   target: "channels",
   description: "remove the N lowest-ranked conv filters across layers (never emptying a layer; " +
     "option round_to keeps channel counts multiples of R); real removal by core surgery",
-  prune(ctx: RunContext, scores: Scores, budget: Budget, options: Options): PruneResult {
+  async prune(
+    ctx: RunContext,
+    scores: Scores,
+    budget: Budget,
+    options: Options,
+  ): Promise<PruneResult> {
     const model = ctx.model;
     if (!model) throw new Error("global_lowest: the run has no model loaded");
     const graph = buildChannelGraph(model);
@@ -115,7 +120,7 @@ export const globalLowest: Pruner = {
             `(score the current model)`,
         );
       }
-      ranks.set(g.id, t.dataSync() as Float32Array);
+      ranks.set(g.id, await t.data() as Float32Array);
     }
     const total = groups.reduce((s, g) => s + g.size, 0);
     const n = removeCount(budget, total);
@@ -130,7 +135,7 @@ export const globalLowest: Pruner = {
     }));
     const kept = perLayer.reduce((s, r) => s + r.after, 0);
     if (plan.size) {
-      ctx.model = removeChannels(model, plan, graph);
+      ctx.model = await removeChannels(model, plan, graph);
       if (ctx.teacher !== model) model.dispose();
     }
     return { kept, total, perLayer };

@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * const scores = l1Scorer.start(ctx, {}).scores(); // group id -> [group size]
+ * const scores = await l1Scorer.start(ctx, {}).scores(); // group id -> [group size]
  * ```
  * @module
  */

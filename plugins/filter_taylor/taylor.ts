@@ -24,7 +24,7 @@
  * ```ts
  * const session = taylorScorer.start(ctx, { per_example_abs: false });
  * // the score stage runs one epoch of batches through the tapped model, then:
- * const { values } = session.scores(); // group id -> [group size]
+ * const { values } = await session.scores(); // group id -> [group size]
  * ```
  * @module
  */

@@ -10,13 +10,13 @@
  *
  * @example
  * ```ts
- * const { model: folded, folded: pairs } = foldBatchNorm(model, { includeEps: true });
+ * const { model: folded, folded: pairs } = await foldBatchNorm(model, { includeEps: true });
  * // pairs: [{ producer: "features_conv1", bn: "features_bn1" }, ...]
  * ```
  * @module
  */
 import { tf } from "@shears/core";
-import { layerWeight, rewriteLayers } from "@shears/core";
+import { layerWeight, readScalars, rewriteLayers } from "@shears/core";
 
 /** Options of {@link foldBatchNorm}. */
 export interface FoldOptions {
@@ -83,11 +83,17 @@ function bnParams(layer: tf.layers.Layer) {
 }
 
 /** Whether a BN layer already computes the identity (folded before). */
-export function isIdentityBn(layer: tf.layers.Layer): boolean {
+export async function isIdentityBn(layer: tf.layers.Layer): Promise<boolean> {
   const { gamma, beta, mean, variance, eps } = bnParams(layer);
-  const all = (t: tf.Tensor | undefined, v: number, tol: number) =>
-    t === undefined || tf.tidy(() => t.sub(v).abs().max().dataSync()[0] <= tol);
-  return all(gamma, 1, 0) && all(beta, 0, 0) && all(mean, 0, 0) && all(variance, 1 - eps, 1e-7);
+  const all: [tf.Tensor | undefined, number, number][] = [
+    [gamma, 1, 0],
+    [beta, 0, 0],
+    [mean, 0, 0],
+    [variance, 1 - eps, 1e-7],
+  ];
+  const checks = all.filter((c): c is [tf.Tensor, number, number] => c[0] !== undefined);
+  const gaps = await readScalars(() => checks.map(([t, v]) => t.sub(v).abs().max()));
+  return gaps.every((gap, i) => gap <= checks[i][2]);
 }
 
 /**
@@ -95,11 +101,13 @@ export function isIdentityBn(layer: tf.layers.Layer): boolean {
  * doc); the input model is left as it was. BNs that already are the identity
  * are skipped, so folding twice changes nothing.
  */
-export function foldBatchNorm(
+export async function foldBatchNorm(
   model: tf.LayersModel,
   options: FoldOptions = {},
-): { model: tf.LayersModel; folded: FoldedPair[] } {
-  const pairs = foldablePairs(model).filter((p) => !isIdentityBn(model.getLayer(p.bn)));
+): Promise<{ model: tf.LayersModel; folded: FoldedPair[] }> {
+  const candidates = foldablePairs(model);
+  const identity = await Promise.all(candidates.map((p) => isIdentityBn(model.getLayer(p.bn))));
+  const pairs = candidates.filter((_, i) => !identity[i]);
   const values = new Map<string, tf.Tensor>(); // "layer/param" -> new value
   const key = (layer: string, param: string) => `${layer}/${param}`;
   tf.tidy(() => {

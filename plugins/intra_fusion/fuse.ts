@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * const small = removeChannels(model, new Map([[id, dropped]]));
+ * const small = await removeChannels(model, new Map([[id, dropped]]));
  * fuseInto(model, group, small, buildChannelGraph(small).group(id), map, "sum");
  * ```
  * @module
@@ -33,13 +33,18 @@ export type Merge = "sum" | "average";
  * kernel columns (each flattened), concatenated. Biases are left out, as in
  * the reference.
  */
-export function neuronFeatures(model: tf.LayersModel, group: ChannelGroup): Features {
+export async function neuronFeatures(
+  model: tf.LayersModel,
+  group: ChannelGroup,
+): Promise<Features> {
   const refs = [...group.producers, ...group.consumers].filter((r) => r.weight === "kernel");
   const all = tf.tidy(() => tf.concat(refs.map((r) => channelRows(model, r)), 1));
-  const data = all.dataSync() as Float32Array;
   const [n, d] = all.shape;
-  all.dispose();
-  return { data, n, d };
+  try {
+    return { data: await all.data() as Float32Array, n, d };
+  } finally {
+    all.dispose();
+  }
 }
 
 /**

@@ -29,9 +29,11 @@ import {
 } from "@shears/core";
 
 /** Sum of `values` over each group channel's units along `ref.axis` (length: group size). */
-export function channelSums(values: tf.Tensor, ref: WeightRef): Float64Array {
+export async function channelSums(values: tf.Tensor, ref: WeightRef): Promise<Float64Array> {
   const axes = values.shape.map((_, i) => i).filter((i) => i !== ref.axis);
-  const perUnit = tf.tidy(() => values.sum(axes).dataSync());
+  const sums = tf.tidy(() => values.sum(axes));
+  const perUnit = await sums.data();
+  sums.dispose();
   return Float64Array.from(
     ref.index,
     (_, j) => unitsOf(ref, j).reduce((s, u) => s + perUnit[u], 0),
@@ -43,11 +45,14 @@ function kernels(group: ChannelGroup): WeightRef[] {
   return [...group.producers, ...group.consumers].filter((r) => r.weight === "kernel");
 }
 
+/** A kernel's per-channel importance within a group. */
+type PerKernel = (ref: WeightRef) => Promise<Float64Array>;
+
 /** Mean over kernels of per-channel importances, divided by its mean over channels. */
-function groupImportance(group: ChannelGroup, perKernel: (ref: WeightRef) => Float64Array) {
+async function groupImportance(group: ChannelGroup, perKernel: PerKernel) {
   const refs = kernels(group);
   const imp = new Float64Array(group.size);
-  for (const ref of refs) perKernel(ref).forEach((v, j) => imp[j] += v / refs.length);
+  for (const ref of refs) (await perKernel(ref)).forEach((v, j) => imp[j] += v / refs.length);
   const mean = imp.reduce((a, b) => a + b, 0) / imp.length;
   return mean > 0 ? imp.map((v) => v / mean) : imp;
 }
@@ -57,10 +62,10 @@ function scorableGroups(model: tf.LayersModel): ChannelGroup[] {
   return buildChannelGraph(model).groups.filter((g) => g.prunable && kernels(g).length > 0);
 }
 
-function scoresOf(groups: ChannelGroup[], perKernel: (ref: WeightRef) => Float64Array): Scores {
+async function scoresOf(groups: ChannelGroup[], perKernel: PerKernel): Promise<Scores> {
   const values = new Map<string, tf.Tensor>();
   for (const g of groups) {
-    values.set(g.id, tf.tensor1d(Float32Array.from(groupImportance(g, perKernel))));
+    values.set(g.id, tf.tensor1d(Float32Array.from(await groupImportance(g, perKernel))));
   }
   return { target: "channels", values };
 }
@@ -70,12 +75,14 @@ function kernelOf(model: tf.LayersModel, ref: WeightRef): tf.LayerVariable {
 }
 
 /** L1 magnitude importance of every prunable channel group, from the weights. */
-export function l1Importance(model: tf.LayersModel): Scores {
-  return scoresOf(scorableGroups(model), (ref) => {
+export function l1Importance(model: tf.LayersModel): Promise<Scores> {
+  return scoresOf(scorableGroups(model), async (ref) => {
     const abs = tf.tidy(() => kernelOf(model, ref).read().abs());
-    const s = channelSums(abs, ref);
-    abs.dispose();
-    return s;
+    try {
+      return await channelSums(abs, ref);
+    } finally {
+      abs.dispose();
+    }
   });
 }
 
@@ -129,15 +136,17 @@ export class TaylorAccumulator {
   }
 
   /** Σ|w · Σdw| importances of every group (the caller owns the tensors). */
-  scores(): Scores {
+  async scores(): Promise<Scores> {
     if (this.#grads.size === 0) throw new Error("the taylor scorer saw no batches");
-    return scoresOf(this.#groups, (ref) => {
+    return await scoresOf(this.#groups, async (ref) => {
       const prod = tf.tidy(() =>
         this.#vars.get(ref.layer)!.read().mul(this.#grads.get(ref.layer)!).abs()
       );
-      const s = channelSums(prod, ref);
-      prod.dispose();
-      return s;
+      try {
+        return await channelSums(prod, ref);
+      } finally {
+        prod.dispose();
+      }
     });
   }
 

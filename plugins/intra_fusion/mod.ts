@@ -34,8 +34,8 @@ const plugin: Plugin = {
   transforms: {
     fold_bn: {
       description: "fold each BatchNorm into the Conv2D / Dense before it (option includeEps)",
-      apply: (model, options) =>
-        foldBatchNorm(model, { includeEps: options.includeEps === true }).model,
+      apply: async (model, options) =>
+        (await foldBatchNorm(model, { includeEps: options.includeEps === true })).model,
     },
   },
 };

@@ -72,7 +72,7 @@ async function pruneGroups(
     throw new Error(`the intra_fusion pruners need "channels" scores, got "${scores.target}"`);
   }
   const ids = options.groups ?? [...scores.values.keys()];
-  let model = foldBatchNorm(ctx.model, { includeEps: options.includeEps }).model;
+  let model = (await foldBatchNorm(ctx.model, { includeEps: options.includeEps })).model;
   const perLayer: LayerPruneRow[] = [];
   let kept = 0, total = 0;
   try {
@@ -95,9 +95,9 @@ async function pruneGroups(
       kept += k;
       total += group.size;
       if (drop.length === 0) continue;
-      const smaller = removeChannels(model, new Map([[id, drop]]), graph);
+      const smaller = await removeChannels(model, new Map([[id, drop]]), graph);
       if (fuse) {
-        const map = transportMap(neuronFeatures(model, group), keep, {
+        const map = transportMap(await neuronFeatures(model, group), keep, {
           ...options,
           importance: options.marginals === "importance" ? values : undefined,
         });

@@ -12,8 +12,8 @@
  *
  * @example
  * ```ts
- * const scores = absScorer.start(ctx, {}).scores();
- * const result = globalPruner.prune(ctx, scores, {}, { p_prune: 0.3, p_bern: 1 });
+ * const scores = await absScorer.start(ctx, {}).scores();
+ * const result = await globalPruner.prune(ctx, scores, {}, { p_prune: 0.3, p_bern: 1 });
  * ```
  * @module
  */
@@ -22,6 +22,7 @@ import {
   type LayerPruneRow,
   type Pruner,
   type PruneResult,
+  readScalar,
   type RunContext,
   type Scores,
   tf,
@@ -47,16 +48,16 @@ function checkBroadcast(name: string, shape: number[], weightShape: number[]): v
 }
 
 /** Units kept by a weight's current mask (all of them when unmasked). */
-function keptBefore(ctx: RunContext, name: string, size: number): number {
+async function keptBefore(ctx: RunContext, name: string, size: number): Promise<number> {
   const m = ctx.masks.get(name);
-  return m ? tf.tidy(() => m.sum().dataSync()[0]) : size;
+  return m ? await readScalar(() => m.sum()) : size;
 }
 
 /** One global magnitude threshold with Bernoulli selection; see the module doc. */
 export const globalPruner: Pruner = {
   target: "weights",
   description: "global magnitude threshold over all scored kernels, candidates pruned w.p. p_bern",
-  prune(ctx, scores: Scores, budget, options): PruneResult {
+  async prune(ctx, scores: Scores, budget, options): Promise<PruneResult> {
     const model = requireModel(ctx, "magnitude/global");
     if (scores.target !== "weights") {
       throw new Error(`magnitude/global prunes weights, got scores for ${scores.target}`);
@@ -69,26 +70,27 @@ export const globalPruner: Pruner = {
       checkBroadcast(name, s.shape, shape);
       return shape;
     });
-    const all = concatScores(entries.map(([, s]) => s.dataSync() as Float32Array));
+    const parts = await Promise.all(entries.map(([, s]) => s.data() as Promise<Float32Array>));
+    const all = concatScores(parts);
     const keep = selectKeep(all, globalThreshold(all, p), pb, ctx.rng);
 
     const perLayer: LayerPruneRow[] = [];
     let kept = 0, total = 0, at = 0;
-    entries.forEach(([name, s], i) => {
+    for (const [i, [name, s]] of entries.entries()) {
       const shape = shapes[i];
       const size = shape.reduce((a, b) => a * b, 1);
       const unit = keep.subarray(at, at + s.size);
       at += s.size;
       const perUnit = size / s.size;
       const after = unit.reduce((n, v) => n + v, 0) * perUnit;
-      const before = keptBefore(ctx, name, size);
+      const before = await keptBefore(ctx, name, size);
       const mask = tf.tidy(() => tf.broadcastTo(tf.tensor(unit, s.shape), shape));
       ctx.masks.set(model, name, mask);
       mask.dispose();
       perLayer.push({ name, before, after });
       kept += after;
       total += size;
-    });
+    }
     ctx.masks.apply(model);
     return { kept, total, perLayer };
   },

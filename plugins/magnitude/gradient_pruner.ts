@@ -14,8 +14,8 @@
  *
  * @example
  * ```ts
- * const scores = absScorer.start(ctx, {}).scores();
- * gradientPruner.prune(ctx, scores, {}, { p_prune: 0.5, p_bern: 1 }); // ctx.model swapped
+ * const scores = await absScorer.start(ctx, {}).scores();
+ * await gradientPruner.prune(ctx, scores, {}, { p_prune: 0.5, p_bern: 1 }); // ctx.model swapped
  * ```
  * @module
  */
@@ -106,7 +106,7 @@ export const plainConvTransform: Transform = {
 export const gradientPruner: Pruner = {
   target: "weights",
   description: "gradient-only pruning: dL/dinput through kernels pruned below a global τ",
-  prune(ctx, scores: Scores, budget, options): PruneResult {
+  async prune(ctx, scores: Scores, budget, options): Promise<PruneResult> {
     const model = requireModel(ctx, "magnitude/gradient");
     const p = pPrune(options, budget);
     const pb = pBern(options);
@@ -128,7 +128,7 @@ export const gradientPruner: Pruner = {
         );
       }
     }
-    const parts = entries.map(([, s]) => s.dataSync() as Float32Array);
+    const parts = await Promise.all(entries.map(([, s]) => s.data() as Promise<Float32Array>));
     const threshold = globalThreshold(concatScores(parts), p);
 
     const swapped = gradientPrunedLayers(model);

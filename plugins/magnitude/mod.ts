@@ -11,8 +11,8 @@
  * ```ts
  * import magnitude from "@shears/magnitude";
  * const reg = new Registry([magnitude]);
- * const scores = reg.scorer("magnitude/abs").start(ctx, {}).scores();
- * reg.pruner("magnitude/global").prune(ctx, scores, {}, { p_prune: 0.3, p_bern: 1 });
+ * const scores = await reg.scorer("magnitude/abs").start(ctx, {}).scores();
+ * await reg.pruner("magnitude/global").prune(ctx, scores, {}, { p_prune: 0.3, p_bern: 1 });
  * ctx.masks.restore(ctx.model!); // back to the original weights, bit for bit
  * ```
  * @module

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * const session = absScorer.start(ctx, {});
- * const scores = session.scores(); // Map "conv1/kernel" -> |W|
+ * const scores = await session.scores(); // Map "conv1/kernel" -> |W|
  * ```
  * @module
  */

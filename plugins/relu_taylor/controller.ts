@@ -10,8 +10,8 @@
  * ```ts
  * const session = taylor.start(ctx, {});
  * const controller = maskController(ctx, session, globalTopk, { epochs: 150, target: 0.1 });
- * // in the training loop, after session.onBatchEnd(info, batch):
- * if (controller.onBatchEnd(info)) console.log(controller.last);
+ * // in the training loop, after `await session.onBatchEnd(info, batch)`:
+ * if (await controller.onBatchEnd(info)) console.log(controller.last);
  * ```
  * @module
  */
@@ -24,7 +24,7 @@ import type {
   RunContext,
   ScoreSession,
 } from "@shears/core";
-import { reluCounts } from "./relu_counts.ts";
+import { reluTotal } from "./relu_counts.ts";
 import { checkSchedule, keepRatioAt, type KeepSchedule, updateIntervalAt } from "./schedule.ts";
 
 /** Settings of a {@link MaskController}. */
@@ -38,8 +38,8 @@ export interface ControllerOptions extends KeepSchedule {
   epochBase?: 0 | 1;
 }
 
-/** Rebuilds masks for a budget; returns what was kept. */
-export type MaskUpdate = (budget: Budget, epoch: number) => PruneResult;
+/** Rebuilds masks for a budget; returns (or resolves to) what was kept. */
+export type MaskUpdate = (budget: Budget, epoch: number) => PruneResult | Promise<PruneResult>;
 
 /** Decides, batch by batch, when and at what budget the masks are rebuilt. */
 export class MaskController {
@@ -76,13 +76,16 @@ export class MaskController {
       : { keepRatio };
   }
 
-  /** Counts one batch; rebuilds the masks when the cadence says so. Returns true if it did. */
-  onBatchEnd(info: BatchInfo): boolean {
+  /**
+   * Counts one batch; rebuilds the masks when the cadence says so. Resolves to
+   * true if it did. Await it before the next batch.
+   */
+  async onBatchEnd(info: BatchInfo): Promise<boolean> {
     this.#batches++;
     const epoch = this.epochOf(info);
     if (this.#batches % updateIntervalAt(epoch, this.options) !== 0) return false;
     const budget = this.budgetAt(epoch);
-    this.last = { epoch, budget, result: this.update(budget, epoch) };
+    this.last = { epoch, budget, result: await this.update(budget, epoch) };
     this.updates++;
     return true;
   }
@@ -106,20 +109,16 @@ export function maskController(
       throw new Error("maskController needs a target keep ratio or target_relus");
     }
     if (!ctx.model) throw new Error("maskController: the run has no model loaded");
-    const total = reluCounts(ctx.model).total;
+    const total = reluTotal(ctx.model);
     if (options.targetRelus > total) {
       throw new Error(`target_relus must be in [1, ${total}], got ${options.targetRelus}`);
     }
     target = options.targetRelus / total;
   }
-  return new MaskController({ ...options, target }, (budget) => {
-    const scores = session.scores();
+  return new MaskController({ ...options, target }, async (budget) => {
+    const scores = await session.scores();
     try {
-      const result = pruner.prune(ctx, scores, budget, pruneOptions);
-      if (result instanceof Promise) {
-        throw new Error("maskController needs a pruner that returns its result synchronously");
-      }
-      return result;
+      return await pruner.prune(ctx, scores, budget, pruneOptions);
     } finally {
       for (const t of scores.values.values()) t.dispose();
     }

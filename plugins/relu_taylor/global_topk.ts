@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * const result = globalTopk.prune(ctx, scores, { keepRatio: 0.1 }, {});
+ * const result = await globalTopk.prune(ctx, scores, { keepRatio: 0.1 }, {});
  * console.log(result.kept, "of", result.total);
  * ```
  * @module
@@ -76,11 +76,11 @@ export function keepCount(budget: Budget, total: number): number {
  * MaskedReLU layer name) into the MaskedReLU layers of `model`, and returns
  * the per-layer table (before = elements, after = ReLUs still active).
  */
-export function applyGlobalTopk(
+export async function applyGlobalTopk(
   model: tf.LayersModel,
   scores: Scores,
   budget: Budget,
-): PruneResult {
+): Promise<PruneResult> {
   if (scores.target !== "activations") {
     throw new Error(`global_topk needs activation scores, got '${scores.target}' scores`);
   }
@@ -88,9 +88,7 @@ export function applyGlobalTopk(
   if (layers.length === 0) throw new Error("global_topk: the model has no MaskedReLU layers");
   const sizes = layers.map(maskSize);
   const total = sizes.reduce((a, b) => a + b, 0);
-  const all = new Float32Array(total);
-  let offset = 0;
-  layers.forEach((layer, i) => {
+  const parts = layers.map((layer, i) => {
     const s = scores.values.get(layer.name);
     if (!s) {
       throw new Error(
@@ -104,9 +102,14 @@ export function applyGlobalTopk(
         `global_topk: scores for '${layer.name}' have shape [${s.shape}], mask has [${layer.mask.shape}]`,
       );
     }
-    all.set(s.dataSync() as Float32Array, offset);
-    offset += sizes[i];
+    return s;
   });
+  const all = new Float32Array(total);
+  let offset = 0;
+  for (const [i, s] of parts.entries()) {
+    all.set(await s.data(), offset);
+    offset += sizes[i];
+  }
   const k = keepCount(budget, total);
   const mask = topkMask(all, k);
   offset = 0;
@@ -125,8 +128,8 @@ export const globalTopk: Pruner = {
   description:
     "one global top-k over all ReLU elements (k = max(1, floor(N * keep)) or an exact count); " +
     "masks rebuilt from scratch, ties to the earlier element",
-  prune(ctx: RunContext, scores: Scores, budget: Budget): PruneResult {
+  async prune(ctx: RunContext, scores: Scores, budget: Budget): Promise<PruneResult> {
     if (!ctx.model) throw new Error("global_topk: the run has no model loaded");
-    return applyGlobalTopk(ctx.model, scores, budget);
+    return await applyGlobalTopk(ctx.model, scores, budget);
   },
 };

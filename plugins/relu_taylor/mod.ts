@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * import reluTaylor, { maskController } from "@shears/relu_taylor";
- * ctx.model = reluTaylor.transforms!.masked_relu.apply(model, {});
+ * ctx.model = await reluTaylor.transforms!.masked_relu.apply(model, {});
  * const session = reluTaylor.scorers!.taylor.start(ctx, {});
  * const controller = maskController(ctx, session, reluTaylor.pruners!.global_topk, {
  *   epochs: 150, target: 0.1,
@@ -42,7 +42,7 @@ export { type GradAt, LayerTaps, type PairSink } from "./layer_taps.ts";
 export { LayerEma } from "./ema.ts";
 export { activationScorer, ActivationSession, randomScorer, RandomSession } from "./baselines.ts";
 export { applyGlobalTopk, globalTopk, keepCount, topkMask } from "./global_topk.ts";
-export { maskSize, reluCounts } from "./relu_counts.ts";
+export { maskSize, reluCounts, reluTotal } from "./relu_counts.ts";
 export {
   checkSchedule,
   keepRatioAt,

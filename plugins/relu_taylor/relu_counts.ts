@@ -4,7 +4,8 @@
  *
  * @example
  * ```ts
- * const { kept, total, perLayer } = reluCounts(model);
+ * const { kept, total, perLayer } = await reluCounts(model);
+ * const all = reluTotal(model); // no read: from the mask shapes
  * ```
  * @module
  */
@@ -15,13 +16,20 @@ export function maskSize(layer: MaskedReLU): number {
   return layer.mask.shape.reduce((a: number, b) => a * (b ?? 1), 1);
 }
 
+/** All ReLU elements of the MaskedReLU layers of `model` (from their shapes). */
+export function reluTotal(model: tf.LayersModel): number {
+  return activationMaskLayers(model).reduce((a, l) => a + maskSize(l), 0);
+}
+
 /** Active ReLUs (`kept`) of all elements (`total`), and one row per MaskedReLU layer. */
-export function reluCounts(model: tf.LayersModel): PruneResult {
-  const perLayer = activationMaskLayers(model).map((l) => ({
-    name: l.name,
-    before: maskSize(l),
-    after: l.activeCount(),
-  }));
+export async function reluCounts(model: tf.LayersModel): Promise<PruneResult> {
+  const perLayer = await Promise.all(
+    activationMaskLayers(model).map(async (l) => ({
+      name: l.name,
+      before: maskSize(l),
+      after: await l.activeCount(),
+    })),
+  );
   return {
     kept: perLayer.reduce((a, r) => a + r.after, 0),
     total: perLayer.reduce((a, r) => a + r.before, 0),

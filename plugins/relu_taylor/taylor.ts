@@ -16,15 +16,15 @@
  * (and before layers >= l) have taken this batch's statistics. `first_order`
  * and `second_order` use one term alone, with the same smoothing and weights.
  * The per-element state (I, D, the P history) lives in kept tf tensors, so it
- * stays on the GPU with the model; one small read per batch fetches the layer
- * statistics.
+ * stays on the GPU with the model; one small asynchronous read per batch
+ * fetches the layer statistics (so `onBatchEnd` and `scores` return promises).
  *
  * @example
  * ```ts
  * const session = taylor.start(ctx, {});
  * // the training loop installs session.taps, calls onTap in the backward
  * // pass and onBatchEnd after each step; then:
- * const scores = session.scores(); // target "activations", by MaskedReLU name
+ * const scores = await session.scores(); // target "activations", by MaskedReLU name
  * ```
  * @module
  */
@@ -32,6 +32,7 @@ import {
   activationMaskLayers,
   type MaskedReLU,
   type Options,
+  readScalars,
   type RunContext,
   type Scorer,
   type Scores,
@@ -124,12 +125,12 @@ export class TaylorSession implements ScoreSession {
   }
 
   /** Folds the batch's statistics into the importance, layers in model order. */
-  onBatchEnd(): void {
-    this.flush();
+  onBatchEnd(): Promise<void> {
+    return this.flush();
   }
 
   /** Folds any batch statistics not yet folded (also done by `scores`). */
-  flush(): void {
+  async flush(): Promise<void> {
     this.#layerTaps.clear();
     const order = [...this.#pending.keys()].sort((a, b) => a - b);
     if (order.length === 0) return;
@@ -138,7 +139,7 @@ export class TaylorSession implements ScoreSession {
     const stats = order.map((l) => this.#pending.get(l)!);
     this.#pending.clear();
     const scalars = layerWeights
-      ? tf.tidy(() => tf.stack(stats.flatMap((s) => [s.gradNorm, s.gradSq])).dataSync())
+      ? await readScalars(() => stats.flatMap((s) => [s.gradNorm, s.gradSq]))
       : undefined;
     order.forEach((l, i) => {
       const s = stats[i];
@@ -167,8 +168,8 @@ export class TaylorSession implements ScoreSession {
   }
 
   /** Importance I_l by MaskedReLU name (zeros for a layer not seen yet); the caller owns them. */
-  scores(): Scores {
-    this.flush();
+  async scores(): Promise<Scores> {
+    await this.flush();
     return this.#importance.scores(this.layers);
   }
 

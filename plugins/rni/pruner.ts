@@ -77,21 +77,20 @@ function pruneFraction(budget: Budget): number {
   return 1 - keep;
 }
 
-/** Prunes `ctx.model` by `scores` (see the module doc); returns what it removed. */
-export function quantilePrune(
+/** Prunes `ctx.model` by `scores` (see the module doc); resolves to what it removed. */
+export async function quantilePrune(
   ctx: RunContext,
   scores: Scores,
   budget: Budget,
   scope: Scope,
   options: Options = {},
-): { kept: number; total: number; perLayer: LayerPruneRow[] } {
+): Promise<{ kept: number; total: number; perLayer: LayerPruneRow[] }> {
   if (!ctx.model) throw new Error("the quantile pruners need ctx.model");
   if (scores.target !== "channels") {
     throw new Error(`expected channel scores, got ${scores.target}`);
   }
-  const values = new Map(
-    [...scores.values].map(([id, t]) => [id, t.dataSync() as Float32Array] as const),
-  );
+  const values = new Map<string, Float32Array>();
+  for (const [id, t] of scores.values) values.set(id, await t.data() as Float32Array);
   const minChannels = (options.minChannels as number | undefined) ?? 3;
   const keep = keepMasks(values, pruneFraction(budget), scope, minChannels);
   const removals = new Map<string, number[]>();
@@ -104,7 +103,7 @@ export function quantilePrune(
     kept += k.length - drop.length;
     total += k.length;
   }
-  ctx.model = removeChannels(ctx.model, removals);
+  ctx.model = await removeChannels(ctx.model, removals);
   return { kept, total, perLayer };
 }
 

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * const session = bnScaleScorer.start(ctx, {});
- * const scores = session.scores(); // Map<groupId, Tensor1D>
+ * const scores = await session.scores(); // Map<groupId, Tensor1D>
  * ```
  * @module
  */
