@@ -101,25 +101,6 @@ export const cases: Case[] = [
     fn: (x) => tf.mean(x, [1, 2]),
   },
   residualCase(),
-  // Shapes that steer the webgpu filter gradients (core/backends/webgpu/filter_grads.ts)
-  // down their paths: one tap per matmul, uneven tap groups, a depthwise batch
-  // folded into the channels (the chunked matmul, too big for the cpu backend
-  // to check quickly, has its own test in backend_webgpu_test.ts).
-  {
-    name: "conv 3x3, 32 input channels",
-    shapes: [[1, 6, 6, 32], [3, 3, 32, 3]],
-    fn: (x, f) => tf.conv2d(as4(x), as4(f), 1, "same"),
-  },
-  {
-    name: "conv 3x3 stride 2, 12 input channels",
-    shapes: [[2, 7, 7, 12], [3, 3, 12, 5]],
-    fn: (x, f) => tf.conv2d(as4(x), as4(f), 2, "same"),
-  },
-  {
-    name: "depthwise 3x3 x3, batch 3",
-    shapes: [[3, 6, 5, 4], [3, 3, 4, 3]],
-    fn: (x, f) => tf.depthwiseConv2d(as4(x), as4(f), 1, "same"),
-  },
   { name: "tile", shapes: [[2, 3, 4]], fn: (x) => tf.tile(x, [2, 1, 3]) },
   {
     name: "reductions and casts",

@@ -7,7 +7,6 @@
  */
 import { tf } from "../tf.ts";
 import type { BackendInfo } from "../pipeline.ts";
-import { registerWebGpuKernels } from "./webgpu/mod.ts";
 
 /** What `navigator.gpu` offers. */
 export interface AdapterProbe {
@@ -64,7 +63,6 @@ export async function initWebGpu(allowFallback: boolean): Promise<BackendInfo> {
   if (probe == null) throw new Error("navigator.gpu offers no adapter");
   if (probe.fallback && !allowFallback) throw new Error(`only a fallback adapter (${probe.name})`);
   await import("@tensorflow/tfjs-backend-webgpu");
-  registerWebGpuKernels();
   if (!(await tf.setBackend("webgpu"))) throw new Error(`failed to initialise on ${probe.name}`);
   return {
     name: "webgpu",
