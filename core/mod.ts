@@ -21,6 +21,8 @@ export * from "./channelwise.ts";
 export * from "./graph.ts";
 export * from "./rewrite.ts";
 export * from "./surgery.ts";
+export * from "./bn_fold.ts";
+export * from "./deploy.ts";
 export * from "./stages/mod.ts";
 export * from "./run.ts";
 

@@ -15,6 +15,37 @@
 import { tf } from "./tf.ts";
 import { paramName } from "./graph.ts";
 
+/** `[layer, nodeIndex, tensorIndex]` (plus kwargs in inbound nodes): a reference to a tensor. */
+type NodeRef = [string, number, number, ...unknown[]];
+
+/**
+ * Rewires `config` (which no longer lists the `gone` layers; each of them
+ * read exactly one tensor): whatever read a removed layer's output reads its
+ * input instead, through chains of removed layers too.
+ */
+function bypass(
+  config: { layers: LayerSpec[]; outputLayers: NodeRef[] },
+  gone: LayerSpec[],
+): void {
+  const source = new Map<string, NodeRef>();
+  for (const l of gone) {
+    const nodes = l.inboundNodes as NodeRef[][];
+    if (nodes.length !== 1 || nodes[0].length !== 1) {
+      throw new Error(`layer '${l.name}' cannot be removed: it does not read exactly one tensor`);
+    }
+    source.set(l.name, nodes[0][0]);
+  }
+  const resolve = (ref: NodeRef): NodeRef => {
+    let r = ref;
+    while (source.has(r[0])) r = [...source.get(r[0])!.slice(0, 3), ...r.slice(3)] as NodeRef;
+    return r;
+  };
+  for (const l of config.layers) {
+    l.inboundNodes = (l.inboundNodes as NodeRef[][]).map((node) => node.map(resolve));
+  }
+  config.outputLayers = config.outputLayers.map(resolve);
+}
+
 /** One layer of a functional model's config, as `model.getConfig().layers` holds it. */
 export interface LayerSpec {
   name: string;
@@ -44,14 +75,16 @@ export interface RewriteOptions {
 
 /**
  * A new model built from `model`'s config with `edit` applied to each layer
- * spec (return the spec, edited or replaced; a copy is passed in). Every
+ * spec (return the spec, edited or replaced; a copy is passed in; or `null`
+ * to remove a layer that reads one tensor, its readers then reading that
+ * tensor). Every
  * weight of the new model whose layer and param exist in the old model gets
  * the old value (through `options.weight`); other weights keep their
  * initializers' values (zeros with `fastInit`). A shape mismatch is an error naming the weight.
  */
 export function rewriteLayers(
   model: tf.LayersModel,
-  edit: (spec: LayerSpec) => LayerSpec,
+  edit: (spec: LayerSpec) => LayerSpec | null,
   options: RewriteOptions = {},
 ): tf.LayersModel {
   if (model instanceof tf.Sequential) {
@@ -59,8 +92,13 @@ export function rewriteLayers(
       `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
     );
   }
-  const config = structuredClone(model.getConfig()) as unknown as { layers: LayerSpec[] };
-  config.layers = config.layers.map((l) => edit(l));
+  const config = structuredClone(model.getConfig()) as unknown as {
+    layers: LayerSpec[];
+    outputLayers: NodeRef[];
+  };
+  const edited = config.layers.map((l) => [l, edit(l)] as const);
+  config.layers = edited.map(([, e]) => e).filter((e): e is LayerSpec => e !== null);
+  bypass(config, edited.filter(([, e]) => e === null).map(([l]) => l));
   const out = tf.LayersModel.fromConfig(
     tf.LayersModel,
     config as unknown as tf.serialization.ConfigDict,

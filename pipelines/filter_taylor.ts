@@ -20,7 +20,9 @@
  * Measured at every iteration (iteration 0 = the unpruned model):
  * filters left, params, MACs, size on disk, test top-1 (after the
  * iteration's fine-tune; `top1_pruned` right after the cut) and median
- * inference latency of a batch of `--latency_batch`. report.json holds
+ * inference latency of a batch of `--latency_batch`, measured on the model as
+ * deployed (core's inferenceModel: BN folded into the convolutions, ReLUs
+ * fused; the same function in inference mode). report.json holds
  * `iterations: [{iteration, filters, params, macs, bytes, top1, top1_pruned,
  * latency_ms}]`, `layers: [{layer, before, after, removed}]` and `ratios`
  * (filters, params, MACs and latency, pruned / unpruned); `iterations.svg`
@@ -41,6 +43,7 @@ import {
   countParams,
   finetune,
   type FlagDefs,
+  inferenceModel,
   latency,
   lineChartSVG,
   load,
@@ -141,7 +144,7 @@ export const filterTaylorFlags = {
     type: "int",
     default: 64,
     min: 1,
-    help: "batch size of the latency measurement",
+    help: "batch size of the latency measurement (of the deployed model: BN folded, ReLU fused)",
   },
 } satisfies FlagDefs;
 
@@ -233,7 +236,7 @@ function measure(f: Flags, what: "cut" | "full"): Stage {
       params: (await countParams(model)).total,
       macs: countMacs(model),
       top1,
-      latency_ms: await latency(model, { batchSize: f.latency_batch }),
+      latency_ms: await deployedLatency(model, f.latency_batch),
     });
     for (const k of ["filters", "params", "macs", "bytes", "top1", "latency_ms"] as const) {
       emit.metric(k, row[k], iteration);
@@ -243,6 +246,16 @@ function measure(f: Flags, what: "cut" | "full"): Stage {
         `top-1 ${pct(row.top1)}, ${row.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
     );
   });
+}
+
+/** Median latency of one batch through the deployed form of `model` (BN folded, ReLU fused). */
+async function deployedLatency(model: tf.LayersModel, batchSize: number): Promise<number> {
+  const deployed = await inferenceModel(model);
+  try {
+    return await latency(deployed, { batchSize });
+  } finally {
+    deployed.dispose();
+  }
 }
 
 /** Resolves N and the iteration count from the unpruned model; remembers its conv layers. */

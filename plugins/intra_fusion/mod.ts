@@ -13,14 +13,15 @@
  * @module
  */
 import type { Plugin } from "@shears/core";
-import { foldBatchNorm } from "./bn_fold.ts";
+import { foldBatchNorm } from "@shears/core";
 import { l1Scorer, taylorScorer } from "./importance.ts";
 import { defaultPruner, fusionPruner } from "./pruner.ts";
 
 export * from "./emd.ts";
 export * from "./sinkhorn.ts";
 export * from "./transport_map.ts";
-export * from "./bn_fold.ts";
+/** BN folding moved to core (deployment uses it too); re-exported for this plugin's users. */
+export { foldBatchNorm, type FoldedPair, type FoldOptions, isIdentityBn } from "@shears/core";
 export * from "./fuse.ts";
 export * from "./importance.ts";
 export * from "./pruner.ts";

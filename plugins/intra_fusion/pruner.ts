@@ -17,6 +17,7 @@
 import {
   type Budget,
   buildChannelGraph,
+  foldBatchNorm,
   type LayerPruneRow,
   type Options,
   type Pruner,
@@ -25,7 +26,6 @@ import {
   type RunContext,
   type Scores,
 } from "@shears/core";
-import { foldBatchNorm } from "./bn_fold.ts";
 import { fuseInto, type Merge, neuronFeatures } from "./fuse.ts";
 import { transportMap, type TransportOptions } from "./transport_map.ts";
 

@@ -1,6 +1,7 @@
 /**
- * Folding BatchNorm into the Conv2D / Dense layer before it, as Intra-Fusion's
- * reference does before fusing (its `merge_bn`): with s = gamma / sqrt(var),
+ * Folding BatchNorm into the Conv2D / Dense layer before it (Intra-Fusion's
+ * reference does this before fusing, its `merge_bn`; {@link inferenceModel}
+ * does it for deployment): with s = gamma / sqrt(var),
  * W' = W s and b' = (b - mean) s + beta; the BN layer is then set to the
  * identity (gamma 1, beta 0, mean 0, variance 1 - epsilon, so tfjs'
  * (x - mean) / sqrt(var + epsilon) is x). The reference leaves epsilon out of
@@ -15,8 +16,10 @@
  * ```
  * @module
  */
-import { tf } from "@shears/core";
-import { layerWeight, readScalars, rewriteLayers } from "@shears/core";
+import { tf } from "./tf.ts";
+import { layerWeight } from "./graph.ts";
+import { readScalars } from "./read.ts";
+import { rewriteLayers } from "./rewrite.ts";
 
 /** Options of {@link foldBatchNorm}. */
 export interface FoldOptions {
