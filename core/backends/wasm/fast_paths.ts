@@ -45,23 +45,32 @@ function reduceLeading(args: Args, k: number, mean: boolean): Info {
   return out;
 }
 
-/** Sum / Mean replacements; `original` handles the other cases. */
-export function leadingReduceConfig(
-  kernelName: "Sum" | "Mean",
+/** A wasm kernel config for `kernelName` running `fn`, with `original`'s setup. */
+function replacing<A>(
+  kernelName: string,
   original: tf.KernelConfig,
+  fn: (args: A) => tf.TensorInfo | tf.TensorInfo[],
 ): tf.KernelConfig {
   return {
     kernelName,
     backendName: "wasm",
     setupFunc: original.setupFunc,
-    kernelFunc: ((args: Args) => {
-      const k = args.inputs.x.dtype === "float32"
-        ? leadingAxes(args.attrs.axis, args.inputs.x.shape)
-        : 0;
-      if (k === 0) return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
-      return reduceLeading(args, k, kernelName === "Mean");
-    }) as unknown as tf.KernelFunc,
+    kernelFunc: fn as unknown as tf.KernelFunc,
   };
+}
+
+/** Sum / Mean replacements; `original` handles the other cases. */
+export function leadingReduceConfig(
+  kernelName: "Sum" | "Mean",
+  original: tf.KernelConfig,
+): tf.KernelConfig {
+  return replacing(kernelName, original, (args: Args) => {
+    const k = args.inputs.x.dtype === "float32"
+      ? leadingAxes(args.attrs.axis, args.inputs.x.shape)
+      : 0;
+    if (k === 0) return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
+    return reduceLeading(args, k, kernelName === "Mean");
+  });
 }
 
 type ShareArgs = {
@@ -88,20 +97,15 @@ export function sharingConfig(
   kernelName: "Identity" | "Cast",
   original: tf.KernelConfig,
 ): tf.KernelConfig {
-  return {
-    kernelName,
-    backendName: "wasm",
-    setupFunc: original.setupFunc,
-    kernelFunc: ((args: ShareArgs) => {
-      const { inputs: { x }, attrs, backend } = args;
-      const same = kernelName === "Identity" || attrs.dtype === x.dtype;
-      const recorded = backend.dataIdMap.get(x.dataId)?.shape;
-      const ownShape = recorded != null && tf.util.arraysEqual(recorded, x.shape);
-      if (!same || x.dtype === "string" || !ownShape) {
-        return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
-      }
-      backend.incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    }) as unknown as tf.KernelFunc,
-  };
+  return replacing(kernelName, original, (args: ShareArgs) => {
+    const { inputs: { x }, attrs, backend } = args;
+    const same = kernelName === "Identity" || attrs.dtype === x.dtype;
+    const recorded = backend.dataIdMap.get(x.dataId)?.shape;
+    const ownShape = recorded != null && tf.util.arraysEqual(recorded, x.shape);
+    if (!same || x.dtype === "string" || !ownShape) {
+      return original.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
+    }
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  });
 }
