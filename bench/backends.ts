@@ -37,7 +37,7 @@ import {
   tf,
   UsageError,
 } from "@shears/core";
-import { buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
+import { benchBatch, buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
 import { appendToBenchMd } from "./bench_md.ts";
 
 /** One measured (backend, net) pair. */
@@ -107,8 +107,6 @@ export const benchFlags = {
   },
 } satisfies FlagDefs;
 
-const BATCH = 64;
-
 async function timeMs(fn: () => Promise<unknown>, warmup: number, steps: number): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
@@ -130,9 +128,7 @@ async function measure(
   tf.setBackend(info.name);
   const model = buildNet(net);
   const optimizer = tf.train.sgd(0.01);
-  const x = tf.randomNormal([BATCH, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D;
-  const classes = tf.randomUniform([BATCH], 0, 10, "int32", 2) as tf.Tensor1D;
-  const labels = tf.oneHot(classes, 10).toFloat() as tf.Tensor2D;
+  const { x, labels } = benchBatch();
   const before = tf.memory().numTensors;
   const train_ms = train
     ? await timeMs(() => trainStep(model, optimizer, x, labels), warmup, steps)
@@ -141,7 +137,7 @@ async function measure(
   if (tf.memory().numTensors !== before) {
     throw new Error(`${info.name} ${net}: tensors leaked (${before} -> ${tf.memory().numTensors})`);
   }
-  tf.dispose([x, classes, labels]);
+  tf.dispose([x, labels]);
   optimizer.dispose();
   model.dispose();
   return { backend: info.name, device: info.device, net, train_ms, infer_ms };

@@ -65,6 +65,18 @@ export function buildNet(name: NetName): tf.LayersModel {
   return name === "vgg" ? vggNet() : resNet();
 }
 
+/** Batch size of every bench measurement. */
+export const BATCH = 64;
+
+/** The seeded batch every measurement uses: BATCH random 32x32x3 images and one-hot labels. */
+export function benchBatch(): { x: tf.Tensor4D; labels: tf.Tensor2D } {
+  const x = tf.randomNormal([BATCH, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+  const labels = tf.tidy(() =>
+    tf.oneHot(tf.randomUniform([BATCH], 0, 10, "int32", 2) as tf.Tensor1D, 10).toFloat()
+  ) as tf.Tensor2D;
+  return { x, labels };
+}
+
 /**
  * One SGD training step: forward in training mode, softmax cross-entropy,
  * gradients of all trainable variables, update. Returns the loss.

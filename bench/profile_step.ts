@@ -21,7 +21,7 @@ import {
   parseFlags,
   tf,
 } from "@shears/core";
-import { buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
+import { benchBatch, buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
 
 const flags = {
   backend: {
@@ -61,10 +61,7 @@ async function main(): Promise<void> {
   const info = await initBackend(f.backend as BackendName);
   const model = buildNet(f.net as NetName);
   const optimizer = tf.train.sgd(0.01);
-  const x = tf.randomNormal([64, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D;
-  const labels = tf.tidy(() =>
-    tf.oneHot(tf.randomUniform([64], 0, 10, "int32", 2) as tf.Tensor1D, 10).toFloat()
-  ) as tf.Tensor2D;
+  const { x, labels } = benchBatch();
   const step = () => trainStep(model, optimizer, x, labels);
   await step();
   await inferStep(model, x);
