@@ -19,7 +19,7 @@
 import { tf } from "./tf.ts";
 import { layerWeight } from "./graph.ts";
 import { readScalars } from "./read.ts";
-import { rewriteLayers } from "./rewrite.ts";
+import { type LayerSpec, rewriteLayers, wiring } from "./rewrite.ts";
 
 /** Options of {@link foldBatchNorm}. */
 export interface FoldOptions {
@@ -33,24 +33,10 @@ export interface FoldedPair {
   bn: string;
 }
 
-type Spec = {
-  name: string;
-  className: string;
-  config: Record<string, unknown>;
-  inboundNodes: unknown;
-};
-
 /** Pairs (producer, BN) where BN reads only the producer and nothing else reads the producer. */
 function foldablePairs(model: tf.LayersModel): FoldedPair[] {
-  const layers = (model.getConfig() as unknown as { layers: Spec[] }).layers;
-  const readers = new Map<string, string[]>();
-  const sources = new Map<string, string[]>();
-  for (const l of layers) {
-    const nodes = l.inboundNodes as [string, number, number, unknown][][];
-    const from = (nodes[0] ?? []).map((n) => n[0]);
-    sources.set(l.name, from);
-    for (const f of from) readers.set(f, [...(readers.get(f) ?? []), l.name]);
-  }
+  const layers = (model.getConfig() as unknown as { layers: LayerSpec[] }).layers;
+  const { sources, readers } = wiring(layers);
   const outputs = new Set(model.outputs.map((o) => o.sourceLayer.name));
   const byName = new Map(layers.map((l) => [l.name, l]));
   const pairs: FoldedPair[] = [];

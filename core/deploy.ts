@@ -15,14 +15,12 @@
  */
 import type { tf } from "./tf.ts";
 import { foldBatchNorm } from "./bn_fold.ts";
-import { type LayerSpec, rewriteLayers } from "./rewrite.ts";
-
-type Ref = [string, number, number, ...unknown[]];
+import { type LayerSpec, rewriteLayers, wiring } from "./rewrite.ts";
 
 const PRODUCERS = new Set(["Conv2D", "Dense", "DepthwiseConv2D"]);
 
-function isRelu(spec: LayerSpec): boolean {
-  if (spec.className === "ReLU") {
+function isRelu(spec: LayerSpec | undefined): boolean {
+  if (spec?.className === "ReLU") {
     const c = spec.config as {
       maxValue?: number | null;
       threshold?: number;
@@ -30,42 +28,25 @@ function isRelu(spec: LayerSpec): boolean {
     };
     return c.maxValue == null && !c.threshold && !c.negativeSlope;
   }
-  return spec.className === "Activation" && spec.config.activation === "relu";
+  return spec?.className === "Activation" && spec.config.activation === "relu";
 }
 
 /** A new model computing `model`'s inference-mode function with BN folded and ReLUs fused. */
 export async function inferenceModel(model: tf.LayersModel): Promise<tf.LayersModel> {
   const { model: folded, folded: pairs } = await foldBatchNorm(model, { includeEps: true });
   const specs = (folded.getConfig() as unknown as { layers: LayerSpec[] }).layers;
-  const bns = new Set(pairs.map((p) => p.bn));
-  // after the BNs go, a layer reads what its BN read
-  const sourceOf = (spec: LayerSpec): string | undefined => {
-    const node = (spec.inboundNodes as Ref[][])[0];
-    if (!node || node.length !== 1) return undefined;
-    const from = node[0][0];
-    const bn = specs.find((s) => s.name === from && bns.has(s.name));
-    return bn ? sourceOf(bn) ?? from : from;
-  };
-  const readers = new Map<string, number>();
-  for (const s of specs) {
-    if (bns.has(s.name)) continue;
-    for (const node of s.inboundNodes as Ref[][]) {
-      for (const ref of node) {
-        const src = bns.has(ref[0]) ? sourceOf(specs.find((x) => x.name === ref[0])!)! : ref[0];
-        readers.set(src, (readers.get(src) ?? 0) + 1);
-      }
-    }
-  }
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const { readers } = wiring(specs);
+  const bnOf = new Map(pairs.map((p) => [p.producer, p.bn]));
+  const bns = new Set(bnOf.values());
   const outputs = new Set(folded.outputs.map((o) => o.sourceLayer.name));
-  const fused = new Map<string, string>(); // producer -> its ReLU
-  for (const s of specs) {
-    const src = isRelu(s) ? sourceOf(s) : undefined;
-    const p = src && specs.find((x) => x.name === src);
-    if (!p || !PRODUCERS.has(p.className) || readers.get(p.name) !== 1 || outputs.has(p.name)) {
-      continue;
-    }
-    if ((p.config.activation ?? "linear") !== "linear") continue;
-    fused.set(p.name, s.name);
+  const fused = new Map<string, string>(); // producer -> the ReLU it absorbs
+  for (const p of specs) {
+    if (!PRODUCERS.has(p.className) || (p.config.activation ?? "linear") !== "linear") continue;
+    // what the ReLU must be the sole reader of: the producer, or its folded BN (which goes)
+    const tail = bnOf.get(p.name) ?? p.name;
+    const r = readers.get(tail)!;
+    if (r.length === 1 && isRelu(byName.get(r[0])) && !outputs.has(tail)) fused.set(p.name, r[0]);
   }
   const relus = new Set(fused.values());
   try {

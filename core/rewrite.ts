@@ -57,6 +57,23 @@ export interface LayerSpec {
   inboundNodes: unknown[];
 }
 
+/**
+ * Who reads whom in a functional model's config: each layer's sources (the
+ * layers its first inbound node reads) and its readers.
+ */
+export function wiring(
+  layers: LayerSpec[],
+): { sources: Map<string, string[]>; readers: Map<string, string[]> } {
+  const sources = new Map<string, string[]>();
+  const readers = new Map<string, string[]>(layers.map((l) => [l.name, []]));
+  for (const l of layers) {
+    const from = ((l.inboundNodes as NodeRef[][])[0] ?? []).map((n) => n[0]);
+    sources.set(l.name, from);
+    for (const f of from) readers.get(f)?.push(l.name);
+  }
+  return { sources, readers };
+}
+
 /** Options of {@link rewriteLayers}. */
 export interface RewriteOptions {
   /**
