@@ -9,6 +9,27 @@ import { testContext } from "./context.ts";
 type Sym = tf.SymbolicTensor;
 const init = (seed: number) => tf.initializers.glorotNormal({ seed });
 
+/** A "same"-padded conv whose kernel and bias initializers take the next seeds of `seeds`. */
+function seededConv(
+  seeds: () => number,
+  name: string,
+  filters: number,
+  k: number,
+  strides: number,
+  useBias: boolean,
+): tf.layers.Layer {
+  return tf.layers.conv2d({
+    name,
+    filters,
+    kernelSize: k,
+    strides,
+    padding: "same",
+    useBias,
+    kernelInitializer: init(seeds()),
+    biasInitializer: tf.initializers.randomNormal({ seed: seeds() }),
+  });
+}
+
 /**
  * A residual net with every kind of layer the pruner must tell apart: a stem
  * conv (with bias), a 3x3 conv, a 1x1 shortcut conv, BN, an add, global
@@ -17,16 +38,7 @@ const init = (seed: number) => tf.initializers.glorotNormal({ seed });
 export function tinyResNet(seed = 1): tf.LayersModel {
   const input = tf.input({ shape: [6, 6, 2], name: "input" });
   const conv = (name: string, filters: number, k: number, strides = 1, useBias = false) =>
-    tf.layers.conv2d({
-      name,
-      filters,
-      kernelSize: k,
-      strides,
-      padding: "same",
-      useBias,
-      kernelInitializer: init(seed++),
-      biasInitializer: tf.initializers.randomNormal({ seed: seed++ }),
-    });
+    seededConv(() => seed++, name, filters, k, strides, useBias);
   const stem = conv("conv1", 4, 3, 1, true).apply(input) as Sym;
   const a = tf.layers.reLU({ name: "relu1" }).apply(stem) as Sym;
   let h = conv("block_conv1", 6, 3, 2).apply(a) as Sym;
@@ -58,16 +70,7 @@ export function linearConvNet(seed = 7, depth = 3): tf.LayersModel {
     ["c3", 3, 1, 1, true],
   ];
   for (const [name, filters, k, strides, useBias] of specs.slice(0, depth)) {
-    h = tf.layers.conv2d({
-      name,
-      filters,
-      kernelSize: k,
-      strides,
-      padding: "same",
-      useBias,
-      kernelInitializer: init(seed++),
-      biasInitializer: tf.initializers.randomNormal({ seed: seed++ }),
-    }).apply(h) as Sym;
+    h = seededConv(() => seed++, name, filters, k, strides, useBias).apply(h) as Sym;
   }
   return tf.model({ inputs: input, outputs: h, name: "linear_convs" });
 }

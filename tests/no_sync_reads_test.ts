@@ -19,6 +19,7 @@
  */
 import { lastValueFrom } from "rxjs";
 import {
+  type Budget,
   buildChannelGraph,
   countMacs,
   distill,
@@ -116,6 +117,16 @@ async function run(ctx: RunContext, ...stages: Stage[]): Promise<void> {
   await lastValueFrom(pipeline(...stages)(ctx), { defaultValue: undefined });
 }
 
+/** Score with `scorer`, then mask with `pruner` on those scores. */
+function scoreThenMask(
+  scorer: string,
+  pruner: string,
+  budget: Budget,
+  scoreOptions: { batches?: number; batchSize?: number } = {},
+): Stage[] {
+  return [score({ scorer, ...scoreOptions }), mask({ pruner, scores: scorer, budget })];
+}
+
 /** One short training pass: two batches of 8, test top-1 after it. */
 const oneStep = {
   epochs: 1,
@@ -187,11 +198,9 @@ Deno.test("runtime: relu_taylor — masked_relu, taylor, global_topk, the mask c
     await transform(ctx, "relu_taylor/masked_relu");
     await run(
       ctx,
-      score({ scorer: "relu_taylor/taylor", batches: 2, batchSize: 8 }),
-      mask({
-        pruner: "relu_taylor/global_topk",
-        scores: "relu_taylor/taylor",
-        budget: { keepRatio: 0.5 },
+      ...scoreThenMask("relu_taylor/taylor", "relu_taylor/global_topk", { keepRatio: 0.5 }, {
+        batches: 2,
+        batchSize: 8,
       }),
     );
     const { kept, total } = await reluCounts(ctx.model!);
@@ -226,8 +235,7 @@ Deno.test("runtime: magnitude — abs + global masks through fine-tuning, gradie
   await guarded(async (ctx) => {
     await run(
       ctx,
-      score({ scorer: "magnitude/abs" }),
-      mask({ pruner: "magnitude/global", scores: "magnitude/abs", budget: { keepRatio: 0.5 } }),
+      ...scoreThenMask("magnitude/abs", "magnitude/global", { keepRatio: 0.5 }),
       finetune(oneStep),
     );
     const { pruned, total } = await ctx.masks.counts();
@@ -245,11 +253,9 @@ Deno.test("runtime: filter_taylor — taylor ranks, global_lowest removes a filt
   await guarded(async (ctx) => {
     await run(
       ctx,
-      score({ scorer: "filter_taylor/taylor", batches: 2, batchSize: 8 }),
-      mask({
-        pruner: "filter_taylor/global_lowest",
-        scores: "filter_taylor/taylor",
-        budget: { remove: 1 },
+      ...scoreThenMask("filter_taylor/taylor", "filter_taylor/global_lowest", { remove: 1 }, {
+        batches: 2,
+        batchSize: 8,
       }),
     );
     const filters = ["c1_conv", "c2_conv"].map((n) =>
@@ -266,8 +272,7 @@ Deno.test("runtime: rni — sigmoid_bn, training with the rni regularizer, bn_sc
     await run(
       ctx,
       finetune({ ...oneStep, regularizers: [{ name: "rni", reg, weight: 1e-4 }] }),
-      score({ scorer: "rni/bn_scale" }),
-      mask({ pruner: "rni/global_quantile", scores: "rni/bn_scale", budget: { keepRatio: 0.5 } }),
+      ...scoreThenMask("rni/bn_scale", "rni/global_quantile", { keepRatio: 0.5 }),
     );
     const [r] = ctx.report.pruning as { kept: number; total: number }[];
     ok(r.kept < r.total, JSON.stringify(r));
@@ -279,18 +284,10 @@ Deno.test("runtime: intra_fusion — fold_bn, taylor and l1 scores, fusion and d
     await transform(ctx, "intra_fusion/fold_bn");
     await run(
       ctx,
-      score({ scorer: "intra_fusion/taylor", batchSize: 8 }),
-      mask({
-        pruner: "intra_fusion/fusion",
-        scores: "intra_fusion/taylor",
-        budget: { keepRatio: 0.5 },
+      ...scoreThenMask("intra_fusion/taylor", "intra_fusion/fusion", { keepRatio: 0.5 }, {
+        batchSize: 8,
       }),
-      score({ scorer: "intra_fusion/l1" }),
-      mask({
-        pruner: "intra_fusion/default",
-        scores: "intra_fusion/l1",
-        budget: { keepRatio: 0.5 },
-      }),
+      ...scoreThenMask("intra_fusion/l1", "intra_fusion/default", { keepRatio: 0.5 }),
     );
     equal(ctx.model!.getLayer("c2_conv").getWeights()[0].shape[3], 1);
   });
