@@ -103,6 +103,17 @@ export const cases: Case[] = [
   residualCase(),
   { name: "tile", shapes: [[2, 3, 4]], fn: (x) => tf.tile(x, [2, 1, 3]) },
   {
+    name: "zero padding (H, W)",
+    shapes: [[2, 5, 4, 3]],
+    fn: (x) => tf.pad(x, [[0, 0], [2, 1], [1, 2], [0, 0]]),
+  },
+  {
+    name: "constant padding (every axis)",
+    shapes: [[2, 3, 4, 2]],
+    fn: (x) => tf.pad(x, [[1, 0], [0, 2], [1, 1], [2, 1]], -0.5),
+  },
+  { name: "padding rank 1", shapes: [[5]], fn: (x) => tf.pad(x, [[3, 1]], 2) },
+  {
     name: "reductions and casts",
     shapes: [[3, 4, 5]],
     fn: (x) =>

@@ -18,7 +18,7 @@ import {
   depthwiseBackpropInputConfig,
 } from "./conv_grads.ts";
 import { maxPoolGradConfig } from "./max_pool_grad.ts";
-import { leadingReduceConfig, sharingConfig } from "./fast_paths.ts";
+import { leadingReduceConfig, padConfig, sharingConfig } from "./fast_paths.ts";
 import { tileConfig } from "./tile.ts";
 
 const kernels: tf.KernelConfig[] = [
@@ -42,6 +42,7 @@ export function registerWasmKernels(): void {
     leadingReduceConfig("Mean", original("Mean")),
     sharingConfig("Identity", original("Identity")),
     sharingConfig("Cast", original("Cast")),
+    padConfig(original("PadV2")),
   ];
   for (const k of [...kernels, ...wrapped]) {
     if (tf.getKernel(k.kernelName, "wasm") === k) continue;
