@@ -236,6 +236,34 @@ export async function accuracy(
   return { top1: top1 / n, top5: top5 / n, loss: loss / n, n };
 }
 
+/** Median of a non-empty list. */
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b), mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * A timer of one inference batch of `batchSize` random inputs through
+ * `model` (one predict call, waiting for the output's data); `dispose` frees
+ * the input.
+ */
+function batchTimer(model: tf.LayersModel, batchSize: number) {
+  const shape = (model.inputs[0].shape as (number | null)[]).slice(1) as number[];
+  const x = tf.randomNormal([batchSize, ...shape]);
+  return {
+    async time(): Promise<number> {
+      const t0 = performance.now();
+      // one batch of batchSize (predict would otherwise split it into batches of 32)
+      const out = model.predict(x, { batchSize }) as tf.Tensor;
+      await out.data();
+      const ms = performance.now() - t0;
+      out.dispose();
+      return ms;
+    },
+    dispose: () => x.dispose(),
+  };
+}
+
 /**
  * Median wall time (ms) of one inference batch of `batchSize` random inputs,
  * after `warmup` (default 3) untimed runs, over `runs` (default 10) runs. Each
@@ -251,25 +279,62 @@ export async function latency(
   model: tf.LayersModel,
   opts: { batchSize: number; warmup?: number; runs?: number },
 ): Promise<number> {
-  const shape = (model.inputs[0].shape as (number | null)[]).slice(1) as number[];
-  const x = tf.randomNormal([opts.batchSize, ...shape]);
-  const once = async () => {
-    const t0 = performance.now();
-    const out = model.predict(x) as tf.Tensor;
-    await out.data();
-    const ms = performance.now() - t0;
-    out.dispose();
-    return ms;
-  };
+  const timer = batchTimer(model, opts.batchSize);
   try {
-    for (let i = 0; i < (opts.warmup ?? 3); i++) await once();
+    for (let i = 0; i < (opts.warmup ?? 3); i++) await timer.time();
     const times: number[] = [];
-    for (let i = 0; i < Math.max(1, opts.runs ?? 10); i++) times.push(await once());
-    times.sort((a, b) => a - b);
-    const mid = times.length >> 1;
-    return times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+    for (let i = 0; i < Math.max(1, opts.runs ?? 10); i++) times.push(await timer.time());
+    return median(times);
   } finally {
-    x.dispose();
+    timer.dispose();
+  }
+}
+
+/** What {@link compareLatency} measured. */
+export interface LatencyComparison {
+  /** Median over rounds of each model's median batch time (ms), in the order given. */
+  ms: number[];
+  /** Median over rounds of `ms[0] / ms[i]` within the round: the speed-up of model i. */
+  speedUp: number[];
+}
+
+/**
+ * Latencies of several models measured side by side: `rounds` (default 5)
+ * rounds, each timing every model in turn for `runs` (default 10) batches
+ * after `warmup` (default 2) untimed ones. A speed-up is taken within a round
+ * and then the median over rounds, so load that comes and goes on a shared
+ * machine moves both sides of each ratio instead of one (timing a base model
+ * and its pruned version minutes apart can be off by a factor of 1.5).
+ *
+ * @example
+ * ```ts
+ * const { ms, speedUp } = await compareLatency([base, pruned], { batchSize: 64 });
+ * console.log(`x${speedUp[1].toFixed(2)} faster`);
+ * ```
+ */
+export async function compareLatency(
+  models: tf.LayersModel[],
+  opts: { batchSize: number; rounds?: number; runs?: number; warmup?: number },
+): Promise<LatencyComparison> {
+  const timers = models.map((m) => batchTimer(m, opts.batchSize));
+  try {
+    const rounds: number[][] = [];
+    for (let r = 0; r < Math.max(1, opts.rounds ?? 5); r++) {
+      const round: number[] = [];
+      for (const t of timers) {
+        for (let i = 0; i < (opts.warmup ?? 2); i++) await t.time();
+        const times: number[] = [];
+        for (let i = 0; i < Math.max(1, opts.runs ?? 10); i++) times.push(await t.time());
+        round.push(median(times));
+      }
+      rounds.push(round);
+    }
+    return {
+      ms: models.map((_, i) => median(rounds.map((r) => r[i]))),
+      speedUp: models.map((_, i) => median(rounds.map((r) => r[0] / r[i]))),
+    };
+  } finally {
+    timers.forEach((t) => t.dispose());
   }
 }
 

@@ -1,6 +1,7 @@
 import {
   accuracy,
   type Batch,
+  compareLatency,
   countMacs,
   countParams,
   countRelus,
@@ -186,6 +187,44 @@ Deno.test("latency is a positive median and leaks nothing", async () => {
   const ms = await latency(model, { batchSize: 2, warmup: 1, runs: 3 });
   ok(ms > 0 && Number.isFinite(ms));
   equal(tf.memory().numTensors, before);
+});
+
+/** A Dense stack of `depth` layers of `units`: more of either costs more time. */
+function denseStack(units: number, depth: number): tf.LayersModel {
+  const x = tf.input({ shape: [units] });
+  let h = x;
+  for (let i = 0; i < depth; i++) h = sym(tf.layers.dense({ units }), h);
+  return tf.model({ inputs: x, outputs: h });
+}
+
+Deno.test("latency times one predict call of the whole batch", async () => {
+  const model = denseStack(4, 1);
+  const seen: (number | undefined)[] = [];
+  const predict = model.predict.bind(model);
+  model.predict = (x, args) => {
+    seen.push(args?.batchSize);
+    return predict(x, args);
+  };
+  await latency(model, { batchSize: 64, warmup: 1, runs: 2 });
+  deepEqual(seen, [64, 64, 64]);
+  model.dispose();
+});
+
+Deno.test("compareLatency ranks a far costlier model slower, side by side, and leaks nothing", async () => {
+  const heavy = denseStack(256, 4), light = denseStack(64, 1);
+  const before = tf.memory().numTensors;
+  const { ms, speedUp } = await compareLatency([heavy, light], {
+    batchSize: 64,
+    rounds: 3,
+    runs: 3,
+    warmup: 1,
+  });
+  equal(tf.memory().numTensors, before);
+  equal(speedUp[0], 1);
+  ok(ms.every((t) => t > 0 && Number.isFinite(t)), `${ms}`);
+  ok(speedUp[1] > 2 && ms[0] > ms[1], `heavy ${ms[0]} ms, light ${ms[1]} ms`);
+  heavy.dispose();
+  light.dispose();
 });
 
 Deno.test("sizeOnDisk sums file sizes, nested directories included", () => {
