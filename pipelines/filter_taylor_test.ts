@@ -4,7 +4,12 @@
  * to 32x32 inside the model).
  */
 import { loadModel, runPipeline, UsageError } from "@shears/core";
-import { filterTaylorPipeline, type IterationRow, type LayerRow } from "./filter_taylor.ts";
+import {
+  filterTaylorPipeline,
+  type IterationRow,
+  type LayerRow,
+  type SpeedUp,
+} from "./filter_taylor.ts";
 import { deepEqual, equal, ok, rejects } from "../tests/assert.ts";
 import { runInProcess, testBackend, withTempDir } from "./test_harness.ts";
 
@@ -26,7 +31,14 @@ const tiny = [
 interface Report {
   iterations: IterationRow[];
   layers: LayerRow[];
-  ratios: { filters: number; params: number; macs: number; mac_reduction: number };
+  ratios: {
+    filters: number;
+    params: number;
+    macs: number;
+    mac_reduction: number;
+    speed_up: number;
+  };
+  speed_up: SpeedUp;
   top1_before: number;
   top1_after: number;
 }
@@ -56,6 +68,9 @@ Deno.test("filter_taylor: N filters per iteration, full per-iteration rows, per-
       ok(Math.abs(report.ratios.filters - (total - 40) / total) < 1e-9);
       ok(Math.abs(report.ratios.macs - rows[2].macs / rows[0].macs) < 1e-9);
       equal(report.top1_after, rows[2].top1);
+      const side = report.speed_up;
+      ok(side.base_ms > 0 && side.pruned_ms > 0 && side.speed_up > 0, JSON.stringify(side));
+      equal(report.ratios.speed_up, side.speed_up, "the ratio is the side-by-side speed-up");
       const saved = await loadModel(`${dir}/run/model`);
       deepEqual(saved.inputs[0].shape, [null, 8, 8, 3]);
       const convs = saved.layers.filter((l) => l.getClassName() === "Conv2D");
