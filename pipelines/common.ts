@@ -113,9 +113,12 @@ export function dataFrom(f: DataFlagValues, seed = 0): () => Promise<Dataset> {
     });
 }
 
-/** Builds `name` from the zoo for the run's data, or loads `path` (checked against the data's shape). */
+/**
+ * Builds `name` from the zoo for the run's data (initialised from `seed`,
+ * the run's --seed), or loads `path` (checked against the data's shape).
+ */
 export function modelFrom(
-  f: { model: string; width: number; path?: string },
+  f: { model: string; width: number; path?: string; seed?: number },
 ): (ctx: RunContext) => Promise<tf.LayersModel> {
   return async (ctx) => {
     const data = ctx.data!;
@@ -124,6 +127,7 @@ export function modelFrom(
         inputShape: data.inputShape,
         numClasses: data.numClasses,
         width: f.width,
+        seed: f.seed,
       });
     }
     const m = await loadModel(f.path);
@@ -145,7 +149,7 @@ export function modelFrom(
  * `size` keeps the shape, it is {@link modelFrom}.
  */
 export function paddedModelFrom(
-  f: { model: string; width: number; path?: string },
+  f: { model: string; width: number; path?: string; seed?: number },
   size: (shape: number[]) => number[],
 ): (ctx: RunContext) => Promise<tf.LayersModel> {
   if (f.path) return modelFrom(f);

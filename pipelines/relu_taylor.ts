@@ -171,6 +171,7 @@ function studentFrom(f: Flags) {
       inputShape: d.inputShape,
       numClasses: d.numClasses,
       width: f.width,
+      seed: f.seed,
     });
     return activationMaskLayers(m).length
       ? m
@@ -218,6 +219,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
             inputShape: ctx.data!.inputShape,
             numClasses: ctx.data!.numClasses,
             width: f.width,
+            seed: f.seed + 1, // not the student's draws where layers match
           }),
       }),
       pretrain("teacher", () => !f.path_t, {
