@@ -125,6 +125,11 @@ export interface PruneResult {
   kept: number;
   total: number;
   perLayer: LayerPruneRow[];
+  /**
+   * For pruners that rebuild masks: units kept now that were pruned before
+   * this call (as many were dropped when the count is unchanged).
+   */
+  revived?: number;
 }
 
 /**

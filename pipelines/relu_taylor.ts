@@ -162,6 +162,18 @@ function initFromTeacher(student: tf.LayersModel, teacher: tf.LayersModel): numb
   return copied;
 }
 
+/** One mask update in report.json's `mask_updates`. */
+export interface MaskUpdateRow {
+  /** Global batch after which the masks were rebuilt. */
+  batch: number;
+  /** Schedule epoch (from 1). */
+  epoch: number;
+  keep_ratio: number;
+  kept: number;
+  /** Kept ReLUs that the previous masks had pruned (the churn of a rebuild). */
+  revived: number;
+}
+
 /** The student: built (ReLUs made maskable) or resumed from a checkpoint. */
 function studentFrom(f: Flags) {
   return async (ctx: RunContext) => {
@@ -273,8 +285,17 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
           seed: f.seed,
           sessions: [at(ctx).session],
           onBatchEnd: async (info) => {
-            if (await at(ctx).controller.onBatchEnd(info)) {
+            const controller = at(ctx).controller;
+            if (await controller.onBatchEnd(info)) {
               ctx.report.relus_active = (await reluCounts(ctx.model!)).kept;
+              const { epoch, budget, result } = controller.last!;
+              ((ctx.report.mask_updates ??= []) as MaskUpdateRow[]).push({
+                batch: controller.batches,
+                epoch,
+                keep_ratio: budget.keepRatio ?? result.kept / result.total,
+                kept: result.kept,
+                revived: result.revived ?? 0,
+              });
             }
           },
         })),
@@ -321,6 +342,11 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     });
     const before = ctx.report.relus_before as number;
     const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+    const updates = (ctx.report.mask_updates ?? []) as MaskUpdateRow[];
+    const atTarget = updates.filter((u) => u.kept === counts.kept);
+    const churn = atTarget.length
+      ? atTarget.reduce((a, u) => a + u.revived / u.kept, 0) / atTarget.length
+      : 0;
     const rows = counts.perLayer.map((r) =>
       `  ${r.name.padEnd(18)} ${String(r.before).padStart(8)} ${String(r.after).padStart(8)}`
     );
@@ -330,6 +356,10 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       ...rows,
       "",
       `ReLUs            ${before} -> ${counts.kept} (${pct(counts.kept / before)} kept)`,
+      `mask updates     ${updates.length}` +
+      (atTarget.length
+        ? `; at the budget, ${pct(churn)} of the kept ReLUs change per update (${atTarget.length})`
+        : ""),
       `teacher top-1    ${pct(t.top1)}`,
       `student top-1    ${pct(s.top1)}`,
     ];

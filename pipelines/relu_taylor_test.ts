@@ -4,7 +4,7 @@
  * checked again by pipelines/validate.ts.
  */
 import { activationMaskLayers, loadModel } from "@shears/core";
-import { reluTaylorPipeline } from "./relu_taylor.ts";
+import { type MaskUpdateRow, reluTaylorPipeline } from "./relu_taylor.ts";
 import { validate } from "./validate.ts";
 import { equal, ok } from "../tests/assert.ts";
 import { runInProcess, testBackend, withTempDir } from "./test_harness.ts";
@@ -39,6 +39,7 @@ interface Report {
   relus_after: number;
   teacher_accuracy: number;
   student_accuracy: number;
+  mask_updates: MaskUpdateRow[];
 }
 
 /** Runs the pipeline on `tiny` + `args` into `dir`/run; its report and final model. */
@@ -54,6 +55,14 @@ Deno.test("relu_taylor end to end: budget met, report numbers, saved masks load 
     for (const k of ["teacher_accuracy", "student_accuracy"] as const) {
       ok(report[k] >= 0 && report[k] <= 1, `${k} = ${report[k]}`);
     }
+    // one row per rebuild, the budget falling to the target; churn within the kept count
+    const updates = report.mask_updates;
+    ok(updates.length >= 2, `${updates.length} mask updates`);
+    for (const [i, u] of updates.entries()) {
+      ok(u.revived >= 0 && u.revived <= u.kept, JSON.stringify(u));
+      if (i > 0) ok(u.kept <= updates[i - 1].kept && u.batch > updates[i - 1].batch);
+    }
+    equal(updates.at(-1)!.kept, report.relus_after);
     const loaded = await loadModel(`${out}/run/model`);
     const counts = await Promise.all(activationMaskLayers(loaded).map((l) => l.activeCount()));
     const active = counts.reduce((a, b) => a + b, 0);

@@ -133,17 +133,21 @@ Deno.test("global_topk: one global budget across layers, exact counts, rebuilt f
     { name: "r1", before: 6, after: 6 },
     { name: "r2", before: 2, after: 0 },
   ]);
-  deepEqual(await reluCounts(model), r);
+  equal(r.revived, 0, "from all-ones masks nothing comes back");
+  const { revived: _, ...counts } = r;
+  deepEqual(await reluCounts(model), counts);
   // exact count; ties resolved to the earlier layer / element
   const s2 = scoresOf([[7, 7, 0, 0], [0, 0, 0, 0, 0, 7], [7, 0]]);
   const r2 = await applyGlobalTopk(model, s2, { keep: 3 });
   deepEqual(r2.perLayer.map((x) => x.after), [2, 1, 0]);
+  equal(r2.revived, 2, "r0's first two were pruned by the masks before");
   allClose((model.getLayer("r0") as MaskedReLU).mask.read().dataSync(), [1, 1, 0, 0]);
   allClose((model.getLayer("r1") as MaskedReLU).mask.read().dataSync(), [0, 0, 0, 0, 0, 1]);
   // pruned ReLUs come back when their importance does
   const r3 = await applyGlobalTopk(model, s1, { keepRatio: 1 });
   equal(r3.kept, 12);
   deepEqual(r3.perLayer.map((x) => x.after), [4, 6, 2]);
+  equal(r3.revived, 9);
   tf.dispose([...s1.values.values(), ...s2.values.values()]);
   await rejects(
     () => applyGlobalTopk(model, scoresOf([[1, 2, 3, 4]]), { keep: 1 }),

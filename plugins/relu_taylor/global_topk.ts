@@ -74,7 +74,8 @@ export function keepCount(budget: Budget, total: number): number {
 /**
  * Writes global top-k masks from `scores` (target "activations", keyed by
  * MaskedReLU layer name) into the MaskedReLU layers of `model`, and returns
- * the per-layer table (before = elements, after = ReLUs still active).
+ * the per-layer table (before = elements, after = ReLUs still active) and how
+ * many kept ReLUs had been pruned by the masks it replaced (`revived`).
  */
 export async function applyGlobalTopk(
   model: tf.LayersModel,
@@ -113,13 +114,17 @@ export async function applyGlobalTopk(
   const k = keepCount(budget, total);
   const mask = topkMask(all, k);
   offset = 0;
-  const perLayer = layers.map((layer, i) => {
+  let revived = 0;
+  const perLayer = [];
+  for (const [i, layer] of layers.entries()) {
     const part = mask.subarray(offset, offset + sizes[i]);
     offset += sizes[i];
+    const old = await layer.mask.read().data();
+    for (let j = 0; j < part.length; j++) if (part[j] === 1 && old[j] === 0) revived++;
     tf.tidy(() => layer.setMask(tf.tensor(part, layer.mask.shape as number[])));
-    return { name: layer.name, before: sizes[i], after: part.reduce((a, b) => a + b, 0) };
-  });
-  return { kept: k, total, perLayer };
+    perLayer.push({ name: layer.name, before: sizes[i], after: part.reduce((a, b) => a + b, 0) });
+  }
+  return { kept: k, total, perLayer, revived };
 }
 
 /** The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. */
