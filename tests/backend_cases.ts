@@ -113,6 +113,8 @@ export const cases: Case[] = [
     fn: (x) => tf.pad(x, [[1, 0], [0, 2], [1, 1], [2, 1]], -0.5),
   },
   { name: "padding rank 1", shapes: [[5]], fn: (x) => tf.pad(x, [[3, 1]], 2) },
+  { name: "slice (whole)", shapes: [[2, 3, 4]], fn: (x) => tf.slice(x, [0, 0, 0], [-1, 3, -1]) },
+  { name: "slice (part)", shapes: [[2, 3, 4]], fn: (x) => tf.slice(x, [1, 0, 1], [1, -1, 2]) },
   {
     name: "reductions and casts",
     shapes: [[3, 4, 5]],

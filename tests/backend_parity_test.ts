@@ -87,3 +87,15 @@ Deno.test("wasm Identity of a reshaped tensor gives a buffer of its own shape (f
   deepEqual(Array.from(await y.data()).slice(0, 3), [3, 4, 5]);
   tf.dispose([x, filter, bias, y]);
 });
+
+Deno.test("wasm whole-tensor Slice shares the buffer and outlives its input", async () => {
+  await initBackend("wasm", { quiet: true });
+  const before = tf.memory().numDataBuffers;
+  const x = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]);
+  const y = tf.slice(x, [0, 0, 0], [2, -1, -1]);
+  equal(tf.memory().numDataBuffers, before + 1, "no copy");
+  x.dispose();
+  deepEqual(Array.from(await y.data()), [1, 2, 3, 4, 5, 6, 7, 8]);
+  y.dispose();
+  equal(tf.memory().numDataBuffers, before);
+});

@@ -79,17 +79,25 @@ export function leadingReduceConfig(
 
 type ShareArgs = {
   inputs: { x: Info };
-  attrs: { dtype?: tf.DataType };
+  attrs: { dtype?: tf.DataType; begin?: number | number[]; size?: number | number[] };
   backend: WasmBackendLike & {
     incRef(id: object): void;
     dataIdMap: { get(id: object): { shape: number[] } | undefined };
   };
 };
 
+/** True when a Slice's begin and size take the whole of `shape`. */
+function wholeSlice(begin: number | number[], size: number | number[], shape: number[]): boolean {
+  const [b, z] = tf.slice_util.parseSliceParams({ shape } as tf.TensorInfo, begin, size);
+  return b.every((v) => v === 0) && z.every((v, i) => v === shape[i]);
+}
+
 /**
- * Identity, and Cast to the tensor's own dtype (tf.moments casts float32 to
- * float32), made to share the input's buffer as the cpu backend does —
- * tensors are immutable — instead of copying it. Other casts go to `original`.
+ * Identity, Cast to the tensor's own dtype (tf.moments casts float32 to
+ * float32) and a Slice of the whole tensor (`predict` slices its input into
+ * batches, all of it when one batch holds it), made to share the input's
+ * buffer as the cpu backend does — tensors are immutable — instead of copying
+ * it. Other casts and slices go to `original`.
  *
  * Only when the buffer's recorded shape is the tensor's: wasm's Reshape shares
  * buffers too and keeps the buffer's first shape, and some wasm kernels read
@@ -98,12 +106,14 @@ type ShareArgs = {
  * a buffer of its own shape, as the stock kernel does.
  */
 export function sharingConfig(
-  kernelName: "Identity" | "Cast",
+  kernelName: "Identity" | "Cast" | "Slice",
   original: tf.KernelConfig,
 ): tf.KernelConfig {
   return replacing(kernelName, original, (args: ShareArgs) => {
     const { inputs: { x }, attrs, backend } = args;
-    const same = kernelName === "Identity" || attrs.dtype === x.dtype;
+    const same = kernelName === "Identity" ||
+      (kernelName === "Cast" && attrs.dtype === x.dtype) ||
+      (kernelName === "Slice" && wholeSlice(attrs.begin!, attrs.size!, x.shape));
     const recorded = backend.dataIdMap.get(x.dataId)?.shape;
     const ownShape = recorded != null && tf.util.arraysEqual(recorded, x.shape);
     if (!same || x.dtype === "string" || !ownShape) {
@@ -122,8 +132,9 @@ type PadArgs = {
 
 /**
  * Copies `src` (of `shape`) into `dst` (of `dstShape`) at offset `origin`,
- * one contiguous run at a time: the run is the largest suffix of axes where
- * the two shapes agree.
+ * one contiguous run at a time: a run spans the innermost axis where the two
+ * shapes differ and every axis inside it (28 floats per row when padding a
+ * 28x28x1 image, not 1).
  */
 function copyInto(
   src: Float32Array,
@@ -135,17 +146,18 @@ function copyInto(
   let s = shape.length;
   while (s > 0 && shape[s - 1] === dstShape[s - 1]) s--;
   if (s === 0) return dst.set(src);
-  // axes < s are walked; axis s - 1 is the last that differs, its rows are copied whole
-  const run = tf.util.sizeFromShape(shape.slice(s));
+  // axis s - 1 is the innermost that differs: from it in, a source row is contiguous in
+  // both arrays (the axes inside it agree); the axes outside it (< s - 1) are walked
+  const walked = s - 1;
+  const run = tf.util.sizeFromShape(shape.slice(walked));
   const dstStrides = dstShape.map((_, i) => tf.util.sizeFromShape(dstShape.slice(i + 1)));
-  const rows = tf.util.sizeFromShape(shape.slice(0, s));
-  const idx = new Array<number>(s).fill(0);
+  const rows = tf.util.sizeFromShape(shape.slice(0, walked));
+  const idx = new Array<number>(walked).fill(0);
   let at = origin.reduce((o, v, i) => o + v * dstStrides[i], 0);
   for (let r = 0, p = 0; r < rows; r++, p += run) {
-    if (run === 1) dst[at] = src[p];
-    else dst.set(src.subarray(p, p + run), at);
+    dst.set(src.subarray(p, p + run), at);
     // odometer over the walked axes
-    for (let a = s - 1; a >= 0; a--) {
+    for (let a = walked - 1; a >= 0; a--) {
       if (++idx[a] < shape[a]) {
         at += dstStrides[a];
         break;

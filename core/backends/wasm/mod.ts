@@ -42,6 +42,7 @@ export function registerWasmKernels(): void {
     leadingReduceConfig("Mean", original("Mean")),
     sharingConfig("Identity", original("Identity")),
     sharingConfig("Cast", original("Cast")),
+    sharingConfig("Slice", original("Slice")),
     padConfig(original("PadV2")),
   ];
   for (const k of [...kernels, ...wrapped]) {
