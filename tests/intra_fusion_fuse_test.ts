@@ -221,6 +221,19 @@ Deno.test("pruners: shapes, kept counts, input model untouched, no tensor leak",
       ),
     /"channels" scores/,
   );
+  // a fusion that fails half-way (bad option) frees the models it built
+  const held = tf.memory().numTensors;
+  await rejects(
+    async () =>
+      await fusionPruner.prune(
+        { model: base } as Parameters<typeof fusionPruner.prune>[0],
+        scores,
+        { keepRatio: 0.5 },
+        { merge: "bogus" },
+      ),
+    /merge must be "sum" or "average"/,
+  );
+  equal(tf.memory().numTensors, held, "tensors leaked by a failed fusion");
   scores.values.forEach((t) => t.dispose());
   base.dispose();
   x.dispose();

@@ -97,11 +97,16 @@ async function pruneGroups(
       if (drop.length === 0) continue;
       const smaller = await removeChannels(model, new Map([[id, drop]]), graph);
       if (fuse) {
-        const map = transportMap(await neuronFeatures(model, group), keep, {
-          ...options,
-          importance: options.marginals === "importance" ? values : undefined,
-        });
-        fuseInto(model, group, smaller, buildChannelGraph(smaller).group(id), map, options.merge);
+        try {
+          const map = transportMap(await neuronFeatures(model, group), keep, {
+            ...options,
+            importance: options.marginals === "importance" ? values : undefined,
+          });
+          fuseInto(model, group, smaller, buildChannelGraph(smaller).group(id), map, options.merge);
+        } catch (e) {
+          smaller.dispose();
+          throw e;
+        }
       }
       model.dispose();
       model = smaller;
