@@ -18,7 +18,7 @@ import {
   train,
   UsageError,
 } from "@shears/core";
-import type { Dataset } from "@shears/core";
+import type { Batch, Dataset } from "@shears/core";
 import { buildModel, modelNames } from "@shears/models";
 import { datasetNames, loadDataset } from "@shears/datasets";
 
@@ -250,4 +250,29 @@ export function pretrain(
       ctx.teacher = teacher;
     }
   });
+}
+
+/**
+ * `ds` with every image zero-padded by `pad` pixels on each side (rni trains on
+ * padded data, so its saved models take the padded size; validate --pad).
+ */
+export function paddedData(ds: Dataset, pad: number): Dataset {
+  if (pad === 0) return ds;
+  if (ds.inputShape.length !== 3) {
+    throw new UsageError(`--pad ${pad} needs image data; ${ds.name} is [${ds.inputShape}]`);
+  }
+  const [h, w, c] = ds.inputShape;
+  return {
+    name: ds.name,
+    inputShape: [h + 2 * pad, w + 2 * pad, c],
+    numClasses: ds.numClasses,
+    size: (split) => ds.size(split),
+    *batches(split, opts): Iterable<Batch> {
+      for (const b of ds.batches(split, opts)) {
+        const x = tf.pad(b.x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+        b.x.dispose();
+        yield { x, y: b.y };
+      }
+    },
+  };
 }

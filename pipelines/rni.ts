@@ -27,10 +27,8 @@
  */
 import {
   accuracy,
-  type Batch,
   countMacs,
   countParams,
-  type Dataset,
   type FlagDefs,
   histogramSVG,
   loadModel,
@@ -55,7 +53,7 @@ import rni, {
   toSigmoidBatchNorm,
 } from "@shears/rni";
 import { buildModel, modelNames } from "@shears/models";
-import { dataFlags, dataFrom, padFlag, trainFlags, widthFlag } from "./common.ts";
+import { dataFlags, dataFrom, paddedData, padFlag, trainFlags, widthFlag } from "./common.ts";
 
 /** Flags of the rni pipeline. */
 export const rniFlags = {
@@ -134,28 +132,6 @@ function regularizerOf(f: Flags): WeightedRegularizer[] {
   if (f.method === "l1") return [{ name: "rni/l1", reg: l1Regularizer, weight }];
   const b = f.b ?? (isResNet(f) ? 0 : 3);
   return [{ name: "rni/rni", reg: rniRegularizer, weight, options: { b } }];
-}
-
-/** `ds` with every image zero-padded by `pad` pixels on each side. */
-function padded(ds: Dataset, pad: number): Dataset {
-  if (pad === 0) return ds;
-  if (ds.inputShape.length !== 3) {
-    throw new UsageError(`--pad ${pad} needs image data; ${ds.name} is [${ds.inputShape}]`);
-  }
-  const [h, w, c] = ds.inputShape;
-  return {
-    name: ds.name,
-    inputShape: [h + 2 * pad, w + 2 * pad, c],
-    numClasses: ds.numClasses,
-    size: (split) => ds.size(split),
-    *batches(split, opts): Iterable<Batch> {
-      for (const b of ds.batches(split, opts)) {
-        const x = tf.pad(b.x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
-        b.x.dispose();
-        yield { x, y: b.y };
-      }
-    },
-  };
 }
 
 /** The model to start from: --path, or the zoo model dressed for the method. */
@@ -352,7 +328,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
   build(f) {
     return [
       stage("load", async (ctx, emit) => {
-        ctx.data = padded(await dataFrom(f, f.seed)(), f.pad);
+        ctx.data = paddedData(await dataFrom(f, f.seed)(), f.pad);
         ctx.model = await modelFor(f, ctx);
         emit.log(
           `data: ${ctx.data.name} (${ctx.data.size("train")} train, ${

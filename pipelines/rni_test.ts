@@ -7,6 +7,7 @@ import { SigmoidBatchNorm } from "@shears/rni";
 import { deepEqual, equal, ok, rejects } from "../tests/assert.ts";
 import { useTestBackend } from "../tests/backend_setup.ts";
 import { rniPipeline, type RniResult } from "./rni.ts";
+import { validate } from "./validate.ts";
 import { runInProcess, withTempDir } from "./test_harness.ts";
 
 const backend = await useTestBackend();
@@ -26,8 +27,14 @@ interface Report {
   importances: { count: number };
 }
 
-/** Runs the pipeline on `small` + `args`; checks its plot and saved model, returns its report. */
-function run(args: string[]): Promise<Report> {
+/**
+ * Runs the pipeline on `small` + `args`; checks its plot and saved model (and
+ * `then`, given the run dir and report), returns its report.
+ */
+function run(
+  args: string[],
+  then?: (dir: string, report: Report) => Promise<void>,
+): Promise<Report> {
   return withTempDir(async (dir) => {
     const { report, model } = await runInProcess<Report>(rniPipeline, [...small, ...args], dir);
     model.dispose();
@@ -36,6 +43,7 @@ function run(args: string[]): Promise<Report> {
     const sig = saved.layers.some((l) => l instanceof SigmoidBatchNorm);
     equal(sig, args.includes("--method=rni"), "saved model keeps its BN kind");
     saved.dispose();
+    await then?.(dir, report);
     return report;
   });
 }
@@ -57,7 +65,18 @@ Deno.test("rni pipeline: rni at 50% and 90%, pruned + fine-tuned, report.json re
 });
 
 Deno.test("rni pipeline: l1 baseline without fine-tuning; bad flags are one-line usage errors", async () => {
-  const r = await run(["--method=l1", "--prune_pc=0.5", "--finetune_epochs=0"]);
+  // validate --pad evaluates the saved (padded-input) model as the run did
+  const r = await run(["--method=l1", "--prune_pc=0.5", "--finetune_epochs=0"], async (dir, r) => {
+    const args = ["--path", `${dir}/model`, "--limit_test=32", `--backend=${backend}`, "--quiet"];
+    const { report: v, model } = await runInProcess<{ top1: number }>(
+      validate,
+      [...args, "--pad=2"],
+      `${dir}/val`,
+    );
+    model.dispose();
+    equal(v.top1, r.results[0].pruned_top1);
+    await rejects(() => runPipeline(validate, args), UsageError, "unpadded data: a clear error");
+  });
   equal(r.results.length, 1);
   equal(r.results[0].finetuned_top1, null);
   await rejects(() => runPipeline(rniPipeline, ["--method=slim", "--quiet"]), UsageError);

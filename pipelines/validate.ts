@@ -5,6 +5,7 @@
  * @example
  * ```sh
  * deno task run pipelines/validate.ts --path runs/relu_taylor/<timestamp>/model --dataset mnist
+ * deno task run pipelines/validate.ts --path runs/rni/<timestamp>/model --dataset mnist --pad 2
  * ```
  * @module
  */
@@ -17,7 +18,7 @@ import {
   runMain,
   UsageError,
 } from "@shears/core";
-import { dataFlags, dataFrom, modelFrom, trainFlags } from "./common.ts";
+import { dataFlags, dataFrom, modelFrom, paddedData, padFlag, trainFlags } from "./common.ts";
 
 /** Flags of validate. */
 export const validateFlags = {
@@ -25,6 +26,11 @@ export const validateFlags = {
   path: { type: "string", help: "saved model directory (model.json + weights.bin); required" },
   batch_size: { ...trainFlags.batch_size, default: 128 },
   latency: { type: "boolean", default: false, help: "also time inference (median ms per batch)" },
+  pad: {
+    ...padFlag,
+    default: 0,
+    help: "zero-pad images by this many pixels per side first (as rni --pad trained on them)",
+  },
 } satisfies FlagDefs;
 
 /** The validate pipeline. */
@@ -36,7 +42,10 @@ export const validate: PipelineSpec<typeof validateFlags> = {
   build: (f) => {
     if (!f.path) throw new UsageError("--path is required: the saved model directory to validate");
     return [
-      load({ data: dataFrom(f, f.seed), model: modelFrom({ model: "", width: 1, path: f.path }) }),
+      load({
+        data: async () => paddedData(await dataFrom(f, f.seed)(), f.pad),
+        model: modelFrom({ model: "", width: 1, path: f.path }),
+      }),
       evaluate({ name: "model", batchSize: f.batch_size, latency: f.latency }),
     ];
   },
