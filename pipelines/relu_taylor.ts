@@ -97,6 +97,12 @@ export const reluTaylorFlags = {
     help: "taylor | first_order | second_order | activation | random, or plugin/name",
   },
   depth_bias: { type: "number", default: 0.2, min: 0, help: "depth bias of the layer weights" },
+  layer_norm: {
+    type: "string",
+    default: "none",
+    choices: ["none", "mean"],
+    help: "scores per layer before the global top-k: none (the reference) or over their mean",
+  },
   epochs: { type: "int", default: 6, min: 1, help: "distillation epochs E (the paper: 160)" },
   warmup: {
     type: "int",
@@ -263,6 +269,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
             target: f.target_relus === undefined ? f.global_keep_ratio : undefined,
             targetRelus: f.target_relus,
           },
+          { layer_norm: f.layer_norm },
         );
         ctx.state.set("relu_taylor", { session, controller } satisfies Progress);
         emit.log(

@@ -148,6 +148,13 @@ Deno.test("global_topk: one global budget across layers, exact counts, rebuilt f
   equal(r3.kept, 12);
   deepEqual(r3.perLayer.map((x) => x.after), [4, 6, 2]);
   equal(r3.revived, 9);
+  // layer_norm mean: each layer's scores over their mean (r0 0.4..1.6, r1 0.8..1.2, r2 0.91, 1.09)
+  const r4 = await pruner.prune(ctx, s1, { keepRatio: 0.5 }, { layer_norm: "mean" });
+  deepEqual(r4.perLayer.map((x) => x.after), [2, 3, 1]);
+  await rejects(
+    async () => await pruner.prune(ctx, s1, { keepRatio: 0.5 }, { layer_norm: "l2" }),
+    /layer_norm must be one of none, mean, got l2/,
+  );
   tf.dispose([...s1.values.values(), ...s2.values.values()]);
   await rejects(
     () => applyGlobalTopk(model, scoresOf([[1, 2, 3, 4]]), { keep: 1 }),

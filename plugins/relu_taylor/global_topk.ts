@@ -15,12 +15,14 @@
 import {
   activationMaskLayers,
   type Budget,
+  type Options,
   type Pruner,
   type PruneResult,
   type RunContext,
   type Scores,
   tf,
 } from "@shears/core";
+import { choiceOption } from "./options.ts";
 import { maskSize } from "./relu_counts.ts";
 
 /**
@@ -81,6 +83,7 @@ export async function applyGlobalTopk(
   model: tf.LayersModel,
   scores: Scores,
   budget: Budget,
+  layerNorm: LayerNorm = "none",
 ): Promise<PruneResult> {
   if (scores.target !== "activations") {
     throw new Error(`global_topk needs activation scores, got '${scores.target}' scores`);
@@ -108,7 +111,8 @@ export async function applyGlobalTopk(
   const all = new Float32Array(total);
   let offset = 0;
   for (const [i, s] of parts.entries()) {
-    all.set(await s.data(), offset);
+    const values = await s.data() as Float32Array;
+    all.set(layerNorm === "mean" ? byLayerMean(values) : values, offset);
     offset += sizes[i];
   }
   const k = keepCount(budget, total);
@@ -127,14 +131,39 @@ export async function applyGlobalTopk(
   return { kept: k, total, perLayer, revived };
 }
 
-/** The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. */
+/**
+ * How scores are made comparable across layers before the global top-k:
+ * `none` (the reference: raw scores), or `mean` (each layer's scores divided by
+ * their mean, so a layer competes by how its elements stand against each
+ * other rather than by the scale of its gradients).
+ */
+export type LayerNorm = "none" | "mean";
+
+/** `values` over their mean (unchanged when the mean is 0 or not finite). */
+function byLayerMean(values: Float32Array): Float32Array {
+  let sum = 0;
+  for (const v of values) sum += v;
+  const mean = sum / values.length;
+  return mean > 0 && Number.isFinite(mean) ? values.map((v) => v / mean) : values;
+}
+
+/**
+ * The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. Option
+ * `layer_norm`: {@link LayerNorm} [none].
+ */
 export const globalTopk: Pruner = {
   target: "activations",
   description:
     "one global top-k over all ReLU elements (k = max(1, floor(N * keep)) or an exact count); " +
-    "masks rebuilt from scratch, ties to the earlier element",
-  async prune(ctx: RunContext, scores: Scores, budget: Budget): Promise<PruneResult> {
+    "masks rebuilt from scratch, ties to the earlier element; option layer_norm none|mean",
+  async prune(
+    ctx: RunContext,
+    scores: Scores,
+    budget: Budget,
+    options: Options = {},
+  ): Promise<PruneResult> {
     if (!ctx.model) throw new Error("global_topk: the run has no model loaded");
-    return await applyGlobalTopk(ctx.model, scores, budget);
+    const norm = choiceOption(options, "layer_norm", "none", ["none", "mean"] as const);
+    return await applyGlobalTopk(ctx.model, scores, budget, norm);
   },
 };
