@@ -17,7 +17,8 @@
  *   is kh*kw*cin*cout*Hout*Wout for a conv (a grouped kernel is already
  *   cin/groups deep), kh*kw*cin*mult*Hout*Wout for a depthwise conv and in*out
  *   for a Dense on vectors. Conv2DTranspose costs kh*kw*cin*cout*Hin*Win.
- *   Biases, BatchNorm, pooling, adds and activations count 0.
+ *   Biases, BatchNorm, pooling, adds and activations count 0. A layer called
+ *   more than once (shared weights) counts once, for its first call.
  * - ReLUs: a `ReLU` layer or any layer with `activation: "relu"` counts every
  *   output element (all active); a MaskedReLU counts its mask elements, of
  *   which the ones equal to 1 are active.
@@ -100,8 +101,10 @@ function outputShapeOf(layer: Layer): number[] {
   return first.slice(1).map((d) => d ?? -1);
 }
 
+/** Input shape of the layer's first call (`layer.input` throws for a layer called twice). */
 function inputShapeOf(layer: Layer): number[] {
-  const s = layer.inputSpec?.[0]?.shape ?? (layer.input as tf.SymbolicTensor).shape;
+  const s = layer.inboundNodes[0]?.inputTensors[0]?.shape ?? layer.inputSpec?.[0]?.shape;
+  if (!s) throw new Error(`layer ${layer.name} has no known input shape`);
   return (s as (number | null)[]).slice(1).map((d) => d ?? -1);
 }
 

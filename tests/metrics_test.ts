@@ -197,6 +197,16 @@ function denseStack(units: number, depth: number): tf.LayersModel {
   return tf.model({ inputs: x, outputs: h });
 }
 
+Deno.test("countMacs: a Conv2DTranspose costs kh*kw*cin*cout per input position, also when shared", () => {
+  const deconv = tf.layers.conv2dTranspose({ filters: 3, kernelSize: 2, strides: 2, name: "up" });
+  const a = tf.input({ shape: [4, 5, 2] }), b = tf.input({ shape: [4, 5, 2] });
+  const out = tf.layers.add().apply([sym(deconv, a), sym(deconv, b)]) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [a, b], outputs: out });
+  // no throw on the shared layer; like every layer it counts once (module doc)
+  equal(countMacs(model), 2 * 2 * 2 * 3 * 4 * 5);
+  model.dispose();
+});
+
 Deno.test("latency times one predict call of the whole batch", async () => {
   const model = denseStack(4, 1);
   const seen: (number | undefined)[] = [];
