@@ -103,6 +103,11 @@ export const reluTaylorFlags = {
     choices: ["none", "mean"],
     help: "scores per layer before the global top-k: none (the reference) or over their mean",
   },
+  monotone_masks: {
+    type: "boolean",
+    default: false,
+    help: "masks only shrink (a pruned ReLU never returns); the reference rebuilds them",
+  },
   epochs: { type: "int", default: 6, min: 1, help: "distillation epochs E (the paper: 160)" },
   warmup: {
     type: "int",
@@ -269,7 +274,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
             target: f.target_relus === undefined ? f.global_keep_ratio : undefined,
             targetRelus: f.target_relus,
           },
-          { layer_norm: f.layer_norm },
+          { layer_norm: f.layer_norm, monotone: f.monotone_masks },
         );
         ctx.state.set("relu_taylor", { session, controller } satisfies Progress);
         emit.log(

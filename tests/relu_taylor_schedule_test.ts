@@ -151,6 +151,15 @@ Deno.test("global_topk: one global budget across layers, exact counts, rebuilt f
   // layer_norm mean: each layer's scores over their mean (r0 0.4..1.6, r1 0.8..1.2, r2 0.91, 1.09)
   const r4 = await pruner.prune(ctx, s1, { keepRatio: 0.5 }, { layer_norm: "mean" });
   deepEqual(r4.perLayer.map((x) => x.after), [2, 3, 1]);
+  // monotone: the top-k among the 6 kept now (r0 3,4; r1 13,14,15; r2 6 under layer_norm);
+  // plain scores would take r1 whole, reviving its pruned 10 and 11
+  const r5 = await pruner.prune(ctx, s1, { keepRatio: 0.25 }, { monotone: true });
+  deepEqual(r5.perLayer.map((x) => x.after), [0, 3, 0]);
+  equal(r5.revived, 0);
+  allClose((model.getLayer("r1") as MaskedReLU).mask.read().dataSync(), [0, 0, 0, 1, 1, 1]);
+  const r6 = await pruner.prune(ctx, s1, { keepRatio: 0.5 }, { monotone: true });
+  equal(r6.revived, 3, "k above the kept count: the best pruned ones return");
+  deepEqual(r6.perLayer.map((x) => x.after), [0, 6, 0]);
   await rejects(
     async () => await pruner.prune(ctx, s1, { keepRatio: 0.5 }, { layer_norm: "l2" }),
     /layer_norm must be one of none, mean, got l2/,

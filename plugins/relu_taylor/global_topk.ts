@@ -22,7 +22,7 @@ import {
   type Scores,
   tf,
 } from "@shears/core";
-import { choiceOption } from "./options.ts";
+import { booleanOption, choiceOption } from "./options.ts";
 import { maskSize } from "./relu_counts.ts";
 
 /**
@@ -83,7 +83,7 @@ export async function applyGlobalTopk(
   model: tf.LayersModel,
   scores: Scores,
   budget: Budget,
-  layerNorm: LayerNorm = "none",
+  opts: GlobalTopkOptions = {},
 ): Promise<PruneResult> {
   if (scores.target !== "activations") {
     throw new Error(`global_topk needs activation scores, got '${scores.target}' scores`);
@@ -108,22 +108,23 @@ export async function applyGlobalTopk(
     }
     return s;
   });
-  const all = new Float32Array(total);
+  const all = new Float32Array(total), before = new Float32Array(total);
   let offset = 0;
   for (const [i, s] of parts.entries()) {
     const values = await s.data() as Float32Array;
-    all.set(layerNorm === "mean" ? byLayerMean(values) : values, offset);
+    all.set(opts.layerNorm === "mean" ? byLayerMean(values) : values, offset);
+    before.set(await layers[i].mask.read().data() as Float32Array, offset);
     offset += sizes[i];
   }
   const k = keepCount(budget, total);
-  const mask = topkMask(all, k);
+  const mask = opts.monotone ? shrinkingTopk(all, before, k) : topkMask(all, k);
   offset = 0;
   let revived = 0;
   const perLayer = [];
   for (const [i, layer] of layers.entries()) {
     const part = mask.subarray(offset, offset + sizes[i]);
+    const old = before.subarray(offset, offset + sizes[i]);
     offset += sizes[i];
-    const old = await layer.mask.read().data();
     for (let j = 0; j < part.length; j++) if (part[j] === 1 && old[j] === 0) revived++;
     tf.tidy(() => layer.setMask(tf.tensor(part, layer.mask.shape as number[])));
     perLayer.push({ name: layer.name, before: sizes[i], after: part.reduce((a, b) => a + b, 0) });
@@ -139,6 +140,31 @@ export async function applyGlobalTopk(
  */
 export type LayerNorm = "none" | "mean";
 
+/** Options of {@link applyGlobalTopk}. */
+export interface GlobalTopkOptions {
+  /** Cross-layer normalisation [none]. */
+  layerNorm?: LayerNorm;
+  /**
+   * Masks only shrink: the top-k is taken among the ReLUs kept now (a pruned
+   * one never returns while k <= the kept count). Default false: the
+   * reference rebuilds from scratch.
+   */
+  monotone?: boolean;
+}
+
+/**
+ * The top-k of `values` among the elements `kept` marks; when k exceeds their
+ * count, all of them and the best of the others.
+ */
+function shrinkingTopk(values: Float32Array, kept: Float32Array, k: number): Float32Array {
+  const n = kept.reduce((a, b) => a + b, 0);
+  const among = (inKept: boolean) =>
+    values.map((v, j) => (kept[j] === 1) === inKept ? v : -Infinity);
+  if (k <= n) return topkMask(among(true), k);
+  const extra = topkMask(among(false), k - n);
+  return kept.map((m, j) => Math.max(m, extra[j]));
+}
+
 /** `values` over their mean (unchanged when the mean is 0 or not finite). */
 function byLayerMean(values: Float32Array): Float32Array {
   let sum = 0;
@@ -148,14 +174,15 @@ function byLayerMean(values: Float32Array): Float32Array {
 }
 
 /**
- * The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. Option
- * `layer_norm`: {@link LayerNorm} [none].
+ * The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. Options
+ * `layer_norm`: {@link LayerNorm} [none]; `monotone`: masks only shrink [false].
  */
 export const globalTopk: Pruner = {
   target: "activations",
   description:
     "one global top-k over all ReLU elements (k = max(1, floor(N * keep)) or an exact count); " +
-    "masks rebuilt from scratch, ties to the earlier element; option layer_norm none|mean",
+    "masks rebuilt from scratch, ties to the earlier element; options layer_norm none|mean, " +
+    "monotone (masks only shrink)",
   async prune(
     ctx: RunContext,
     scores: Scores,
@@ -163,7 +190,9 @@ export const globalTopk: Pruner = {
     options: Options = {},
   ): Promise<PruneResult> {
     if (!ctx.model) throw new Error("global_topk: the run has no model loaded");
-    const norm = choiceOption(options, "layer_norm", "none", ["none", "mean"] as const);
-    return await applyGlobalTopk(ctx.model, scores, budget, norm);
+    return await applyGlobalTopk(ctx.model, scores, budget, {
+      layerNorm: choiceOption(options, "layer_norm", "none", ["none", "mean"] as const),
+      monotone: booleanOption(options, "monotone", false),
+    });
   },
 };
