@@ -267,6 +267,18 @@ function batchTimer(model: tf.LayersModel, batchSize: number) {
   };
 }
 
+/** Median of `runs` (at least 1) timed batches after `warmup` untimed ones. */
+async function medianTime(
+  timer: ReturnType<typeof batchTimer>,
+  warmup: number,
+  runs: number,
+): Promise<number> {
+  for (let i = 0; i < warmup; i++) await timer.time();
+  const times: number[] = [];
+  for (let i = 0; i < Math.max(1, runs); i++) times.push(await timer.time());
+  return median(times);
+}
+
 /**
  * Median wall time (ms) of one inference batch of `batchSize` random inputs,
  * after `warmup` (default 3) untimed runs, over `runs` (default 10) runs. Each
@@ -284,10 +296,7 @@ export async function latency(
 ): Promise<number> {
   const timer = batchTimer(model, opts.batchSize);
   try {
-    for (let i = 0; i < (opts.warmup ?? 3); i++) await timer.time();
-    const times: number[] = [];
-    for (let i = 0; i < Math.max(1, opts.runs ?? 10); i++) times.push(await timer.time());
-    return median(times);
+    return await medianTime(timer, opts.warmup ?? 3, opts.runs ?? 10);
   } finally {
     timer.dispose();
   }
@@ -324,12 +333,7 @@ export async function compareLatency(
     const rounds: number[][] = [];
     for (let r = 0; r < Math.max(1, opts.rounds ?? 5); r++) {
       const round: number[] = [];
-      for (const t of timers) {
-        for (let i = 0; i < (opts.warmup ?? 2); i++) await t.time();
-        const times: number[] = [];
-        for (let i = 0; i < Math.max(1, opts.runs ?? 10); i++) times.push(await t.time());
-        round.push(median(times));
-      }
+      for (const t of timers) round.push(await medianTime(t, opts.warmup ?? 2, opts.runs ?? 10));
       rounds.push(round);
     }
     return {
