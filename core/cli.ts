@@ -23,49 +23,12 @@ import type { Observable } from "rxjs";
 import type { ProgressEvent, RunEvent } from "./pipeline.ts";
 import { isUserFacing, markUserFacing, UsageError } from "./errors.ts";
 import { BackendError, backendNames } from "./backend.ts";
-import { UnknownNameError } from "./plugin.ts";
+import { coerceFlag, type FlagDefs, flagLines, type FlagValues } from "./flags.ts";
 
 export { UsageError };
 
 // Core's own user-facing errors.
 markUserFacing(BackendError);
-markUserFacing(UnknownNameError);
-
-/** Flag value types; `numbers` and `strings` are comma-separated lists. */
-export type FlagType = "string" | "number" | "int" | "boolean" | "numbers" | "strings";
-
-/** One flag: its type, help line, default and checks. */
-export interface FlagDef {
-  type: FlagType;
-  help: string;
-  default?: unknown;
-  /** Accepted values (string flags, or each element of a `strings` list). */
-  choices?: readonly string[];
-  /** Range of a number (or of each element of a `numbers` list); inclusive unless `...Exclusive`. */
-  min?: number;
-  max?: number;
-  minExclusive?: boolean;
-  maxExclusive?: boolean;
-  /** Extra check: returns a phrase completing "--name ..." (e.g. "must have 2 values") or undefined. */
-  validate?: (v: unknown) => string | undefined;
-}
-
-/** Flags by name (names as typed after `--`, e.g. `global_keep_ratio`). */
-export type FlagDefs = Record<string, FlagDef>;
-
-/** The value type of a flag type. */
-export type FlagValue<T extends FlagType> = T extends "string" ? string
-  : T extends "number" | "int" ? number
-  : T extends "boolean" ? boolean
-  : T extends "numbers" ? number[]
-  : string[];
-
-/** Parsed values, typed from the definitions; optional without a default (booleans default false). */
-export type FlagValues<D extends FlagDefs> = {
-  [K in keyof D]: D[K] extends { default: unknown } ? FlagValue<D[K]["type"]>
-    : D[K]["type"] extends "boolean" ? boolean
-    : FlagValue<D[K]["type"]> | undefined;
-};
 
 /** Flags every pipeline has. */
 export const commonFlags = {
@@ -85,95 +48,12 @@ export const commonFlags = {
     type: "strings",
     help: "extra plugin modules to load (paths or URLs, comma-separated)",
   },
+  opt: {
+    type: "entries",
+    help: "a part's option, part.key=value (repeatable; --help lists each part's options)",
+  },
   quiet: { type: "boolean", default: false, help: "print only warnings, errors and the summary" },
 } satisfies FlagDefs;
-
-/** The accepted range of a numeric flag, as in "(0, 1]", "> 0" or "<= 5"; undefined when open. */
-function rangeText(d: FlagDef): string | undefined {
-  const lo = d.min, hi = d.max;
-  if (lo !== undefined && hi !== undefined) {
-    return `${d.minExclusive ? "(" : "["}${lo}, ${hi}${d.maxExclusive ? ")" : "]"}`;
-  }
-  if (lo !== undefined) return `${d.minExclusive ? ">" : ">="} ${lo}`;
-  if (hi !== undefined) return `${d.maxExclusive ? "<" : "<="} ${hi}`;
-  return undefined;
-}
-
-function inRange(d: FlagDef, v: number): boolean {
-  if (d.min !== undefined && (d.minExclusive ? v <= d.min : v < d.min)) return false;
-  if (d.max !== undefined && (d.maxExclusive ? v >= d.max : v > d.max)) return false;
-  return true;
-}
-
-function show(v: unknown): string {
-  return Array.isArray(v) ? v.join(",") : typeof v === "string" ? v : JSON.stringify(v);
-}
-
-/** One number from a string or a number; `int` requires an integer. */
-function toNumber(name: string, d: FlagDef, raw: unknown): number {
-  const n = typeof raw === "number"
-    ? raw
-    : typeof raw === "string" && raw.trim()
-    ? Number(raw)
-    : NaN;
-  const int = d.type === "int";
-  if (!Number.isFinite(n) || (int && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${int ? "an integer" : "a number"}, got ${show(raw)}`);
-  }
-  const range = rangeText(d);
-  if (range && !inRange(d, n)) {
-    const phrase = range.startsWith("(") || range.startsWith("[")
-      ? `be in ${range}`
-      : `be ${range}`;
-    throw new UsageError(`--${name} must ${phrase}, got ${show(raw)}`);
-  }
-  return n;
-}
-
-function checkChoice(name: string, d: FlagDef, s: string): string {
-  if (d.choices && !d.choices.includes(s)) {
-    throw new UsageError(`--${name} must be one of ${d.choices.join(", ")}, got ${s}`);
-  }
-  return s;
-}
-
-function toList(name: string, raw: unknown): unknown[] {
-  if (Array.isArray(raw)) return raw;
-  if (typeof raw === "string") return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (typeof raw === "number") return [raw];
-  throw new UsageError(`--${name} must be a comma-separated list, got ${show(raw)}`);
-}
-
-/** Converts a raw value (command-line string, or a config file's value) and checks it. */
-function coerce(name: string, d: FlagDef, raw: unknown): unknown {
-  let v: unknown;
-  switch (d.type) {
-    case "string":
-      if (typeof raw !== "string" && typeof raw !== "number") {
-        throw new UsageError(`--${name} must be a string, got ${show(raw)}`);
-      }
-      v = checkChoice(name, d, String(raw));
-      break;
-    case "number":
-    case "int":
-      v = toNumber(name, d, raw);
-      break;
-    case "boolean":
-      if (raw === true || raw === "true") v = true;
-      else if (raw === false || raw === "false") v = false;
-      else throw new UsageError(`--${name} must be true or false, got ${show(raw)}`);
-      break;
-    case "numbers":
-      v = toList(name, raw).map((x) => toNumber(name, { ...d, type: "number" }, x));
-      break;
-    case "strings":
-      v = toList(name, raw).map((x) => checkChoice(name, d, String(x)));
-      break;
-  }
-  const msg = d.validate?.(v);
-  if (msg) throw new UsageError(`--${name} ${msg}`);
-  return v;
-}
 
 /** Flag values from a recipe file: a YAML or JSON mapping of flag names to values. */
 function readConfig(path: string, defs: FlagDefs): Record<string, unknown> {
@@ -260,31 +140,16 @@ function parseError(e: Error & { code?: string }, known: string[]): UsageError {
 export function helpText(defs: FlagDefs, info: { name: string; description: string }): string {
   const all: FlagDefs = { ...defs, help: { type: "boolean", help: "print this help and exit" } };
   if (!Object.hasOwn(defs, "config")) all.config = commonFlags.config;
-  const heads = Object.entries(all).map(([name, d]) =>
-    d.type === "boolean"
-      ? `--${name}`
-      : `--${name} <${
-        d.type === "numbers" || d.type === "strings" ? `${d.type.slice(0, -1)},...` : d.type
-      }>`
-  );
-  const width = Math.min(40, Math.max(...heads.map((h) => h.length)) + 2);
-  const lines = [`usage: ${info.name} [flags]`, "", info.description, "", "flags:"];
-  Object.entries(all).forEach(([, d], i) => {
-    const notes: string[] = [];
-    if (d.choices) notes.push(`one of ${d.choices.join(", ")}`);
-    const range = rangeText(d);
-    if (range) notes.push(/^[[(]/.test(range) ? `in ${range}` : range);
-    if (d.default !== undefined) notes.push(`default ${show(d.default)}`);
-    const text = d.help + (notes.length ? ` (${notes.join("; ")})` : "");
-    const head = `  ${heads[i]}`;
-    lines.push(
-      head.length + 1 > width + 2
-        ? `${head}\n${" ".repeat(width + 2)}${text}`
-        : `${head.padEnd(width + 2)}${text}`,
-    );
-  });
-  lines.push("", "Booleans: --name or --no-name. Negative numbers: --name=-1.");
-  return lines.join("\n");
+  return [
+    `usage: ${info.name} [flags]`,
+    "",
+    info.description,
+    "",
+    "flags:",
+    ...flagLines(all, "--", "  "),
+    "",
+    "Booleans: --name or --no-name. Negative numbers: --name=-1.",
+  ].join("\n");
 }
 
 /** `--flag -1` -> `--flag=-1` for value flags, which strict parseArgs would call ambiguous. */
@@ -304,10 +169,23 @@ function joinNegativeValues(args: string[], defs: FlagDefs): string[] {
   return out;
 }
 
+/** What {@link parseFlags} says in `--help`, and what it does then. */
+export interface HelpInfo {
+  name: string;
+  description: string;
+  /**
+   * Called with the help text and the raw parsed values instead of printing
+   * it and exiting (parseFlags then returns no values): a caller that adds
+   * to the help (the parts of loaded plugins) prints it itself.
+   */
+  onHelp?: (text: string, raw: Record<string, unknown>) => void;
+}
+
 /**
  * Parses `args` against `defs`. Precedence: command line, then the `--config`
- * recipe file, then each flag's default. `--help` prints {@link helpText} and
- * exits 0. Every bad input throws a {@link UsageError} with one line, e.g.
+ * recipe file, then each flag's default (an `entries` flag merges the two,
+ * the command line winning key by key). `--help` prints {@link helpText} and
+ * exits 0 (or calls `info.onHelp`). Every bad input throws a {@link UsageError} with one line, e.g.
  * "--global_keep_ratio must be in (0, 1], got 1.5".
  *
  * @example
@@ -320,16 +198,18 @@ function joinNegativeValues(args: string[], defs: FlagDefs): string[] {
 export function parseFlags<D extends FlagDefs>(
   defs: D,
   args: string[],
-  info: { name: string; description: string },
+  info: HelpInfo,
 ): FlagValues<D> & { config?: string } {
-  const options: Record<string, { type: "string" | "boolean" }> = {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
     help: { type: "boolean" },
     config: { type: "string" },
   };
   for (const [name, d] of Object.entries(defs)) {
-    options[name] = { type: d.type === "boolean" ? "boolean" : "string" };
+    options[name] = d.type === "entries"
+      ? { type: "string", multiple: true }
+      : { type: d.type === "boolean" ? "boolean" : "string" };
   }
-  let parsed: Record<string, string | boolean | undefined>;
+  let parsed: Record<string, string | string[] | boolean | undefined>;
   try {
     parsed = parseArgs(
       {
@@ -339,20 +219,33 @@ export function parseFlags<D extends FlagDefs>(
         allowPositionals: false,
         allowNegative: true,
       } as Parameters<typeof parseArgs>[0],
-    ).values as Record<string, string | boolean | undefined>;
+    ).values as Record<string, string | string[] | boolean | undefined>;
   } catch (e) {
     throw parseError(e as Error, Object.keys(defs));
   }
   if (parsed.help) {
-    console.log(helpText(defs, info));
-    Deno.exit(0);
+    const text = helpText(defs, info);
+    if (!info.onHelp) {
+      console.log(text);
+      Deno.exit(0);
+    }
+    info.onHelp(text, parsed);
+    return {} as FlagValues<D> & { config?: string };
   }
   const config = parsed.config as string | undefined;
   const fromFile = config ? readConfig(config, defs) : {};
   const out: Record<string, unknown> = {};
   for (const [name, d] of Object.entries(defs)) {
     const raw = parsed[name] ?? fromFile[name];
-    if (raw !== undefined) out[name] = coerce(name, d, raw);
+    if (d.type === "entries" && raw !== undefined) {
+      // a recipe's entries, then the command line's (which win key by key)
+      out[name] = {
+        ...(fromFile[name] === undefined
+          ? {}
+          : coerceFlag(`--${name}`, d, fromFile[name]) as object),
+        ...(parsed[name] === undefined ? {} : coerceFlag(`--${name}`, d, parsed[name]) as object),
+      };
+    } else if (raw !== undefined) out[name] = coerceFlag(`--${name}`, d, raw);
     else if (d.default !== undefined) out[name] = d.default;
     else if (d.type === "boolean") out[name] = false;
   }

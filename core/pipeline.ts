@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { concat, defer, Observable } from "rxjs";
+import { concat, defer, EMPTY, Observable } from "rxjs";
 import type { tf } from "./tf.ts";
 import type { Dataset } from "./data.ts";
 import type { Rng } from "./rng.ts";
@@ -141,8 +141,10 @@ export function throwIfCancelled(c: Cancel): void {
 /**
  * Makes a {@link Stage} from an async body. The body gets an `emit` helper and a
  * cancellation token that turns true when the stage is unsubscribed or
- * `ctx.signal` aborts; long loops check it once per batch
- * ({@link throwIfCancelled}) so a cancel stops within one batch.
+ * `ctx.signal` aborts; long loops check it once per item (batch, point,
+ * iteration: {@link throwIfCancelled}) so a cancel stops within one item. A
+ * stage that starts, or ends, once the run is cancelled fails with
+ * {@link CancelledError}, so no stage runs after a Ctrl-C.
  *
  * @example
  * ```ts
@@ -167,7 +169,11 @@ export function stage(
           if (!token.unsubscribed) sub.next(e);
         });
         Promise.resolve()
-          .then(() => body(ctx, emit, token))
+          .then(() => {
+            throwIfCancelled(token);
+            return body(ctx, emit, token);
+          })
+          .then(() => throwIfCancelled(token))
           .then(
             () => sub.complete(),
             (err) => sub.error(err),
@@ -218,5 +224,140 @@ export function progressive(n: number, ...stages: Stage[]): Stage {
             return pipeline(...stages)(ctx);
           })),
       ),
+  };
+}
+
+/** A step of a combinator as a stage: runs `fn` (synchronous) once the run is not cancelled. */
+function step(name: string, fn: (ctx: RunContext) => void): Stage {
+  return stage(name, (ctx) => fn(ctx));
+}
+
+/** How {@link iterate} repeats. */
+export interface IterateSpec {
+  /** Stage name; default "iterations". */
+  name?: string;
+  /** The block run at each iteration (`ctx.step.index` = the iteration, from 0). */
+  stages: Stage[];
+  /** After iteration `i` (from 0): stop? */
+  until: (ctx: RunContext, i: number) => boolean;
+  /** What `ctx.step.total` says during iteration i (default i + 1: open-ended). */
+  total?: (ctx: RunContext, i: number) => number;
+}
+
+/**
+ * Repeats a block of stages until a condition holds after an iteration
+ * (prune, measure, fine-tune, until a MAC target is met), setting `ctx.step`
+ * before each; a cancelled run stops before the next iteration.
+ *
+ * @example
+ * ```ts
+ * iterate({ stages: [score(s), mask(m), finetune(f)], until: (ctx, i) => i + 1 >= 5 });
+ * ```
+ */
+export function iterate(spec: IterateSpec): Stage {
+  const name = spec.name ?? "iterations";
+  const run = (ctx: RunContext, i: number): Observable<RunEvent> =>
+    concat(
+      step(name, (c) => {
+        c.step = { index: i, total: spec.total?.(c, i) ?? i + 1 };
+      }).run(ctx),
+      pipeline(...spec.stages)(ctx),
+      defer(() => (spec.until(ctx, i) ? EMPTY : run(ctx, i + 1))),
+    );
+  return { name, run: (ctx) => defer(() => run(ctx, 0)) };
+}
+
+/** How {@link sweep} runs its points. */
+export interface SweepSpec {
+  /** Stage name; default "sweep". */
+  name?: string;
+  /** Number of points; the block reads its point from `ctx.step.index`. */
+  points: number | ((ctx: RunContext) => number);
+  /** The block run at each point. */
+  stages: Stage[];
+  /**
+   * The point whose model ctx.model holds after the sweep, when its block
+   * replaced the model (default: the last point's).
+   */
+  keep?: (ctx: RunContext, index: number) => boolean;
+}
+
+/**
+ * Runs a block of stages once per point, each point starting from the model
+ * as it was before the sweep: between points the run's weight masks are
+ * restored, a model a point replaced (a structural pruner's) is disposed and
+ * the original put back, and the original's weights (fine-tuned in place)
+ * are reset. `ctx.step` is `{index, total}` of the point. After the sweep,
+ * ctx.model is the kept point's model (default the last), the original is
+ * disposed when no longer held (not ctx.model or the teacher), and a
+ * cancelled run stops before the next point.
+ *
+ * @example
+ * ```ts
+ * const ps = [0.1, 0.5, 0.9];
+ * sweep({ points: ps.length, stages: [score(s), mask({ ..., budget: (ctx) => ({ keepRatio: 1 - ps[ctx.step.index] }) }), evaluate()] });
+ * ```
+ */
+export function sweep(spec: SweepSpec): Stage {
+  const name = spec.name ?? "sweep";
+  return {
+    name,
+    run: (ctx) =>
+      defer(() => {
+        const original = ctx.model;
+        if (!original) throw new Error(`${name}: no model to sweep over`);
+        const n = typeof spec.points === "function" ? spec.points(ctx) : spec.points;
+        let snapshot: tf.Tensor[] | undefined;
+        let kept: tf.LayersModel | undefined;
+        const drop = (m: tf.LayersModel | undefined) => {
+          if (m && m !== original && m !== kept && m !== ctx.teacher) m.dispose();
+        };
+        const restore = (i: number) =>
+          step(`${name} point ${i + 1}/${n}`, (c) => {
+            if (i === 0) {
+              snapshot = original.getWeights().map((w) => w.clone());
+            } else {
+              c.masks.restore(c.model!);
+              drop(c.model);
+              c.model = original;
+              original.setWeights(snapshot!);
+            }
+            c.step = { index: i, total: n };
+          });
+        const remember = (i: number) =>
+          step(`${name} point ${i + 1}/${n}`, (c) => {
+            if (spec.keep?.(c, i) && c.model !== original) kept = c.model;
+          });
+        const finish = () => {
+          snapshot?.forEach((t) => t.dispose());
+          if (kept && kept !== ctx.model) {
+            const last = ctx.model;
+            ctx.model = kept;
+            drop(last);
+          }
+          if (ctx.model !== original && original !== ctx.teacher) original.dispose();
+        };
+        const points = Array.from({ length: n }, (_, i) =>
+          concat(restore(i).run(ctx), pipeline(...spec.stages)(ctx), remember(i).run(ctx)));
+        return new Observable<RunEvent>((sub) => {
+          const inner = concat(...points).subscribe({
+            next: (e) =>
+              sub.next(e),
+            error: (e) => {
+              snapshot?.forEach((t) => t.dispose());
+              sub.error(e);
+            },
+            complete: () => {
+              try {
+                finish();
+                sub.complete();
+              } catch (e) {
+                sub.error(e);
+              }
+            },
+          });
+          return () => inner.unsubscribe();
+        });
+      }),
   };
 }

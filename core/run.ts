@@ -1,10 +1,13 @@
 /**
  * The pipeline runner: what every `pipelines/*.ts` entry point calls. It
- * parses flags (common ones plus the pipeline's), starts the backend,
- * registers plugins (the pipeline's and `--plugin` modules), makes the run
- * directory, runs the stages with progress rendering, turns Ctrl-C into a
- * clean cancel (the last checkpoint stays), and writes the model,
- * report.json and report.md.
+ * parses flags (common ones plus the pipeline's), registers plugins (the
+ * pipeline's and `--plugin` modules, checked at import; `--help` lists their
+ * parts), starts the backend, builds the stages (the preflight: parts,
+ * options, budgets, layer names and shapes are checked there, before any
+ * data is loaded), makes the run directory, runs the stages with progress
+ * rendering, turns Ctrl-C into a clean cancel (status `cancelled`, exit
+ * 130; the last checkpoint stays), and writes the model, report.json and
+ * report.md.
  *
  * @example
  * ```ts
@@ -28,14 +31,9 @@ import {
 import { importPlugin, type Plugin, Registry } from "./plugin.ts";
 import { MaskSet } from "./masks.ts";
 import { Rng } from "./rng.ts";
-import {
-  commonFlags,
-  exitOnError,
-  type FlagDefs,
-  type FlagValues,
-  parseFlags,
-  renderEvents,
-} from "./cli.ts";
+import { commonFlags, exitOnError, parseFlags, renderEvents } from "./cli.ts";
+import type { FlagDefs, FlagValues } from "./flags.ts";
+import { partsHelp, type PartsTaken } from "./parts.ts";
 import { type BackendName, initBackend } from "./backend.ts";
 import { createRunDir, saveModel, writeReport } from "./io.ts";
 
@@ -49,7 +47,14 @@ export interface PipelineSpec<D extends FlagDefs> {
   description: string;
   flags: D;
   plugins?: Plugin[];
-  /** The stages, given the parsed flags and the fresh context. */
+  /** The target it prunes and the flags that name its parts (the parts section of `--help`). */
+  takes?: PartsTaken;
+  /**
+   * The stages, given the parsed flags and the fresh context (registry,
+   * backend and rng ready; no run directory yet). This is the preflight:
+   * resolve every part, check options, budgets, layer names and shapes
+   * here, and throw usage errors, before any data is loaded or trained.
+   */
   build(flags: PipelineFlags<D>, ctx: RunContext): Stage[] | Promise<Stage[]>;
   /** Closing summary lines (printed, and first in report.md); may add top-level numbers to ctx.report. */
   summarize?(ctx: RunContext, flags: PipelineFlags<D>): string[] | Promise<string[]>;
@@ -78,7 +83,14 @@ export async function runPipeline<D extends FlagDefs>(
   args: string[] = Deno.args,
 ): Promise<RunContext> {
   const defs = { ...commonFlags, ...spec.flags } as D & typeof commonFlags;
-  const flags = parseFlags(defs, args, spec) as PipelineFlags<D>;
+  let help: { text: string; plugins: string[] } | undefined;
+  const flags = parseFlags(defs, args, {
+    ...spec,
+    onHelp: (text, raw) => {
+      const list = [raw.plugin ?? []].flat() as string[];
+      help = { text, plugins: list.flatMap((p) => p.split(",")).filter((p) => p.trim()) };
+    },
+  }) as PipelineFlags<D>;
   const common = flags as unknown as {
     backend: string;
     seed: number;
@@ -86,9 +98,13 @@ export async function runPipeline<D extends FlagDefs>(
     plugin?: string[];
     quiet?: boolean;
   };
-  const backend = await initBackend(common.backend as BackendName, { quiet: common.quiet });
   const registry = new Registry(spec.plugins ?? []);
-  for (const p of common.plugin ?? []) registry.add(await importPlugin(p));
+  for (const p of help?.plugins ?? common.plugin ?? []) registry.add(await importPlugin(p.trim()));
+  if (help) {
+    console.log(help.text + (spec.takes ? `\n${partsHelp(registry, spec.takes)}` : ""));
+    Deno.exit(0);
+  }
+  const backend = await initBackend(common.backend as BackendName, { quiet: common.quiet });
   const ac = new AbortController();
   const ctx: RunContext = {
     masks: new MaskSet(),
@@ -117,6 +133,7 @@ export async function runPipeline<D extends FlagDefs>(
     await renderEvents(pipeline(...stages)(ctx).pipe(tap(collect(metrics))), {
       quiet: common.quiet,
     });
+    if (ac.signal.aborted) status = "cancelled"; // the last stage ended after a Ctrl-C
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;
     status = "cancelled";
@@ -142,7 +159,16 @@ export async function runPipeline<D extends FlagDefs>(
   await writeReport(ctx.runDir, report, markdown(spec.name, report, summary));
   for (const line of summary) console.log(line);
   if (status === "cancelled") {
-    console.error(`cancelled; the last checkpoint is in ${ctx.runDir}/checkpoint`);
+    const checkpoint = `${ctx.runDir}/checkpoint`;
+    let saved = false;
+    try {
+      saved = Deno.statSync(`${checkpoint}/model.json`).isFile;
+    } catch { /* no checkpoint was written */ }
+    console.error(
+      saved
+        ? `cancelled; the last checkpoint is in ${checkpoint}`
+        : `cancelled before any checkpoint; the report is in ${ctx.runDir}/report.json`,
+    );
     Deno.exit(130);
   }
   console.log(`run files: ${ctx.runDir}`);

@@ -4,8 +4,9 @@
  *
  * Loss = gamma·CE + alpha·KD(T) + Σ weight·regularizer + extra(features).
  * After every optimizer step the run's weight masks are re-applied (pruned
- * weights stay zero), then score sessions and the `onBatchEnd` hook see the
- * batch, each awaited in turn (a pruner may update masks there). Score
+ * weights stay zero), then score sessions and the callbacks (a list, in
+ * order) see the batch, each awaited in turn (a pruner may update masks
+ * there); after each epoch the callbacks' `onEpochEnd` run in order. Score
  * sessions' taps see every batch's activations and gradients. The loop checks
  * for cancellation once per batch.
  *
@@ -17,10 +18,16 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import type { Batch } from "./data.ts";
 import { type Cancel, type Emit, throwIfCancelled } from "./pipeline.ts";
 import type { RunContext } from "./pipeline.ts";
-import type { BatchInfo, Options, Regularizer, ScoreSession } from "./plugin.ts";
+import type {
+  BatchInfo,
+  EpochStats,
+  Options,
+  Regularizer,
+  ScoreSession,
+  TrainCallback,
+} from "./plugin.ts";
 import { type TapSink, withTaps } from "./taps.ts";
 import {
   lrAt,
@@ -64,12 +71,11 @@ export interface TrainConfig {
   /** Score sessions fed on every batch. */
   sessions?: ScoreSession[];
   /**
-   * Called after each optimizer step, mask re-application and the sessions'
-   * `onBatchEnd`; awaited before the next batch.
+   * Called in order after each optimizer step, mask re-application and the
+   * sessions' `onBatchEnd` (each awaited before the next batch), and after
+   * each epoch (evaluation, checkpoint, a pruning schedule).
    */
-  onBatchEnd?: (info: BatchInfo, batch: Batch) => void | Promise<void>;
-  /** Called after each epoch (checkpoint, evaluation). */
-  onEpochEnd?: (epoch: number, stats: EpochStats) => Promise<void> | void;
+  callbacks?: TrainCallback[];
   /** Training augmentation; default true. */
   augment?: boolean;
   /** Use at most this many training examples per epoch. */
@@ -86,15 +92,6 @@ export interface TrainConfig {
   trainMode?: boolean;
   /** Progress label; default "epoch". */
   label?: string;
-}
-
-/** Numbers of one epoch. */
-export interface EpochStats {
-  epoch: number;
-  loss: number;
-  acc: number;
-  lr: number;
-  seconds: number;
 }
 
 const asArray = (t: tf.Tensor | tf.Tensor[]) => (Array.isArray(t) ? t : [t]);
@@ -166,7 +163,7 @@ export async function train(
             let loss = crossEntropy(logits, batch.y).mul(gamma);
             if (alpha) loss = loss.add(kdLoss(logits, tOut[0], T).mul(alpha));
             for (const r of cfg.regularizers ?? []) {
-              loss = loss.add(r.reg.loss(model, r.options ?? {}).mul(r.weight));
+              loss = loss.add(r.reg.loss!(model, r.options ?? {}).mul(r.weight));
             }
             if (cfg.extraLoss) loss = loss.add(cfg.extraLoss(outs.slice(1), tOut.slice(1)));
             return loss as tf.Scalar;
@@ -184,7 +181,7 @@ export async function train(
           globalStep++;
           const info: BatchInfo = { epoch, batch: b, globalStep, batchesPerEpoch: nBatches, loss };
           for (const s of sessions) await s.onBatchEnd?.(info, batch);
-          await cfg.onBatchEnd?.(info, batch);
+          for (const c of cfg.callbacks ?? []) await c.onBatchEnd?.(info, batch);
         } finally {
           batch.x.dispose();
           batch.y.dispose();
@@ -208,7 +205,7 @@ export async function train(
         emit.metric("train_loss", st.loss, epoch + 1);
         emit.metric("train_acc", st.acc, epoch + 1);
       }
-      await cfg.onEpochEnd?.(epoch, st);
+      for (const c of cfg.callbacks ?? []) await c.onEpochEnd?.(epoch, st);
     }
   } finally {
     opt.dispose(); // wrappers made by withTaps own no variables: nothing else to free

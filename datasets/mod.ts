@@ -15,6 +15,7 @@
  */
 export { DatasetError } from "./errors.ts";
 export { datasetNames, loadDataset } from "./load.ts";
+export { type DatasetShape, datasetShape } from "./shape.ts";
 export type { LoadOptions } from "./options.ts";
 export { syntheticDataset, type SyntheticOptions } from "./synthetic.ts";
 export { type Examples, type InMemoryConfig, InMemoryDataset } from "./in_memory.ts";

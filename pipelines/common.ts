@@ -1,12 +1,15 @@
 /**
  * What the pipelines share: model, data and training flags (spread them,
- * overriding `default` or `help` where a pipeline differs), the factories
- * the load stage calls, zero-padding small images in front of a built model,
- * and a stage that trains a model from scratch when none was given (so every
- * pipeline runs with no flags on the embedded mnist data).
+ * overriding `default` or `help` where a pipeline differs), the dataset's
+ * shape before its load (for the preflight), the models a run starts from
+ * (built for that shape, or loaded and checked against it), zero-padding
+ * small images in front of a built model, and a stage that trains a model
+ * from scratch when none was given (so every pipeline runs with no flags on
+ * the embedded mnist data).
  * @module
  */
 import {
+  checkModelShape,
   type FitSpec,
   type FlagDef,
   type FlagDefs,
@@ -18,9 +21,9 @@ import {
   train,
   UsageError,
 } from "@shears/core";
-import type { Batch, Dataset } from "@shears/core";
-import { buildModel, modelNames } from "@shears/models";
-import { datasetNames, loadDataset } from "@shears/datasets";
+import type { Dataset } from "@shears/core";
+import { type AnyModelOptions, buildModel, modelNames } from "@shears/models";
+import { datasetNames, type DatasetShape, datasetShape, loadDataset } from "@shears/datasets";
 
 /** --dataset, --data_dir and example limits. */
 export const dataFlags = {
@@ -113,54 +116,95 @@ export function dataFrom(f: DataFlagValues, seed = 0): () => Promise<Dataset> {
     });
 }
 
-/**
- * Builds `name` from the zoo for the run's data (initialised from `seed`,
- * the run's --seed), or loads `path` (checked against the data's shape).
- */
-export function modelFrom(
-  f: { model: string; width: number; path?: string; seed?: number },
-): (ctx: RunContext) => Promise<tf.LayersModel> {
-  return async (ctx) => {
-    const data = ctx.data!;
-    if (!f.path) {
-      return buildModel(f.model, {
-        inputShape: data.inputShape,
-        numClasses: data.numClasses,
-        width: f.width,
-        seed: f.seed,
-      });
-    }
-    const m = await loadModel(f.path);
-    const inShape = (m.inputs[0].shape as number[]).slice(1);
-    const outN = (m.outputs[0].shape as number[]).at(-1);
-    if (inShape.join() !== data.inputShape.join() || outN !== data.numClasses) {
-      throw new UsageError(
-        `model ${f.path} takes [${inShape}] -> ${outN} classes, but ${data.name} is [${data.inputShape}] with ${data.numClasses} classes`,
-      );
-    }
-    return m;
-  };
+/** A dataset's name and shape: what a model must take, known before the data loads. */
+export type DataShape = DatasetShape & { name: string };
+
+/** The shape of the flags' dataset, without loading it (for the preflight). */
+export async function dataShape(f: DataFlagValues): Promise<DataShape> {
+  return { name: f.dataset, ...await datasetShape(f.dataset, { dataDir: f.data_dir }) };
+}
+
+/** A zoo model, or what is wrong with building it for this data as a usage error. */
+export function zooModel(
+  name: string,
+  data: DataShape,
+  opts: Omit<AnyModelOptions, "inputShape" | "numClasses">,
+): tf.LayersModel {
+  try {
+    return buildModel(name, { ...opts, inputShape: data.inputShape, numClasses: data.numClasses });
+  } catch (e) {
+    throw new UsageError(
+      `--model ${name} cannot be built for ${data.name} [${data.inputShape}]: ${
+        (e as Error).message.split("\n")[0]
+      }`,
+    );
+  }
 }
 
 /**
- * The load stage's model factory for a built model that takes larger images
- * than the data's: built for `size([h, w, c])` of the data's images, which it
+ * Builds `name` from the zoo for the data (initialised from `seed`, the
+ * run's --seed), or loads `path` (checked against the data's shape).
+ */
+export function modelFrom(f: ModelChoice): (data: DataShape) => Promise<tf.LayersModel> {
+  return async (data) =>
+    f.path
+      ? await savedModelFor(f.path, data)
+      : zooModel(f.model, data, { ...f.options, width: f.width, seed: f.seed });
+}
+
+/** A zoo model (name, width, seed, other builder options) or a saved one (`path`). */
+export interface ModelChoice {
+  model: string;
+  width: number;
+  path?: string;
+  seed?: number;
+  options?: Omit<AnyModelOptions, "inputShape" | "numClasses" | "width" | "seed">;
+}
+
+/**
+ * The saved model at `path`, checked against the data's shape; with `pad`,
+ * a model that takes images `pad` pixels larger per side (as rni saved them
+ * before it padded inside the model) gets the zero-padding in front
+ * ({@link padInput}).
+ */
+export async function savedModelFor(
+  path: string,
+  data: DataShape,
+  pad = 0,
+): Promise<tf.LayersModel> {
+  const m = await loadModel(path);
+  const [h, w, c] = data.inputShape;
+  const inShape = (m.inputs[0].shape as number[]).slice(1);
+  if (pad > 0 && inShape.join() === [h + 2 * pad, w + 2 * pad, c].join()) {
+    try {
+      return padInput(m, data.inputShape);
+    } finally {
+      m.dispose();
+    }
+  }
+  checkModelShape(`model ${path}`, m, data.inputShape, data.numClasses, data.name);
+  return m;
+}
+
+/**
+ * The model factory for a built model that takes larger images than the
+ * data's: built for `size([h, w, c])` of the data's images, which it
  * zero-pads (centred) in front ({@link padInput}). With `path`, or where
  * `size` keeps the shape, it is {@link modelFrom}.
  */
 export function paddedModelFrom(
-  f: { model: string; width: number; path?: string; seed?: number },
+  f: ModelChoice,
   size: (shape: number[]) => number[],
-): (ctx: RunContext) => Promise<tf.LayersModel> {
+): (data: DataShape) => Promise<tf.LayersModel> {
   if (f.path) return modelFrom(f);
-  return async (ctx) => {
-    const data = ctx.data!, shape = data.inputShape;
+  return async (data) => {
+    const shape = data.inputShape;
     if (shape.length !== 3) {
       throw new UsageError(`zero-padding needs image data; ${data.name} is [${shape}]`);
     }
     const inputShape = size(shape);
-    if (inputShape.join() === shape.join()) return modelFrom(f)(ctx);
-    const inner = await modelFrom(f)({ ...ctx, data: { ...data, inputShape } });
+    if (inputShape.join() === shape.join()) return modelFrom(f)(data);
+    const inner = await modelFrom(f)({ ...data, inputShape });
     try {
       return padInput(inner, shape);
     } finally {
@@ -252,27 +296,27 @@ export function pretrain(
   });
 }
 
-/**
- * `ds` with every image zero-padded by `pad` pixels on each side (rni trains on
- * padded data, so its saved models take the padded size; validate --pad).
- */
-export function paddedData(ds: Dataset, pad: number): Dataset {
-  if (pad === 0) return ds;
-  if (ds.inputShape.length !== 3) {
-    throw new UsageError(`--pad ${pad} needs image data; ${ds.name} is [${ds.inputShape}]`);
-  }
-  const [h, w, c] = ds.inputShape;
-  return {
-    name: ds.name,
-    inputShape: [h + 2 * pad, w + 2 * pad, c],
-    numClasses: ds.numClasses,
-    size: (split) => ds.size(split),
-    *batches(split, opts): Iterable<Batch> {
-      for (const b of ds.batches(split, opts)) {
-        const x = tf.pad(b.x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
-        b.x.dispose();
-        yield { x, y: b.y };
-      }
-    },
-  };
+/** Knowledge distillation from a teacher (relu_taylor, prune.ts). */
+export const distillFlags = {
+  distill: { type: "string", default: "kd", choices: ["kd", "none"], help: "distillation loss" },
+  alpha: { type: "number", default: 0.5, min: 0, help: "weight of the KD loss" },
+  gamma: { type: "number", default: 0.5, min: 0, help: "weight of the cross-entropy loss" },
+  temperature: { type: "number", default: 4, min: 0, minExclusive: true, help: "KD temperature" },
+} satisfies FlagDefs;
+
+/** The KD weight the flags ask for (0: no distillation); `--distill kd` needs `--alpha > 0`. */
+export function kdAlpha(f: { distill: string; alpha: number }): number {
+  if (f.distill === "kd" && !(f.alpha > 0)) throw new UsageError("--distill kd needs --alpha > 0");
+  return f.distill === "kd" ? f.alpha : 0;
+}
+
+/** The teacher a pipeline distils from: `path` (checked against the data) or a zoo model. */
+export async function teacherFor(
+  f: { path_t?: string; model_t: string; width: number; seed: number },
+  data: DataShape,
+): Promise<tf.LayersModel> {
+  if (!f.path_t) return zooModel(f.model_t, data, { width: f.width, seed: f.seed + 1 });
+  const t = await loadModel(f.path_t);
+  checkModelShape(`--path_t ${f.path_t}`, t, data.inputShape, data.numClasses, data.name);
+  return t;
 }

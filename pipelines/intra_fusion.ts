@@ -1,62 +1,57 @@
 /**
  * Intra-Fusion vs. default pruning, without fine-tuning: BN is folded into
- * the convs, channel importance is scored once (l1, taylor, or any channel
- * scorer of a registered plugin), then for every (group, sparsity) the folded
- * model is pruned twice — dropping the unkept channels ("default") and fusing
- * all channels into the kept ones by optimal transport ("fusion") — and both
- * are evaluated on the test split. Groups are numbered from the output: 0 is
- * the prunable group nearest the classifier.
+ * the convs, channel importance is scored once (`--scorer`: l1, taylor, or
+ * any channels scorer of a registered plugin), then for every (group,
+ * sparsity) the folded model is pruned twice — by the baseline pruner
+ * (`--baseline`, default: drop the unkept channels) and by the method's
+ * (`--pruner`, default: fuse all channels into the kept ones by optimal
+ * transport) — and both are evaluated on the test split. Groups are
+ * numbered from the output: 0 is the prunable group nearest the classifier.
+ * Target: channels.
  *
- * With no flags it trains a narrow VGG-11-BN (inputs zero-padded 28 -> 32) on
- * the embedded mnist data for a few epochs first.
+ * The models of one point are saved (`--save group,sparsity`, default the
+ * last point): `model/` the fused one, `model_default/` the baseline's.
+ * With no flags it trains a narrow VGG-11-BN (inputs zero-padded 28 -> 32
+ * inside the model) on the embedded mnist data for a few epochs first.
  *
  * @example
  * ```sh
  * deno task run pipelines/intra_fusion.ts
  * deno task run pipelines/intra_fusion.ts --path runs/train_teacher/<ts>/model --dataset fashion-mnist \
- *   --data_dir /usr/share/datasets/fashion-mnist --group_idxs 1,2,3 --sparsities 0.3,0.5,0.7
+ *   --group_idxs 1,2,3 --sparsities 0.3,0.5,0.7 --save 2,0.5
  * ```
  * @module
  */
 import {
-  accuracy,
-  buildChannelGraph,
+  evaluate,
+  type Evaluation,
   type FlagDefs,
   lineChartSVG,
   load,
+  mask,
+  PartChooser,
   type PipelineSpec,
+  plot,
+  prunableGroups,
   type RunContext,
   runMain,
+  save,
   score,
-  type Stage,
   stage,
-  type tf,
+  sweep,
+  transform,
   UsageError,
-  writeFileAtomic,
 } from "@shears/core";
-import intraFusion, { defaultPruner, foldBatchNorm, fusionPruner } from "@shears/intra_fusion";
-import {
-  dataFlags,
-  dataFrom,
-  type ModelFlagDefs,
-  modelFlags,
-  modelFrom,
-  paddedModelFrom,
-  padFlag,
-  pretrain,
-} from "./common.ts";
+import intraFusion from "@shears/intra_fusion";
+import * as common from "./common.ts";
 
-const modelDefaults: ModelFlagDefs = modelFlags("vgg11_bn", 0.125);
+const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
 
 /** Flags of the intra_fusion pipeline. */
 export const intraFusionFlags = {
-  ...dataFlags,
-  ...modelDefaults,
-  pad: {
-    ...padFlag,
-    help:
-      "zero-pad images by this many pixels per side in front of a built model (28 -> 32 for VGG)",
-  },
+  ...common.dataFlags,
+  ...model,
+  pad: { ...common.padFlag, help: "zero-pad images in front of a built model (28 -> 32 for VGG)" },
   group_idxs: {
     type: "numbers",
     default: [0, 1, 2],
@@ -71,11 +66,9 @@ export const intraFusionFlags = {
     maxExclusive: true,
     help: "fractions of a group's channels to remove",
   },
-  importance_criteria: {
-    type: "string",
-    default: "l1",
-    help: "channel importance: l1 | taylor | any registered channel scorer (plugin/name)",
-  },
+  scorer: { type: "string", default: "l1", help: "channel importance: l1 | taylor | plugin/name" },
+  pruner: { type: "string", default: "fusion", help: "the method's channels pruner" },
+  baseline: { type: "string", default: "default", help: "the baseline's channels pruner" },
   merge: {
     type: "string",
     default: "sum",
@@ -90,11 +83,13 @@ export const intraFusionFlags = {
   },
   solver: { type: "string", default: "emd", choices: ["emd", "sinkhorn"], help: "OT solver" },
   include_eps: { type: "boolean", default: false, help: "put BN's epsilon into the fold" },
+  save: {
+    type: "numbers",
+    help: "group,sparsity whose models are saved (default: the last point)",
+  },
   epochs: { type: "int", default: 3, min: 1, help: "epochs of the pretraining (no --path only)" },
   eval_limit: { type: "int", min: 1, help: "evaluate on at most this many test examples" },
 } satisfies FlagDefs;
-
-type Flags = Parameters<PipelineSpec<typeof intraFusionFlags>["build"]>[0];
 
 /** One (group, sparsity) measurement. */
 export interface FusionResult {
@@ -107,115 +102,7 @@ export interface FusionResult {
   fusion_top1: number;
 }
 
-/** The model: built for images --pad pixels larger per side, which it zero-pads in front. */
-function modelFor(f: Flags): (ctx: RunContext) => Promise<tf.LayersModel> {
-  if (f.pad === 0) return modelFrom(f);
-  return paddedModelFrom(f, ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c]);
-}
-
-/** Prunable groups, numbered from the output (index 0 nearest the classifier). */
-function groupsFromOutput(model: tf.LayersModel): { id: string; size: number }[] {
-  return buildChannelGraph(model).groups.filter((g) => g.prunable).reverse();
-}
-
-/** Fails early (before any training) on a group index the model does not have. */
-function checkGroups(f: Flags): Stage {
-  return stage("check", (ctx) => {
-    const groups = groupsFromOutput(ctx.model!);
-    const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
-    if (bad !== undefined) {
-      throw new UsageError(
-        `--group_idxs ${bad} is out of range: the model has ${groups.length} prunable groups (0..${
-          groups.length - 1
-        })`,
-      );
-    }
-    return Promise.resolve();
-  });
-}
-
-const SCORES_KEY = "intra_fusion/importance";
-
-function sweep(f: Flags): Stage {
-  return stage("sweep", async (ctx, emit) => {
-    const base = ctx.model!, data = ctx.data!;
-    const scores = ctx.scores.get(SCORES_KEY)!;
-    if (scores.target !== "channels") {
-      throw new UsageError(
-        `--importance_criteria ${f.importance_criteria} scores "${scores.target}", not channels`,
-      );
-    }
-    const groups = groupsFromOutput(base);
-    const options = {
-      merge: f.merge,
-      marginals: f.marginals,
-      solver: f.solver,
-      includeEps: f.include_eps,
-    };
-    const results: FusionResult[] = [];
-    const total = f.group_idxs.length * f.sparsities.length;
-    for (const gi of f.group_idxs) {
-      const g = groups[gi];
-      for (const s of f.sparsities) {
-        const row: Record<string, number> = {};
-        for (
-          const [name, pruner] of [["default", defaultPruner], ["fusion", fusionPruner]] as const
-        ) {
-          const run = { ...ctx, model: base };
-          const res = await pruner.prune(run, scores, { keepRatio: 1 - s }, {
-            ...options,
-            groups: [g.id],
-          });
-          row.kept = res.kept;
-          row[name] = (await accuracy(run.model!, data, { limit: f.eval_limit })).top1;
-          run.model!.dispose();
-        }
-        results.push({
-          group: gi,
-          group_id: g.id,
-          channels: g.size,
-          kept: row.kept,
-          sparsity: s,
-          default_top1: row.default,
-          fusion_top1: row.fusion,
-        });
-        emit.metric(`g${gi}_s${s}_default_top1`, row.default);
-        emit.metric(`g${gi}_s${s}_fusion_top1`, row.fusion);
-        emit.log(
-          `group ${gi} (${g.id}, ${g.size} ch) sparsity ${s}: default ${pct(row.default)}, ` +
-            `fusion ${pct(row.fusion)}`,
-        );
-        emit.progress("group x sparsity", results.length, total);
-      }
-    }
-    ctx.report.results = results;
-    if (ctx.runDir) {
-      const path = `${ctx.runDir}/accuracy.svg`;
-      await writeFileAtomic(path, await plot(results));
-      emit.artifact("plot", path);
-    }
-  });
-}
-
-function pct(v: number): string {
-  return `${(v * 100).toFixed(2)}%`;
-}
-
-function plot(results: FusionResult[]): Promise<string> {
-  const series = [...new Set(results.map((r) => r.group))].flatMap((g) => {
-    const rows = results.filter((r) => r.group === g);
-    return (["default", "fusion"] as const).map((m) => ({
-      name: `group ${g} ${m}`,
-      points: rows.map((r) => [r.sparsity, r[`${m}_top1`]] as [number, number]),
-    }));
-  });
-  return lineChartSVG({
-    title: "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
-    xLabel: "sparsity",
-    yLabel: "top-1",
-    series,
-  });
-}
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
 /** The intra_fusion pipeline. */
 export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
@@ -224,37 +111,150 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     "Intra-Fusion vs default pruning per (group, sparsity), no fine-tuning; table, report, SVG plot.",
   flags: intraFusionFlags,
   plugins: [intraFusion],
-  saveModel: false,
-  build(f) {
-    const scorer = f.importance_criteria.includes("/")
-      ? f.importance_criteria
-      : `intra_fusion/${f.importance_criteria}`;
+  takes: { target: "channels", flags: { scorers: "--scorer", pruners: "--pruner, --baseline" } },
+  async build(f, ctx) {
+    const parts = new PartChooser(ctx.registry, f.opt);
+    const opts = {
+      merge: f.merge,
+      marginals: f.marginals,
+      solver: f.solver,
+      include_eps: f.include_eps,
+    };
+    const choose = (role: string, name: string, kind: "scorers" | "pruners") =>
+      parts.choose(role, { flag: `--${role}`, kind, name, target: "channels", defaults: opts });
+    const scorer = choose("scorer", f.scorer, "scorers");
+    const pruners = [
+      choose("baseline", f.baseline, "pruners"),
+      choose("pruner", f.pruner, "pruners"),
+    ];
+    parts.done();
+    const m = await (f.pad === 0 ? common.modelFrom(f) : common.paddedModelFrom(
+      f,
+      ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],
+    ))(await common.dataShape(f));
+    const groups = prunableGroups(m).reverse();
+    const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
+    if (bad !== undefined) {
+      throw new UsageError(
+        `--group_idxs ${bad} is out of range: the model has ${groups.length} prunable groups (0..${
+          groups.length - 1
+        })`,
+      );
+    }
+    const [saveG, saveS] = f.save ?? [f.group_idxs.at(-1)!, f.sparsities.at(-1)!];
+    if (
+      f.save &&
+      (f.save.length !== 2 || !f.group_idxs.includes(saveG) || !f.sparsities.includes(saveS))
+    ) {
+      throw new UsageError(
+        `--save ${f.save} must be one group,sparsity of --group_idxs and --sparsities`,
+      );
+    }
+    const S = f.sparsities.length;
+    const at = (i: number) => ({
+      gi: f.group_idxs[Math.floor(i / (2 * S))],
+      s: f.sparsities[Math.floor(i / 2) % S],
+      method: i % 2,
+    });
+    const point = (ctx: RunContext) => at(ctx.step.index);
+    const saved = (ctx: RunContext, method: number) => {
+      const p = point(ctx);
+      return p.gi === saveG && p.s === saveS && p.method === method;
+    };
+    const results: FusionResult[] = [];
+    const row = { top1: 0 };
     return [
-      load({ data: dataFrom(f, f.seed), model: modelFor(f) }),
-      checkGroups(f),
-      pretrain("model", () => !f.path, {
+      load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      common.pretrain("model", () => !f.path, {
         epochs: f.epochs,
         batchSize: 64,
         augment: false,
         seed: f.seed,
       }),
-      stage("fold_bn", async (ctx, emit) => {
-        const { model, folded } = await foldBatchNorm(ctx.model!, { includeEps: f.include_eps });
-        ctx.model!.dispose();
-        ctx.model = model;
-        emit.log(`folded ${folded.length} BatchNorm layers into their convs`);
-        const top1 = (await accuracy(model, ctx.data!, { limit: f.eval_limit })).top1;
-        ctx.report.base_top1 = top1;
-        emit.metric("base_top1", top1);
-        emit.log(`unpruned (BN folded): top-1 ${pct(top1)}`);
+      transform({ name: "intra_fusion/fold_bn", options: { include_eps: f.include_eps } }),
+      evaluate({
+        name: "base",
+        accuracyOnly: true,
+        limit: f.eval_limit,
+        log: (e) => `unpruned (BN folded): top-1 ${pct(e.top1)}`,
       }),
-      score({ scorer, key: SCORES_KEY }),
-      sweep(f),
+      score({
+        scorer: scorer.name,
+        options: scorer.options,
+        key: "importance",
+        groups: () => groups.map((g) => g.id),
+      }),
+      sweep({
+        points: f.group_idxs.length * S * 2,
+        keep: (ctx) => saved(ctx, 1),
+        stages: [
+          mask({
+            pruner: (ctx) => pruners[point(ctx).method].name,
+            scores: "importance",
+            budget: (ctx) => ({ keepRatio: 1 - point(ctx).s }),
+            options: (ctx) => ({
+              ...pruners[point(ctx).method].options,
+              groups: [groups[point(ctx).gi].id],
+            }),
+          }),
+          evaluate({ name: "point", accuracyOnly: true, limit: f.eval_limit, log: () => "" }),
+          save({ dir: "model_default", when: (ctx) => saved(ctx, 0) }),
+          stage("record", (ctx, emit) => {
+            const { gi, s, method } = point(ctx), g = groups[gi];
+            const top1 = (ctx.report.point as Evaluation).top1;
+            if (method === 0) return void (row.top1 = top1);
+            const kept = (ctx.report.pruning as { kept: number }[]).at(-1)!.kept;
+            const r = {
+              group: gi,
+              group_id: g.id,
+              channels: g.size,
+              kept,
+              sparsity: s,
+              default_top1: row.top1,
+              fusion_top1: top1,
+            };
+            results.push(r);
+            ctx.report.results = results;
+            emit.metric(`g${gi}_s${s}_default_top1`, r.default_top1);
+            emit.metric(`g${gi}_s${s}_fusion_top1`, r.fusion_top1);
+            emit.log(
+              `group ${gi} (${g.id}, ${g.size} ch) sparsity ${s}: default ${
+                pct(r.default_top1)
+              }, fusion ${pct(top1)}`,
+            );
+            emit.progress("group x sparsity", results.length, f.group_idxs.length * S);
+          }),
+        ],
+      }),
+      plot({
+        file: "accuracy.svg",
+        svg: () =>
+          lineChartSVG({
+            title: "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
+            xLabel: "sparsity",
+            yLabel: "top-1",
+            series: [...new Set(results.map((r) => r.group))].flatMap((g) =>
+              (["default", "fusion"] as const).map((m) => ({
+                name: `group ${g} ${m}`,
+                points: results.filter((r) => r.group === g).map((r) =>
+                  [r.sparsity, r[`${m}_top1`]] as [number, number]
+                ),
+              }))
+            ),
+          }),
+      }),
     ];
   },
-  summarize(ctx) {
+  summarize(ctx, f) {
     const results = ctx.report.results as FusionResult[];
-    const lines = [
+    ctx.report.base_top1 = (ctx.report.base as Evaluation).top1;
+    const mean = (k: "default_top1" | "fusion_top1") =>
+      results.reduce((a, r) => a + r[k], 0) / Math.max(1, results.length);
+    const wins = results.filter((r) => r.fusion_top1 > r.default_top1).length;
+    ctx.report.mean_default_top1 = mean("default_top1");
+    ctx.report.mean_fusion_top1 = mean("fusion_top1");
+    const [g, s] = f.save ?? [f.group_idxs.at(-1), f.sparsities.at(-1)];
+    return [
       `unpruned top-1: ${pct(ctx.report.base_top1 as number)}`,
       "| group | id | channels | kept | sparsity | default top-1 | fusion top-1 |",
       "|---|---|---|---|---|---|---|",
@@ -262,17 +262,10 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
         `| ${r.group} | ${r.group_id} | ${r.channels} | ${r.kept} | ${r.sparsity} | ` +
         `${pct(r.default_top1)} | ${pct(r.fusion_top1)} |`
       ),
-    ];
-    const mean = (k: "default_top1" | "fusion_top1") =>
-      results.reduce((a, r) => a + r[k], 0) / Math.max(1, results.length);
-    const wins = results.filter((r) => r.fusion_top1 > r.default_top1).length;
-    ctx.report.mean_default_top1 = mean("default_top1");
-    ctx.report.mean_fusion_top1 = mean("fusion_top1");
-    lines.push(
       `mean: default ${pct(mean("default_top1"))}, fusion ${pct(mean("fusion_top1"))}; ` +
-        `fusion better in ${wins}/${results.length}`,
-    );
-    return lines;
+      `fusion better in ${wins}/${results.length}`,
+      `saved: group ${g}, sparsity ${s} (model/: fused, model_default/: default-pruned)`,
+    ];
   },
 };
 

@@ -4,7 +4,8 @@
  * p_prune sweep (each candidate pruned with probability p_bern), optionally
  * fine-tune, and report top-1 against the pruning ratio. `--prune_type
  * gradient` prunes only dL/dinput (the forward pass and dL/dW stay full), so
- * it changes accuracy only through fine-tuning.
+ * it changes accuracy only through fine-tuning. Target: weights; any weights
+ * scorer (`--scorer`, e.g. a `--plugin`'s) and pruner (`--pruner`) fit.
  *
  * With no flags: trains a ResNet-20 (width 0.25) on the embedded MNIST
  * digits for 2 epochs, then sweeps p_prune 0, 0.1, ..., 0.7 (global,
@@ -19,8 +20,8 @@
  * @example
  * ```sh
  * deno task run pipelines/magnitude.ts
- * deno task run pipelines/magnitude.ts --path runs/train_teacher/<t>/model --dataset fashion_mnist \
- *   --data_dir /usr/share/datasets/fashion-mnist --p_prune 0,0.3,0.5,0.7 --finetune_epochs 1
+ * deno task run pipelines/magnitude.ts --path runs/train_teacher/<t>/model --dataset fashion-mnist \
+ *   --p_prune 0,0.3,0.5,0.7 --finetune_epochs 1
  * ```
  * @module
  */
@@ -32,21 +33,23 @@ import {
   lineChartSVG,
   load,
   mask,
+  PartChooser,
   type PipelineSpec,
-  progressive,
+  plot,
   type PruneRecord,
   type RunContext,
   runMain,
   score,
   stage,
-  tf,
+  sweep,
+  transform,
   UsageError,
-  writeFileAtomic,
 } from "@shears/core";
-import magnitude, { plainConvModel } from "@shears/magnitude";
+import magnitude from "@shears/magnitude";
 import {
   dataFlags,
   dataFrom,
+  dataShape,
   type ModelFlagDefs,
   modelFlags,
   modelFrom,
@@ -54,14 +57,14 @@ import {
   trainFlags,
 } from "./common.ts";
 
-const modelDefaults: ModelFlagDefs = modelFlags("resnet20", 0.25);
+const model: ModelFlagDefs = modelFlags("resnet20", 0.25);
 
 /** Flags of the magnitude pipeline (the seed's names where it has them). */
 export const magnitudeFlags = {
-  ...modelDefaults,
+  ...model,
   width: {
-    ...modelDefaults.width,
-    help: "channel width multiplier of the built model (0.25: a ResNet-20 that trains on 2 cores)",
+    ...model.width,
+    help: "channel width multiplier (0.25: a ResNet-20 that trains on 2 cores)",
   },
   ...dataFlags,
   prune_type: {
@@ -69,6 +72,20 @@ export const magnitudeFlags = {
     default: "global",
     choices: ["global", "gradient"],
     help: "global: zero the weights; gradient: prune only dL/dinput (forward and dL/dW full)",
+  },
+  granularity: {
+    type: "string",
+    default: "element",
+    choices: ["element", "kernel"],
+    help: "element: single weights (the seed's README); kernel: whole kh×kw kernels (its code)",
+  },
+  scorer: {
+    type: "string",
+    help: "weights scorer (default by --granularity: magnitude/abs or kernel_l1)",
+  },
+  pruner: {
+    type: "string",
+    help: "weights pruner (default by --prune_type: magnitude/global or gradient)",
   },
   p_prune: {
     type: "numbers",
@@ -84,29 +101,16 @@ export const magnitudeFlags = {
     max: 1,
     help: "probability that each unit below the threshold is pruned",
   },
-  granularity: {
-    type: "string",
-    default: "element",
-    choices: ["element", "kernel"],
-    help: "element: single weights (the seed's README); kernel: whole kh×kw kernels (its code)",
-  },
   include: {
     type: "strings",
     default: [],
     choices: ["dense"],
     help: "also prune these layer kinds besides Conv2D (global only)",
   },
-  finetune_epochs: {
-    type: "int",
-    default: 0,
-    min: 0,
-    help: "fine-tune epochs after pruning, at every point (pruned weights stay zero)",
-  },
+  finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs at every point" },
   finetune_lr: {
-    type: "number",
+    ...trainFlags.lr,
     default: 0.01,
-    min: 0,
-    minExclusive: true,
     help: "fine-tuning SGD learning rate (momentum 0.9)",
   },
   pretrain_epochs: { ...trainFlags.pretrain_epochs, default: 2 },
@@ -123,61 +127,8 @@ export interface SweepPoint {
   top1: number;
 }
 
-const SNAPSHOT = "magnitude/trained_weights";
-
-/** Keeps a copy of every weight of the trained model, so each point starts from it. */
-const snapshot = stage("snapshot", (ctx) => {
-  ctx.state.set(SNAPSHOT, ctx.model!.getWeights().map((w) => tf.keep(w.clone())));
-});
-
-/** Undoes the previous point: masks forgotten, every weight back to the trained value. */
-const reset = stage("reset", (ctx) => {
-  ctx.masks.restore(ctx.model!);
-  ctx.model!.setWeights(ctx.state.get(SNAPSHOT) as tf.Tensor[]);
-});
-
-/** Appends the point just evaluated to `ctx.report.sweep`. */
-function record(f: Flags) {
-  return stage("record", (ctx, emit) => {
-    const pruning = ctx.report.pruning as PruneRecord[];
-    const last = pruning[pruning.length - 1];
-    const point: SweepPoint = {
-      p_prune: f.p_prune[ctx.step.index],
-      p_bern: f.p_bern,
-      pruned_fraction: 1 - last.kept / Math.max(1, last.total),
-      top1: (ctx.report.pruned as Evaluation).top1,
-    };
-    ((ctx.report.sweep ??= []) as SweepPoint[]).push(point);
-    emit.metric("pruned_fraction", point.pruned_fraction, ctx.step.index);
-    emit.metric("top1", point.top1, ctx.step.index);
-  });
-}
-
-/** Writes sweep.svg (top-1 vs pruned fraction) and frees the weight snapshot. */
-function plot(f: Flags) {
-  return stage("plot", async (ctx, emit) => {
-    tf.dispose(ctx.state.get(SNAPSHOT) as tf.Tensor[]);
-    ctx.state.delete(SNAPSHOT);
-    if (!ctx.runDir) return;
-    const sweep = ctx.report.sweep as SweepPoint[];
-    const dense = (ctx.report.dense as Evaluation).top1;
-    const name = `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
-      (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : "");
-    const svg = await lineChartSVG({
-      title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
-        pct(dense)
-      })`,
-      xLabel: "pruned fraction of conv weights",
-      yLabel: "top-1",
-      series: [{ name, points: sweep.map((p) => [p.pruned_fraction, p.top1]) }],
-    });
-    const path = `${ctx.runDir}/sweep.svg`;
-    await writeFileAtomic(path, svg);
-    emit.artifact("plot", path);
-  });
-}
-
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+const sweepOf = (ctx: RunContext) => (ctx.report.sweep ??= []) as SweepPoint[];
 
 function check(f: Flags): void {
   if (f.prune_type === "gradient" && f.granularity === "kernel") {
@@ -201,54 +152,97 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   description: "DWP global magnitude pruning (p_prune sweep, p_bern) or gradient-only pruning.",
   flags: magnitudeFlags,
   plugins: [magnitude],
-  build(f) {
+  takes: { target: "weights", flags: { scorers: "--scorer", pruners: "--pruner" } },
+  async build(f, ctx) {
     check(f);
-    const scorer = f.granularity === "kernel" ? "magnitude/kernel_l1" : "magnitude/abs";
-    const pointOptions = (ctx: RunContext) => ({
-      p_prune: f.p_prune[ctx.step.index],
-      p_bern: f.p_bern,
-      include: f.include,
+    const parts = new PartChooser(ctx.registry, f.opt);
+    const scorer = parts.choose("scorer", {
+      flag: "--scorer",
+      kind: "scorers",
+      name: f.scorer ?? (f.granularity === "kernel" ? "magnitude/kernel_l1" : "magnitude/abs"),
+      target: "weights",
+      defaults: { include: f.include },
     });
-    const tune = f.finetune_epochs
-      ? [finetune({
-        epochs: f.finetune_epochs,
-        batchSize: f.batch_size,
-        optimizer: { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 },
-        seed: f.seed,
-        evalEach: false,
-      })]
-      : [];
+    const pruner = parts.choose("pruner", {
+      flag: "--pruner",
+      kind: "pruners",
+      name: f.pruner ?? `magnitude/${f.prune_type}`,
+      target: "weights",
+      defaults: { p_bern: f.p_bern },
+    });
+    parts.done();
+    const own = Object.hasOwn(pruner.part.options ?? {}, "p_prune");
+    if (!own && f.p_prune.includes(1)) {
+      throw new UsageError(
+        `--p_prune 1 needs a pruner with a p_prune option; ${pruner.name} has none`,
+      );
+    }
+    const m = await modelFrom(f)(await dataShape(f));
+    const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
     return [
-      load({ data: dataFrom(f, f.seed), model: modelFrom(f) }),
+      load({ data: dataFrom(f, f.seed), model: () => m }),
       pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
         batchSize: f.batch_size,
         seed: f.seed,
       }),
       evaluate({ name: "dense", batchSize: 256 }),
-      snapshot,
-      progressive(
-        f.p_prune.length,
-        reset,
-        score({ scorer, options: { include: f.include }, key: "magnitude" }),
-        mask({
-          pruner: `magnitude/${f.prune_type}`,
-          scores: "magnitude",
-          budget: {},
-          options: pointOptions,
-        }),
-        ...tune,
-        evaluate({ name: "pruned", batchSize: 256 }),
-        record(f),
-      ),
-      plot(f),
+      sweep({
+        points: f.p_prune.length,
+        stages: [
+          score({ scorer: scorer.name, options: scorer.options, key: "magnitude" }),
+          mask({
+            pruner: pruner.name,
+            scores: "magnitude",
+            budget: (ctx) => (own ? {} : { keepRatio: 1 - p(ctx) }),
+            options: (ctx) => ({ ...pruner.options, ...(own ? { p_prune: p(ctx) } : {}) }),
+          }),
+          ...(f.finetune_epochs
+            ? [finetune({
+              epochs: f.finetune_epochs,
+              batchSize: f.batch_size,
+              optimizer: { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 },
+              seed: f.seed,
+              evalEach: false,
+            })]
+            : []),
+          evaluate({ name: "pruned", batchSize: 256 }),
+          stage("record", (ctx, emit) => {
+            const last = (ctx.report.pruning as PruneRecord[]).at(-1)!;
+            const point: SweepPoint = {
+              p_prune: p(ctx),
+              p_bern: f.p_bern,
+              pruned_fraction: 1 - last.kept / Math.max(1, last.total),
+              top1: (ctx.report.pruned as Evaluation).top1,
+            };
+            sweepOf(ctx).push(point);
+            emit.metric("pruned_fraction", point.pruned_fraction, ctx.step.index);
+            emit.metric("top1", point.top1, ctx.step.index);
+          }),
+        ],
+      }),
+      plot({
+        file: "sweep.svg",
+        svg: (ctx) =>
+          lineChartSVG({
+            title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
+              pct((ctx.report.dense as Evaluation).top1)
+            })`,
+            xLabel: "pruned fraction of conv weights",
+            yLabel: "top-1",
+            series: [{
+              name: `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
+                (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : ""),
+              points: sweepOf(ctx).map((p) => [p.pruned_fraction, p.top1]),
+            }],
+          }),
+      }),
+      // a gradient-pruned model saves as standard Conv2D layers
+      transform({ name: "magnitude/plain_conv", when: () => pruner.name === "magnitude/gradient" }),
     ];
   },
-  modelToSave: (ctx) =>
-    ctx.model && (ctx.config.prune_type === "gradient" ? plainConvModel(ctx.model) : ctx.model),
   summarize(ctx, f) {
-    const sweep = ctx.report.sweep as SweepPoint[];
-    const dense = (ctx.report.dense as Evaluation).top1;
+    const sweep = sweepOf(ctx), dense = (ctx.report.dense as Evaluation).top1;
     ctx.report.top1_dense = dense;
     const lines = [
       `magnitude (${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}, ` +

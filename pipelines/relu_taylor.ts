@@ -1,7 +1,9 @@
 /**
  * ReLUPruner: keep only a budget of ReLU elements (each removed ReLU becomes
  * the identity), chosen by Taylor importance while the student is distilled
- * from its teacher, the budget tightening on a progressive schedule.
+ * from its teacher, the budget tightening on a progressive schedule (the
+ * `relu_taylor/progressive` training callback). Target: activations; any
+ * activations scorer and pruner fit (`--scorer`, `--pruner`).
  *
  * With no flags: trains a small ResNet-18 teacher on the embedded MNIST
  * digits, then distils a CustomResNet-18 student (width 1/8) down to 10% of
@@ -18,35 +20,34 @@
  */
 import {
   activationMaskLayers,
+  checkBudget,
+  checkLayers,
+  control,
   distill,
   evaluate,
   type Evaluation,
   finetune,
   type FlagDefs,
+  inheritWeights,
   load,
   loadModel,
+  PartChooser,
   type PipelineSpec,
   progressive,
-  type RunContext,
+  type PruneUpdateRow,
+  reluElements,
+  reluTable,
   runMain,
-  type ScoreSession,
   stage,
-  type tf,
   UsageError,
 } from "@shears/core";
-import reluTaylor, {
-  attentionLoss,
-  type MaskController,
-  maskController,
-  reluCounts,
-  targetEpoch,
-} from "@shears/relu_taylor";
-import { buildModel, modelNames } from "@shears/models";
-import { dataFlags, dataFrom, pretrain, trainFlags, widthFlag } from "./common.ts";
+import reluTaylor from "@shears/relu_taylor";
+import { modelNames } from "@shears/models";
+import * as common from "./common.ts";
 
 /** Flags of relu_taylor (the seed's names). */
 export const reluTaylorFlags = {
-  ...dataFlags,
+  ...common.dataFlags,
   path_t: {
     type: "string",
     help: "trained teacher model dir; without it a teacher is trained first",
@@ -55,7 +56,7 @@ export const reluTaylorFlags = {
     type: "string",
     default: "resnet18",
     choices: modelNames,
-    help: "teacher architecture (without --path_t)",
+    help: "teacher architecture",
   },
   model_s: {
     type: "string",
@@ -64,9 +65,9 @@ export const reluTaylorFlags = {
     help: "student architecture (its ReLUs become MaskedReLU)",
   },
   width: {
-    ...widthFlag,
+    ...common.widthFlag,
     default: 0.125,
-    help: "channel width multiplier of built models (1 = the paper's)",
+    help: "width multiplier of built models (1 = the paper's)",
   },
   init: {
     type: "string",
@@ -74,10 +75,7 @@ export const reluTaylorFlags = {
     choices: ["scratch", "teacher"],
     help: "student start: fresh weights, or the teacher's where names and shapes match",
   },
-  distill: { type: "string", default: "kd", choices: ["kd", "none"], help: "distillation loss" },
-  alpha: { type: "number", default: 0.5, min: 0, help: "weight of the KD loss" },
-  gamma: { type: "number", default: 0.5, min: 0, help: "weight of the cross-entropy loss" },
-  temperature: { type: "number", default: 4, min: 0, minExclusive: true, help: "KD temperature" },
+  ...common.distillFlags,
   global_keep_ratio: {
     type: "number",
     default: 0.1,
@@ -89,12 +87,15 @@ export const reluTaylorFlags = {
   target_relus: {
     type: "int",
     min: 1,
-    help: "exact number of ReLUs to keep (overrides --global_keep_ratio)",
+    help: "exact number of ReLUs to keep (overrides the ratio)",
   },
-  scorer: {
+  scorer: { type: "string", default: "taylor", help: "activations scorer (--help lists them)" },
+  pruner: { type: "string", default: "global_topk", help: "activations pruner" },
+  schedule: { type: "string", default: "progressive", help: "training callback that prunes" },
+  regularizer: {
     type: "string",
-    default: "taylor",
-    help: "taylor | first_order | second_order | activation | random, or plugin/name",
+    default: "attention",
+    help: "the fine-tune's feature term, or none",
   },
   depth_bias: { type: "number", default: 0.2, min: 0, help: "depth bias of the layer weights" },
   layer_norm: {
@@ -106,106 +107,42 @@ export const reluTaylorFlags = {
   monotone_masks: {
     type: "boolean",
     default: false,
-    help: "masks only shrink (a pruned ReLU never returns); the reference rebuilds them",
+    help: "masks only shrink (the reference rebuilds)",
   },
   epochs: { type: "int", default: 6, min: 1, help: "distillation epochs E (the paper: 160)" },
-  warmup: {
-    type: "int",
-    default: 1,
-    min: 0,
-    help: "warmup epochs before pruning starts (the paper: 5)",
-  },
+  warmup: { type: "int", default: 1, min: 0, help: "epochs before pruning starts (the paper: 5)" },
   mask_interval: {
     type: "int",
     default: 20,
     min: 1,
-    help: "global batches between mask updates; doubled after the target epoch (the paper: 100)",
+    help: "batches between mask updates (the paper: 100)",
   },
-  batch_size: {
-    type: "int",
-    default: 128,
-    min: 1,
-    help: "batch size (the paper: 128; 32 for Tiny-ImageNet)",
-  },
-  lr: { ...trainFlags.lr, help: "SGD learning rate (cosine-annealed)" },
-  momentum: trainFlags.momentum,
-  weight_decay: trainFlags.weight_decay,
+  batch_size: { type: "int", default: 128, min: 1, help: "batch size (the paper: 128)" },
+  lr: { ...common.trainFlags.lr, help: "SGD learning rate (cosine-annealed)" },
+  momentum: common.trainFlags.momentum,
+  weight_decay: common.trainFlags.weight_decay,
   teacher_epochs: {
     type: "int",
     default: 3,
     min: 1,
-    help: "epochs to train the teacher when no --path_t",
+    help: "epochs to train the teacher (no --path_t)",
   },
   finetune_epochs: {
     type: "int",
     default: 0,
     min: 0,
-    help: "fine-tune with masks frozen: 0.5 CE + 0.5 KD + 1000 x attention transfer",
+    help: "fine-tune with masks frozen: 0.5 CE + 0.5 KD + 1000 x the regularizer (attention)",
   },
   at_layers: {
     type: "strings",
     default: ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"],
     help: "feature layers of the attention-transfer term",
   },
-  resume: {
-    type: "string",
-    help: "a relu_taylor run dir: continue with its checkpoint as the student (masks included)",
-  },
+  resume: { type: "string", help: "a relu_taylor run dir: its checkpoint is the student" },
 } satisfies FlagDefs;
 
-type Flags = Parameters<PipelineSpec<typeof reluTaylorFlags>["build"]>[0];
-
-/** Copies the teacher's weights into the student where layer names and shapes match. */
-function initFromTeacher(student: tf.LayersModel, teacher: tf.LayersModel): number {
-  let copied = 0;
-  for (const l of student.layers) {
-    const t = teacher.layers.find((x) => x.name === l.name);
-    const tw = t?.getWeights() ?? [];
-    const sw = l.getWeights();
-    if (
-      tw.length && tw.length === sw.length &&
-      tw.every((w, i) => w.shape.join() === sw[i].shape.join())
-    ) {
-      l.setWeights(tw);
-      copied++;
-    }
-  }
-  return copied;
-}
-
 /** One mask update in report.json's `mask_updates`. */
-export interface MaskUpdateRow {
-  /** Global batch after which the masks were rebuilt. */
-  batch: number;
-  /** Schedule epoch (from 1). */
-  epoch: number;
-  keep_ratio: number;
-  kept: number;
-  /** Kept ReLUs that the previous masks had pruned (the churn of a rebuild). */
-  revived: number;
-}
-
-/** The student: built (ReLUs made maskable) or resumed from a checkpoint. */
-function studentFrom(f: Flags) {
-  return async (ctx: RunContext) => {
-    if (f.resume) return await loadModel(`${f.resume}/checkpoint`);
-    const d = ctx.data!;
-    const m = buildModel(f.model_s, {
-      inputShape: d.inputShape,
-      numClasses: d.numClasses,
-      width: f.width,
-      seed: f.seed,
-    });
-    return activationMaskLayers(m).length
-      ? m
-      : await ctx.registry.transform("relu_taylor/masked_relu").apply(m, {});
-  };
-}
-
-interface Progress {
-  session: ScoreSession;
-  controller: MaskController;
-}
+export type MaskUpdateRow = PruneUpdateRow;
 
 /** The relu_taylor pipeline. */
 export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
@@ -214,130 +151,126 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     "ReLUPruner: Taylor importance of single ReLUs, progressive removal to a ReLU budget, KD.",
   flags: reluTaylorFlags,
   plugins: [reluTaylor],
-  build(f) {
-    if (f.distill === "kd" && !(f.alpha > 0)) {
-      throw new UsageError("--distill kd needs --alpha > 0");
+  takes: {
+    target: "activations",
+    flags: {
+      scorers: "--scorer",
+      pruners: "--pruner",
+      callbacks: "--schedule",
+      regularizers: "--regularizer",
+    },
+  },
+  async build(f, ctx) {
+    const alpha = common.kdAlpha(f);
+    const parts = new PartChooser(ctx.registry, f.opt);
+    const pick = { target: "activations" } as const;
+    const scorer = parts.choose("scorer", {
+      ...pick,
+      flag: "--scorer",
+      kind: "scorers",
+      name: f.scorer,
+      defaults: { depth_bias: f.depth_bias },
+    });
+    const pruner = parts.choose("pruner", {
+      ...pick,
+      flag: "--pruner",
+      kind: "pruners",
+      name: f.pruner,
+      defaults: { layer_norm: f.layer_norm, monotone: f.monotone_masks },
+    });
+    const schedule = parts.choose("schedule", {
+      flag: "--schedule",
+      kind: "callbacks",
+      name: f.schedule,
+      defaults: { warmup: f.warmup, interval: f.mask_interval },
+    });
+    const reg = f.finetune_epochs && f.regularizer !== "none"
+      ? parts.choose("regularizer", {
+        flag: "--regularizer",
+        kind: "regularizers",
+        name: f.regularizer,
+        defaults: { layers: f.at_layers },
+      })
+      : undefined;
+    parts.done();
+    const data = await common.dataShape(f);
+    let student = f.resume
+      ? await loadModel(`${f.resume}/checkpoint`)
+      : common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
+    if (!activationMaskLayers(student).length) {
+      student = await ctx.registry.transform("relu_taylor/masked_relu").apply(student, {});
     }
-    const scorerName = f.scorer.includes("/") ? f.scorer : `relu_taylor/${f.scorer}`;
-    const schedule = {
-      epochs: f.epochs,
-      warmup: f.warmup,
-      target: f.global_keep_ratio,
-      interval: f.mask_interval,
-    };
+    const teacher = await common.teacherFor(f, data);
+    const total = reluElements(student);
+    if (!total) throw new UsageError(`--model_s ${f.model_s} has no ReLU layers to prune`);
+    const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };
+    checkBudget(f.target_relus ? "--target_relus" : "--global_keep_ratio", budget, total, "ReLUs");
+    const features = reg?.part.features?.layers(reg.options);
+    if (features) {
+      checkLayers("--at_layers", student, features.student, "the student");
+      checkLayers("--at_layers", teacher, features.teacher, "the teacher");
+    }
     const sgd = {
-      kind: "sgd" as const,
+      kind: "sgd",
       lr: f.lr,
       momentum: f.momentum,
       weightDecay: f.weight_decay,
-    };
-    const alpha = f.distill === "kd" ? f.alpha : 0;
-    const at = (ctx: RunContext) => ctx.state.get("relu_taylor") as Progress;
+    } as const;
+    const train = {
+      batchSize: f.batch_size,
+      optimizer: sgd,
+      schedule: { kind: "cosine" },
+      seed: f.seed,
+    } as const;
+    const ctl = control({
+      callback: schedule.name,
+      callbackOptions: schedule.options,
+      scorer: scorer.name,
+      scorerOptions: scorer.options,
+      pruner: pruner.name,
+      prunerOptions: pruner.options,
+      budget,
+      epochs: f.epochs,
+    });
     return [
-      load({
-        data: dataFrom(f, f.seed),
-        model: studentFrom(f),
-        teacher: (ctx) =>
-          f.path_t ? loadModel(f.path_t) : buildModel(f.model_t, {
-            inputShape: ctx.data!.inputShape,
-            numClasses: ctx.data!.numClasses,
-            width: f.width,
-            seed: f.seed + 1, // not the student's draws where layers match
-          }),
-      }),
-      pretrain("teacher", () => !f.path_t, {
-        epochs: f.teacher_epochs,
-        batchSize: f.batch_size,
-        optimizer: sgd,
-        schedule: { kind: "cosine" },
-        seed: f.seed,
-      }),
+      load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
+      common.pretrain("teacher", () => !f.path_t, { ...train, epochs: f.teacher_epochs }),
       evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
       stage("prepare", async (ctx, emit) => {
-        const counts = await reluCounts(ctx.model!);
-        ctx.report.relus_before = counts.kept;
-        ctx.report.relu_layers_before = counts.perLayer;
-        if (f.init === "teacher" && !f.resume) {
-          emit.log(
-            `student: ${
-              initFromTeacher(ctx.model!, ctx.teacher!)
-            } layers initialised from the teacher`,
-          );
-        }
-        const session = ctx.registry.scorer(scorerName).start(ctx, { depth_bias: f.depth_bias });
-        const controller = maskController(
-          ctx,
-          session,
-          ctx.registry.pruner("relu_taylor/global_topk"),
-          {
-            ...schedule,
-            target: f.target_relus === undefined ? f.global_keep_ratio : undefined,
-            targetRelus: f.target_relus,
-          },
-          { layer_norm: f.layer_norm, monotone: f.monotone_masks },
-        );
-        ctx.state.set("relu_taylor", { session, controller } satisfies Progress);
+        const t = await reluTable(ctx.model!);
+        Object.assign(ctx.report, { relus_before: t.kept, relu_layers_before: t.perLayer });
         emit.log(
-          `${counts.kept} ReLUs; keep ${f.target_relus ?? `${f.global_keep_ratio * 100}%`} ` +
-            `by epoch ${targetEpoch(schedule)} of ${f.epochs}; scorer ${scorerName}`,
+          `${t.kept} ReLUs; keep ${
+            f.target_relus ?? `${f.global_keep_ratio * 100}%`
+          }; ${scorer.name}`,
         );
       }),
+      inheritWeights(() => f.init === "teacher" && !f.resume),
+      ctl.start,
       progressive(
         f.epochs,
         (alpha ? distill : finetune)((ctx) => ({
+          ...train,
           epochs: 1,
           epochOffset: ctx.step.index,
           totalEpochs: f.epochs,
-          batchSize: f.batch_size,
-          optimizer: sgd,
-          schedule: { kind: "cosine" },
           alpha,
           gamma: f.gamma,
           temperature: f.temperature,
-          seed: f.seed,
-          sessions: [at(ctx).session],
-          onBatchEnd: async (info) => {
-            const controller = at(ctx).controller;
-            if (await controller.onBatchEnd(info)) {
-              ctx.report.relus_active = (await reluCounts(ctx.model!)).kept;
-              const { epoch, budget, result } = controller.last!;
-              ((ctx.report.mask_updates ??= []) as MaskUpdateRow[]).push({
-                batch: controller.batches,
-                epoch,
-                keep_ratio: budget.keepRatio ?? result.kept / result.total,
-                kept: result.kept,
-                revived: result.revived ?? 0,
-              });
-            }
-          },
+          ...ctl.hooks(ctx),
         })),
       ),
-      stage("final masks", async (ctx, emit) => {
-        const { controller, session } = at(ctx);
-        const want = controller.budgetAt(f.epochs);
-        if (JSON.stringify(controller.last?.budget) !== JSON.stringify(want)) {
-          await controller.update(want, f.epochs);
-          emit.log(
-            "the schedule ended before a mask update at the target; masks set to it now (no training after)",
-            "warn",
-          );
-        }
-        session.dispose();
-        ctx.state.delete("relu_taylor");
-        ctx.report.relus_after = (await reluCounts(ctx.model!)).kept;
-      }),
+      ctl.finish,
       ...(f.finetune_epochs > 0
         ? [finetune({
+          ...train,
           epochs: f.finetune_epochs,
-          batchSize: f.batch_size,
-          optimizer: sgd,
-          schedule: { kind: "cosine" },
           gamma: 0.5,
           alpha: 0.5,
           temperature: f.temperature,
-          features: { student: f.at_layers, teacher: f.at_layers },
-          extraLoss: (s, t) => attentionLoss(s, t, 1000),
-          seed: f.seed,
+          regularizers: reg
+            ? [{ name: reg.name, reg: reg.part, weight: 1000, options: reg.options }]
+            : [],
         })]
         : []),
       evaluate({ name: "student" }),
@@ -345,7 +278,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
   },
   async summarize(ctx) {
     const t = ctx.report.teacher as Evaluation, s = ctx.report.student as Evaluation;
-    const counts = await reluCounts(ctx.model!);
+    const counts = await reluTable(ctx.model!);
     Object.assign(ctx.report, {
       relus_after: counts.kept,
       teacher_accuracy: t.top1,
@@ -356,16 +289,14 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
     const updates = (ctx.report.mask_updates ?? []) as MaskUpdateRow[];
     const atTarget = updates.filter((u) => u.kept === counts.kept);
-    const churn = atTarget.length
-      ? atTarget.reduce((a, u) => a + u.revived / u.kept, 0) / atTarget.length
-      : 0;
-    const rows = counts.perLayer.map((r) =>
-      `  ${r.name.padEnd(18)} ${String(r.before).padStart(8)} ${String(r.after).padStart(8)}`
-    );
+    const churn = atTarget.reduce((a, u) => a + u.revived / u.kept, 0) /
+      Math.max(1, atTarget.length);
     return [
       "",
       "layer                  ReLUs     kept",
-      ...rows,
+      ...counts.perLayer.map((r) =>
+        `  ${r.name.padEnd(18)} ${String(r.before).padStart(8)} ${String(r.after).padStart(8)}`
+      ),
       "",
       `ReLUs            ${before} -> ${counts.kept} (${pct(counts.kept / before)} kept)`,
       `mask updates     ${updates.length}` +

@@ -23,6 +23,7 @@ import {
 import {
   dataFlags,
   dataFrom,
+  dataShape,
   type ModelFlagDefs,
   modelFlags,
   modelFrom,
@@ -77,11 +78,11 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
         gamma: 0.1,
       }
       : { kind: f.schedule as "cosine" | "constant" };
+    const model = f.resume
+      ? await loadModel(`${f.resume}/checkpoint`)
+      : await modelFrom(f)(await dataShape(f));
     return [
-      load({
-        data: dataFrom(f, f.seed),
-        model: f.resume ? () => loadModel(`${f.resume}/checkpoint`) : modelFrom(f),
-      }),
+      load({ data: dataFrom(f, f.seed), model: () => model }),
       finetune({
         epochs: f.epochs - done,
         epochOffset: done,

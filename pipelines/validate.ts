@@ -5,7 +5,7 @@
  * @example
  * ```sh
  * deno task run pipelines/validate.ts --path runs/relu_taylor/<timestamp>/model --dataset mnist
- * deno task run pipelines/validate.ts --path runs/rni/<timestamp>/model --dataset mnist --pad 2
+ * deno task run pipelines/validate.ts --path runs/rni/<old timestamp>/model --dataset mnist --pad 2
  * ```
  * @module
  */
@@ -18,7 +18,7 @@ import {
   runMain,
   UsageError,
 } from "@shears/core";
-import { dataFlags, dataFrom, modelFrom, paddedData, padFlag, trainFlags } from "./common.ts";
+import { dataFlags, dataFrom, dataShape, padFlag, savedModelFor, trainFlags } from "./common.ts";
 
 /** Flags of validate. */
 export const validateFlags = {
@@ -29,7 +29,8 @@ export const validateFlags = {
   pad: {
     ...padFlag,
     default: 0,
-    help: "zero-pad images by this many pixels per side first (as rni --pad trained on them)",
+    help:
+      "zero-pad images by this many pixels per side first (rni's models saved before it padded inside)",
   },
 } satisfies FlagDefs;
 
@@ -39,13 +40,11 @@ export const validate: PipelineSpec<typeof validateFlags> = {
   description: "Evaluate a saved model: accuracy, params, MACs, ReLU count.",
   flags: validateFlags,
   saveModel: false,
-  build: (f) => {
+  build: async (f) => {
     if (!f.path) throw new UsageError("--path is required: the saved model directory to validate");
+    const model = await savedModelFor(f.path, await dataShape(f), f.pad);
     return [
-      load({
-        data: async () => paddedData(await dataFrom(f, f.seed)(), f.pad),
-        model: modelFrom({ model: "", width: 1, path: f.path }),
-      }),
+      load({ data: dataFrom(f, f.seed), model: () => model }),
       evaluate({ name: "model", batchSize: f.batch_size, latency: f.latency }),
     ];
   },

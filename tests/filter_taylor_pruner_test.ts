@@ -1,11 +1,5 @@
-import { buildChannelGraph, Rng, tf } from "@shears/core";
-import {
-  countFilters,
-  defaultIterations,
-  filterGroups,
-  globalLowest,
-  planRemovals,
-} from "@shears/filter_taylor";
+import { channelCount, iterationsFor, prunableGroups, Rng, tf } from "@shears/core";
+import { globalLowest, planRemovals } from "@shears/filter_taylor";
 import { deepEqual, equal, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { randomizeWeights, resnetLike, vggLike } from "./channel_models.ts";
@@ -83,12 +77,12 @@ Deno.test("global_lowest removes for real, replaces ctx.model, respects round_to
   randomizeWeights(model, 5);
   const data = fixedBatches([{ x: randomImages(rng, 2, 8, 8, 3), y: [0, 1] }], 3);
   const ctx = contextFor(model, data);
-  const total = countFilters(buildChannelGraph(model));
+  const total = channelCount(model, "conv");
   equal(total, 4 + 5 + 6 + 7);
   const ranks = (m: tf.LayersModel) => ({
     target: "channels" as const,
     values: new Map(
-      filterGroups(buildChannelGraph(m)).map((
+      prunableGroups(m, "conv").map((
         g,
       ) => [g.id, tf.tensor1d(Array.from({ length: g.size }, () => rng.next()))]),
     ),
@@ -122,7 +116,7 @@ Deno.test("global_lowest removes for real, replaces ctx.model, respects round_to
 Deno.test("global_lowest on residual groups removes coupled channels together", async () => {
   const model = resnetLike();
   const ctx = contextFor(model, fixedBatches([{ x: randomImages(rng, 1, 8, 8, 3), y: [0] }], 3));
-  const groups = filterGroups(buildChannelGraph(model));
+  const groups = prunableGroups(model, "conv");
   const values = new Map(
     groups.map((
       g,
@@ -137,9 +131,9 @@ Deno.test("global_lowest on residual groups removes coupled channels together", 
   ctx.model!.dispose();
 });
 
-Deno.test("default iterations follow the seed: floor(floor(total / N) * 2/3)", () => {
-  equal(defaultIterations(4224, 512), 5);
-  equal(defaultIterations(344, 16), 14);
-  equal(defaultIterations(100, 512), 0);
-  throws(() => defaultIterations(10, 0), /filters per iteration must be >= 1/);
+Deno.test("the seed's iterations: floor(floor(total / N) * 2/3)", () => {
+  equal(iterationsFor(4224, 512, 2 / 3), 5);
+  equal(iterationsFor(344, 16, 2 / 3), 14);
+  equal(iterationsFor(100, 512, 2 / 3), 0);
+  throws(() => iterationsFor(10, 0, 2 / 3), /units per iteration must be >= 1/);
 });

@@ -1,5 +1,13 @@
-import { buildChannelGraph, crossEntropy, mask, Rng, score, tf } from "@shears/core";
-import { filterGroups, filterL1, planRemovals, reluPoints } from "@shears/filter_taylor";
+import {
+  buildChannelGraph,
+  crossEntropy,
+  mask,
+  prunableGroups,
+  Rng,
+  score,
+  tf,
+} from "@shears/core";
+import { filterL1, planRemovals, reluPoints } from "@shears/filter_taylor";
 import { allClose, deepEqual, equal, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { chainModel, randomizeWeights, resnetLike, vggLike } from "./channel_models.ts";
@@ -146,7 +154,7 @@ Deno.test("a planted dead filter ranks lowest under taylor and l1, and is what g
 Deno.test("residual groups: one score per coupled group, summed over all its ReLU points", () => {
   const model = resnetLike();
   const graph = buildChannelGraph(model);
-  const groups = filterGroups(graph);
+  const groups = prunableGroups(model, "conv", graph);
   const stem = graph.group("stem_conv");
   ok(groups.includes(stem));
   deepEqual(reluPoints(model, stem).map((m) => m.layer), ["stem_relu", "a_relu"]);

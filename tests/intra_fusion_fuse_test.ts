@@ -1,4 +1,4 @@
-import { allClose, deepEqual, equal, ok, rejects, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, ok, rejects } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { buildChannelGraph, layerWeight, removeChannels, Rng, tf } from "@shears/core";
 import {
@@ -8,7 +8,6 @@ import {
   fuseInto,
   fusionPruner,
   isIdentityBn,
-  keepCount,
   l1Importance,
   neuronFeatures,
   TaylorAccumulator,
@@ -296,11 +295,6 @@ Deno.test("taylor importance: |w * sum of batch gradients| in eval mode, group m
   model.dispose();
 });
 
-Deno.test("keepCount and topK follow floor(C (1 - s)) and the highest scores", () => {
-  equal(keepCount(10, { keepRatio: 0.7 }), 7);
-  equal(keepCount(64, { keepRatio: 0.3 }), 19);
-  equal(keepCount(3, { keepRatio: 0.1 }), 1);
-  equal(keepCount(8, { keep: 5 }), 5);
-  throws(() => keepCount(8, { keepRatio: 1.5 }), /keep ratio must be in \(0, 1\], got 1.5/);
+Deno.test("topK keeps the highest scores, ties to the lower index", () => {
   deepEqual(topK([0.1, 0.9, 0.5, 0.9, 0.2], 3), [1, 2, 3]);
 });

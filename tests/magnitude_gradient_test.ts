@@ -238,7 +238,7 @@ async function fit(ctx: RunContext, epochs: number): Promise<number[]> {
         batchSize: 8,
         optimizer: { kind: "sgd", lr: 0.1, momentum: 0.9 },
         augment: false,
-        onEpochEnd: () => void counts.push(tf.memory().numTensors),
+        callbacks: [{ onEpochEnd: () => void counts.push(tf.memory().numTensors) }],
       },
       emit,
       cancel,

@@ -2,19 +2,17 @@
  * pipelines/common.ts modelFrom / paddedModelFrom: a built model's weights
  * come from the run's --seed (same seed, same weights; another seed, others).
  */
-import { type RunContext, tf } from "@shears/core";
-import { modelFrom, paddedModelFrom } from "../pipelines/common.ts";
+import type { tf } from "@shears/core";
+import { type DataShape, modelFrom, paddedModelFrom } from "../pipelines/common.ts";
 import { deepEqual, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
 await useTestBackend();
 
-const ctx = {
-  data: { name: "tiny", inputShape: [8, 8, 1], numClasses: 3 },
-} as unknown as RunContext;
+const data: DataShape = { name: "tiny", inputShape: [8, 8, 1], numClasses: 3 };
 
-async function weightsOf(build: (ctx: RunContext) => Promise<tf.LayersModel>): Promise<number[]> {
-  const m = await build(ctx);
+async function weightsOf(build: (data: DataShape) => Promise<tf.LayersModel>): Promise<number[]> {
+  const m = await build(data);
   try {
     const values = await Promise.all(m.getWeights().map((w) => w.data()));
     return values.flatMap((v) => Array.from(v));

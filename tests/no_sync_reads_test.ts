@@ -31,6 +31,7 @@ import {
   loadModel,
   mask,
   pipeline,
+  reluTable,
   removeChannels,
   type RunContext,
   saveModel,
@@ -39,7 +40,7 @@ import {
   tf,
 } from "@shears/core";
 import { syntheticDataset } from "@shears/datasets";
-import reluTaylor, { maskController, reluCounts } from "@shears/relu_taylor";
+import reluTaylor, { maskController } from "@shears/relu_taylor";
 import magnitude from "@shears/magnitude";
 import filterTaylor from "@shears/filter_taylor";
 import rni from "@shears/rni";
@@ -203,7 +204,7 @@ Deno.test("runtime: relu_taylor — masked_relu, taylor, global_topk, the mask c
         batchSize: 8,
       }),
     );
-    const { kept, total } = await reluCounts(ctx.model!);
+    const { kept, total } = await reluTable(ctx.model!);
     equal(kept, Math.floor(total / 2));
     const session = ctx.registry.scorer("relu_taylor/taylor").start(ctx, {});
     const controller = maskController(
@@ -218,16 +219,18 @@ Deno.test("runtime: relu_taylor — masked_relu, taylor, global_topk, the mask c
         finetune({
           ...oneStep,
           sessions: [session],
-          onBatchEnd: async (info) => {
-            await controller.onBatchEnd(info);
-          },
+          callbacks: [{
+            onBatchEnd: async (info) => {
+              await controller.onBatchEnd(info);
+            },
+          }],
         }),
       );
     } finally {
       session.dispose();
     }
     equal(controller.updates, 1);
-    equal((await reluCounts(ctx.model!)).kept, Math.floor(total / 4));
+    equal((await reluTable(ctx.model!)).kept, Math.floor(total / 4));
   });
 });
 

@@ -2,8 +2,8 @@
  * MaskedReLU values and gradients, the masked_relu transform, and masks /
  * ReLU counts surviving save -> load.
  */
-import { activationMaskLayers, MaskedReLU, Rng, tf } from "@shears/core";
-import reluTaylor, { reluCounts, reluTotal, toMaskedReLU } from "@shears/relu_taylor";
+import { activationMaskLayers, MaskedReLU, reluElements, reluTable, Rng, tf } from "@shears/core";
+import reluTaylor, { toMaskedReLU } from "@shears/relu_taylor";
 import { allClose, deepEqual, equal, rejects, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
@@ -134,11 +134,11 @@ Deno.test("masks and ReLU counts survive save -> load", async () => {
     });
   }));
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
-  const counts = await reluCounts(loaded);
-  deepEqual(counts, await reluCounts(model));
+  const counts = await reluTable(loaded);
+  deepEqual(counts, await reluTable(model));
   equal(counts.kept, m1.reduce((a, b) => a + b, 0) + 4);
   equal(counts.total, 63);
-  equal(reluTotal(loaded), 63);
+  equal(reluElements(loaded), 63);
   allClose((loaded.getLayer("r1") as MaskedReLU).mask.read().dataSync(), m1, {}, "r1 mask");
   allClose((loaded.getLayer("a2") as MaskedReLU).mask.read().dataSync(), m2, {}, "a2 mask");
   const x = tf.randomNormal([2, 3, 3, 2], 0, 1, "float32", 4);

@@ -3,14 +3,19 @@
  * and the global top-k pruner (exactly k kept, exact counts, deterministic
  * ties, masks rebuilt from scratch).
  */
-import { type BatchInfo, type Budget, type MaskedReLU, type Scores, tf } from "@shears/core";
+import {
+  type BatchInfo,
+  type Budget,
+  type MaskedReLU,
+  reluTable,
+  type Scores,
+  tf,
+} from "@shears/core";
 import reluTaylor, {
   applyGlobalTopk,
-  keepCount,
   keepRatioAt,
   MaskController,
   maskController,
-  reluCounts,
   targetEpoch,
   topkMask,
   updateIntervalAt,
@@ -105,11 +110,6 @@ Deno.test("topkMask: exactly k, ties to the earlier index, NaN lowest", () => {
   deepEqual([...topkMask(new Float32Array([NaN, 0, -1]), 2)], [0, 1, 1]);
   deepEqual([...topkMask(new Float32Array([1, 2]), 0)], [0, 0]);
   throws(() => topkMask(new Float32Array(3), 4), /top-k count/);
-  equal(keepCount({ keepRatio: 0.1 }, 491_520), 49_152);
-  equal(keepCount({ keepRatio: 1e-9 }, 100), 1);
-  equal(keepCount({ keep: 12_779 }, 491_520), 12_779);
-  throws(() => keepCount({ keepRatio: 1.5 }, 10), /keep ratio must be in \(0, 1\], got 1.5/);
-  throws(() => keepCount({ keep: 11 }, 10), /\[1, 10\], got 11/);
 });
 
 function scoresOf(values: number[][]): Scores {
@@ -135,7 +135,7 @@ Deno.test("global_topk: one global budget across layers, exact counts, rebuilt f
   ]);
   equal(r.revived, 0, "from all-ones masks nothing comes back");
   const { revived: _, ...counts } = r;
-  deepEqual(await reluCounts(model), counts);
+  deepEqual(await reluTable(model), counts);
   // exact count; ties resolved to the earlier layer / element
   const s2 = scoresOf([[7, 7, 0, 0], [0, 0, 0, 0, 0, 7], [7, 0]]);
   const r2 = await applyGlobalTopk(model, s2, { keep: 3 });
@@ -187,7 +187,7 @@ Deno.test("maskController: session scores -> global_topk at the scheduled budget
   const kept: number[] = [];
   for (let e = 0; e < 4; e++) {
     for (let b = 0; b < 4; b++) {
-      if (await c.onBatchEnd(infoFor(e, b, 4))) kept.push((await reluCounts(model)).kept);
+      if (await c.onBatchEnd(infoFor(e, b, 4))) kept.push((await reluTable(model)).kept);
     }
   }
   deepEqual(kept, [12, 12, 5, 5, 5]);

@@ -4,9 +4,9 @@
  * a hand computation at the last masked layer), and the mask controller
  * brings the ReLU count to its target during training without tensor growth.
  */
-import { type Emit, MaskedReLU, type RunContext, tf, train } from "@shears/core";
+import { type Emit, MaskedReLU, reluTable, type RunContext, tf, train } from "@shears/core";
 import { syntheticDataset } from "@shears/datasets";
-import reluTaylor, { maskController, reluCounts } from "@shears/relu_taylor";
+import reluTaylor, { maskController } from "@shears/relu_taylor";
 import { allClose, deepEqual, equal, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { makeCtx, tinyModel } from "./relu_taylor_fixtures.ts";
@@ -100,18 +100,20 @@ Deno.test("taylor + maskController in train(): ReLU count reaches the exact targ
       batchSize: 8,
       optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9 },
       sessions: [session],
-      onBatchEnd: async (info) => {
-        if (await controller.onBatchEnd(info)) kept.push((await reluCounts(model)).kept);
-      },
-      onEpochEnd: () => {
-        tensors.push(tf.memory().numTensors);
-      },
+      callbacks: [{
+        onBatchEnd: async (info) => {
+          if (await controller.onBatchEnd(info)) kept.push((await reluTable(model)).kept);
+        },
+        onEpochEnd: () => {
+          tensors.push(tf.memory().numTensors);
+        },
+      }],
     },
     quiet,
     cancel,
   );
   deepEqual(kept, [12, 12, 3, 3, 3]);
-  equal((await reluCounts(model)).kept, 3);
+  equal((await reluTable(model)).kept, 3);
   const masks = await Promise.all(
     ["r0", "r1", "r2"].map((n) => (model.getLayer(n) as MaskedReLU).activeCount()),
   );

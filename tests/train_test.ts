@@ -89,9 +89,11 @@ Deno.test("training lowers the loss, keeps masks, and leaks no tensors across ep
       epochs: 3,
       batchSize: 16,
       optimizer: { kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
-      onEpochEnd: () => {
-        counts.push(tf.memory().numTensors);
-      },
+      callbacks: [{
+        onEpochEnd: () => {
+          counts.push(tf.memory().numTensors);
+        },
+      }],
     },
     quiet,
     never,

@@ -1,24 +1,70 @@
 /**
  * What the finetune and distill stages share: a training run over the
- * context with a checkpoint and a test evaluation after every epoch.
+ * context with a checkpoint and a test evaluation after every epoch (both
+ * training callbacks, after the spec's own), optionally keeping the weights
+ * of the best test epoch. Regularizers given by their parts: weight terms go
+ * to the loss, feature terms (student and teacher layers) to the feature
+ * loss, and their parameter groups to the optimizer.
  * @module
  */
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { train, type TrainConfig } from "../train.ts";
 import { accuracy } from "../metrics.ts";
 import { saveModel, writeFileAtomic } from "../io.ts";
+import { tf } from "../tf.ts";
+import type { TrainCallback } from "../plugin.ts";
 
 /** A training stage's settings; a function form reads the context (schedules, progressive step). */
 export type FitSpec = TrainConfig & {
   /** Evaluate test top-1 after each epoch (default true); limit the test examples used. */
   evalEach?: boolean;
   evalLimit?: number;
+  /** Keep the weights of the epoch with the best test top-1 (needs evalEach); default false. */
+  keepBest?: boolean;
 };
 
 /** What a checkpoint's state.json says: the stage and the epochs (1-based) it has finished. */
 export interface CheckpointState {
   stage: string;
   epoch: number;
+}
+
+/**
+ * The config `train` gets from a spec: feature regularizers become the
+ * feature loss (each weighted), weight regularizers stay, and the
+ * regularizers' parameter groups follow the spec's own.
+ */
+function withRegularizers(ctx: RunContext, cfg: FitSpec): TrainConfig {
+  const regs = cfg.regularizers ?? [];
+  const feats = regs.filter((r) => r.reg.features);
+  const groups = [
+    ...(cfg.groups ?? []),
+    ...regs.flatMap((r) => r.reg.paramGroups?.(ctx.model!, r.options ?? {}) ?? []),
+  ];
+  if (!feats.length) return { ...cfg, groups };
+  const layers = feats.map((r) => r.reg.features!.layers(r.options ?? {}));
+  const at = (i: number) => layers.slice(0, i).reduce((n, l) => n + l.student.length, 0);
+  return {
+    ...cfg,
+    groups,
+    regularizers: regs.filter((r) => !r.reg.features),
+    features: {
+      student: layers.flatMap((l) => l.student),
+      teacher: layers.flatMap((l) => l.teacher),
+    },
+    extraLoss: (s, t) =>
+      tf.tidy(() =>
+        tf.addN(feats.map((r, i) => {
+          const n = layers[i].student.length;
+          return r.reg.features!.loss(
+            s.slice(at(i), at(i) + n),
+            t.slice(at(i), at(i) + n),
+            r.options ?? {},
+          )
+            .mul(r.weight);
+        })) as tf.Scalar
+      ),
+  };
 }
 
 /** Builds a training stage named `name`; `check` validates the context first. */
@@ -30,38 +76,54 @@ export function fitStage(
   return stage(name, async (ctx, emit, cancel) => {
     const cfg = typeof spec === "function" ? spec(ctx) : spec;
     check(ctx, cfg);
-    await train(
-      ctx,
-      {
-        ...cfg,
-        onEpochEnd: async (epoch, st) => {
-          await cfg.onEpochEnd?.(epoch, st);
-          if (cfg.evalEach ?? true) {
-            const acc = await accuracy(ctx.model!, ctx.data!, {
-              split: "test",
-              limit: cfg.evalLimit,
-            });
-            emit.metric("test_top1", acc.top1, epoch + 1);
-            emit.log(
-              `epoch ${epoch + 1}: loss ${st.loss.toFixed(4)}, train acc ${st.acc.toFixed(4)}, ` +
-                `test top-1 ${acc.top1.toFixed(4)}, lr ${st.lr.toPrecision(3)}, ${
-                  st.seconds.toFixed(1)
-                } s`,
-            );
+    let best = -Infinity, bestWeights: tf.Tensor[] | undefined;
+    const evaluateAndCheckpoint: TrainCallback = {
+      onEpochEnd: async (epoch, st) => {
+        if (cfg.evalEach ?? true) {
+          const acc = await accuracy(ctx.model!, ctx.data!, {
+            split: "test",
+            limit: cfg.evalLimit,
+          });
+          emit.metric("test_top1", acc.top1, epoch + 1);
+          emit.log(
+            `epoch ${epoch + 1}: loss ${st.loss.toFixed(4)}, train acc ${st.acc.toFixed(4)}, ` +
+              `test top-1 ${acc.top1.toFixed(4)}, lr ${st.lr.toPrecision(3)}, ${
+                st.seconds.toFixed(1)
+              } s`,
+          );
+          if (cfg.keepBest && acc.top1 > best) {
+            best = acc.top1;
+            tf.dispose(bestWeights);
+            bestWeights = ctx.model!.getWeights().map((w) => w.clone());
           }
-          if (ctx.runDir) {
-            const dir = `${ctx.runDir}/checkpoint`;
-            await saveModel(ctx.model!, dir);
-            await writeFileAtomic(
-              `${dir}/state.json`,
-              JSON.stringify({ stage: name, epoch: epoch + 1 }),
-            );
-            emit.artifact("checkpoint", dir);
-          }
-        },
+        }
+        if (ctx.runDir) {
+          const dir = `${ctx.runDir}/checkpoint`;
+          await saveModel(ctx.model!, dir);
+          await writeFileAtomic(
+            `${dir}/state.json`,
+            JSON.stringify({ stage: name, epoch: epoch + 1 }),
+          );
+          emit.artifact("checkpoint", dir);
+        }
       },
-      emit,
-      cancel,
-    );
+    };
+    try {
+      await train(
+        ctx,
+        {
+          ...withRegularizers(ctx, cfg),
+          callbacks: [...(cfg.callbacks ?? []), evaluateAndCheckpoint],
+        },
+        emit,
+        cancel,
+      );
+      if (bestWeights) {
+        ctx.model!.setWeights(bestWeights);
+        emit.log(`kept the best epoch (test top-1 ${best.toFixed(4)})`);
+      }
+    } finally {
+      tf.dispose(bestWeights);
+    }
   });
 }

@@ -9,11 +9,15 @@ import { resolve } from "./score.ts";
 
 /** Which pruner, fed by which scores, under which budget. */
 export interface MaskSpec {
-  /** Registry name, e.g. "relu_taylor/global_topk". */
-  pruner: string;
+  /** Registry name, e.g. "relu_taylor/global_topk" (a function: chosen per step). */
+  pruner: string | ((ctx: RunContext) => string);
   /** Key of the scores in ctx.scores (the scorer's name). */
   scores: string;
-  budget: Budget | ((ctx: RunContext) => Budget);
+  /**
+   * The budget, or a function of the context and the number of units the
+   * scores cover (the total a `keep` count is out of).
+   */
+  budget: Budget | ((ctx: RunContext, units: number) => Budget);
   options?: Options | ((ctx: RunContext) => Options);
 }
 
@@ -38,23 +42,21 @@ export function mask(spec: MaskSpec): Stage {
   return stage("mask", async (ctx, emit) => {
     const scores = ctx.scores.get(spec.scores);
     if (!scores) throw new Error(`no scores '${spec.scores}' in the run; run score first`);
-    const pruner = ctx.registry.pruner(spec.pruner);
+    const name = resolve(spec.pruner, ctx);
+    const pruner = ctx.registry.pruner(name);
     if (pruner.target !== scores.target) {
       throw new Error(
-        `${spec.pruner} prunes ${pruner.target}, but ${spec.scores} scores ${scores.target}`,
+        `${name} prunes ${pruner.target}, but ${spec.scores} scores ${scores.target}`,
       );
     }
-    const res = await pruner.prune(
-      ctx,
-      scores,
-      resolve(spec.budget, ctx),
-      resolve(spec.options ?? {}, ctx),
-    );
+    const units = [...scores.values.values()].reduce((n, t) => n + t.size, 0);
+    const budget = typeof spec.budget === "function" ? spec.budget(ctx, units) : spec.budget;
+    const res = await pruner.prune(ctx, scores, budget, resolve(spec.options ?? {}, ctx));
     const step = ctx.step.index + 1;
     emit.metric("kept", res.kept, step);
     emit.metric("kept_ratio", res.kept / Math.max(1, res.total), step);
-    emit.log(`${spec.pruner}: kept ${res.kept} of ${res.total} ${pruner.target}`);
+    emit.log(`${name}: kept ${res.kept} of ${res.total} ${pruner.target}`);
     const log = (ctx.report.pruning ??= []) as PruneRecord[];
-    log.push({ step, pruner: spec.pruner, ...res });
+    log.push({ step, pruner: name, ...res });
   });
 }

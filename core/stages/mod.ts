@@ -1,11 +1,30 @@
 /**
- * The six stages a pipeline is made of.
+ * The stages a pipeline is made of: load, score, mask, distill, finetune,
+ * evaluate, and what surrounds them (pruning callbacks during training,
+ * model transforms and saves, plots).
  * @module
  */
 export { load, type LoadSpec } from "./load.ts";
-export { resolve, score, type ScoreSpec } from "./score.ts";
+export { checkChannelScores, resolve, score, type ScoreSpec } from "./score.ts";
 export { mask, type MaskSpec, type PruneRecord } from "./mask.ts";
 export { distill } from "./distill.ts";
 export { finetune } from "./finetune.ts";
 export type { CheckpointState, FitSpec } from "./fit.ts";
-export { evaluate, type EvaluateSpec, type Evaluation } from "./evaluate.ts";
+export {
+  compareDeployed,
+  type CompareSpec,
+  evaluate,
+  type EvaluateSpec,
+  type Evaluation,
+  type SpeedUp,
+} from "./evaluate.ts";
+export { type Control, control, type ControlSpec, type PruneUpdateRow } from "./control.ts";
+export {
+  copyMatchingWeights,
+  inheritWeights,
+  save,
+  type SaveSpec,
+  transform,
+  type TransformSpec,
+} from "./model.ts";
+export { plot, type PlotSpec } from "./plot.ts";

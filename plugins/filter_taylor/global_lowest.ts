@@ -23,14 +23,16 @@
 import {
   type Budget,
   buildChannelGraph,
+  type FlagDefs,
   type Options,
   type Pruner,
   type PruneResult,
+  readOptions,
   removeChannels,
+  removeCount,
   type RunContext,
   type Scores,
 } from "@shears/core";
-import { filterGroups } from "./groups.ts";
 
 type Chunk = { group: number; order: number; mean: number; members: number[] };
 
@@ -80,27 +82,21 @@ export function planRemovals(
   return plan;
 }
 
-/** How many filters a budget asks to remove out of `total`. */
-export function removeCount(budget: Budget, total: number): number {
-  if (budget.remove !== undefined) return budget.remove;
-  if (budget.keep !== undefined) return total - budget.keep;
-  if (budget.keepRatio !== undefined) return total - Math.ceil(budget.keepRatio * total);
-  throw new Error("global_lowest needs a budget: remove, keep or keepRatio");
-}
-
-function roundToOption(options: Options): number {
-  const v = options.round_to ?? 1;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new Error(`option round_to must be an integer >= 1, got ${v}`);
-  }
-  return v;
-}
+const lowestOptions = {
+  round_to: {
+    type: "int",
+    default: 1,
+    min: 1,
+    help: "keep every pruned layer's filter count a multiple of this",
+  },
+} satisfies FlagDefs;
 
 /** The `filter_taylor/global_lowest` pruner (see the module doc). */
 export const globalLowest: Pruner = {
   target: "channels",
-  description: "remove the N lowest-ranked conv filters across layers (never emptying a layer; " +
+  description: "remove the N lowest-ranked channels across layers (never emptying a layer; " +
     "option round_to keeps channel counts multiples of R); real removal by core surgery",
+  options: lowestOptions,
   async prune(
     ctx: RunContext,
     scores: Scores,
@@ -110,7 +106,7 @@ export const globalLowest: Pruner = {
     const model = ctx.model;
     if (!model) throw new Error("global_lowest: the run has no model loaded");
     const graph = buildChannelGraph(model);
-    const groups = filterGroups(graph).filter((g) => scores.values.has(g.id));
+    const groups = graph.groups.filter((g) => g.prunable && scores.values.has(g.id));
     const ranks = new Map<string, Float32Array>();
     for (const g of groups) {
       const t = scores.values.get(g.id)!;
@@ -123,11 +119,9 @@ export const globalLowest: Pruner = {
       ranks.set(g.id, await t.data() as Float32Array);
     }
     const total = groups.reduce((s, g) => s + g.size, 0);
-    const n = removeCount(budget, total);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new Error(`global_lowest: filters to remove must be an integer >= 0, got ${n}`);
-    }
-    const plan = planRemovals(ranks, n, roundToOption(options));
+    const n = removeCount(budget, total, { rounding: "ceil" }); // a ratio keeps ceil(r * total)
+    const { round_to } = readOptions(lowestOptions, options, "filter_taylor/global_lowest");
+    const plan = planRemovals(ranks, n, round_to);
     const perLayer = groups.map((g) => ({
       name: g.id,
       before: g.size,

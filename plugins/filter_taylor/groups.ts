@@ -2,31 +2,25 @@
  * Which channel groups are conv filters (what this method ranks and removes),
  * and where each group's "activation after its ReLU" can be seen.
  *
- * A filter group is a prunable core channel group (see `buildChannelGraph`)
- * made only by Conv2D layers: a plain conv's filters, or the convs a residual
- * Add couples (their channels are removed together). Dense units are not
- * filters and are left alone, as in the seed.
+ * A filter group is a prunable core channel group made only by Conv2D
+ * layers (core's `prunableGroups(model, "conv")`): a plain conv's filters,
+ * or the convs a residual Add couples (their channels are removed
+ * together). Dense units are not filters; the scorers rank them only when
+ * the engine asks for their groups.
  *
  * @example
  * ```ts
- * const graph = buildChannelGraph(model);
- * for (const g of filterGroups(graph)) console.log(g.id, g.size, reluPoints(model, g));
+ * for (const g of prunableGroups(model, "conv")) console.log(g.id, g.size, reluPoints(model, g));
  * ```
  * @module
  */
-import type { ChannelGraph, ChannelGroup, ChannelMap, tf } from "@shears/core";
-
-/** The prunable groups whose producers are all Conv2D layers, in model order. */
-export function filterGroups(graph: ChannelGraph): ChannelGroup[] {
-  return graph.groups.filter((g) =>
-    g.prunable && g.producers.length > 0 && g.producers.every((p) => p.className === "Conv2D")
-  );
-}
-
-/** Total filters over {@link filterGroups} (one per group channel). */
-export function countFilters(graph: ChannelGraph): number {
-  return filterGroups(graph).reduce((s, g) => s + g.size, 0);
-}
+import {
+  buildChannelGraph,
+  type ChannelGroup,
+  type ChannelMap,
+  prunableGroups,
+  type tf,
+} from "@shears/core";
 
 /** True when a layer's output is a ReLU's output (a ReLU layer, or a fused `activation: "relu"`). */
 function isRelu(layer: tf.layers.Layer): boolean {
@@ -50,4 +44,14 @@ export function reluPoints(model: tf.LayersModel, group: ChannelGroup): ChannelM
   if (relus.length) return relus;
   const producers = new Set(group.producers.map((p) => p.layer));
   return flat.filter((m) => producers.has(m.layer));
+}
+
+/**
+ * The groups a scorer ranks: those `ids` name (any prunable group of the
+ * model, Dense units included), or by default the filter groups.
+ */
+export function groupsToScore(model: tf.LayersModel, ids?: string[]): ChannelGroup[] {
+  const graph = buildChannelGraph(model);
+  if (!ids) return prunableGroups(model, "conv", graph);
+  return ids.map((id) => graph.group(id));
 }

@@ -14,21 +14,30 @@
  * @module
  */
 import {
-  buildChannelGraph,
+  type FlagDefs,
   type Options,
   producerKernels,
+  readOptions,
   type RunContext,
   type Scorer,
+  type ScoreRequest,
   type Scores,
   tf,
 } from "@shears/core";
-import { filterGroups } from "./groups.ts";
+import { groupsToScore } from "./groups.ts";
 import { normalizeOption, normalizeRanks } from "./normalize.ts";
 
-/** L1 norms of the filters of every filter group of `model`: group id -> [group size]. */
-export function filterL1(model: tf.LayersModel, normalize = true): Map<string, tf.Tensor1D> {
+/**
+ * L1 norms of the filters of every filter group of `model` (or of the
+ * groups `ids` names): group id -> [group size].
+ */
+export function filterL1(
+  model: tf.LayersModel,
+  normalize = true,
+  ids?: string[],
+): Map<string, tf.Tensor1D> {
   const values = new Map<string, tf.Tensor1D>();
-  for (const g of filterGroups(buildChannelGraph(model))) {
+  for (const g of groupsToScore(model, ids)) {
     const kernels = producerKernels(model, g);
     values.set(
       g.id,
@@ -42,18 +51,21 @@ export function filterL1(model: tf.LayersModel, normalize = true): Map<string, t
   return values;
 }
 
+const l1Options = { normalize: normalizeOption } satisfies FlagDefs;
+
 /** The L1 filter-norm scorer (`filter_taylor/l1`). */
 export const l1Scorer: Scorer = {
   target: "channels",
   description: "filter L1 norm Σ|w| (Li et al. 2017), |r|/||r||_2 per layer",
+  options: l1Options,
   batches: 0,
-  start(ctx: RunContext, options: Options) {
-    const normalize = normalizeOption(options);
+  start(ctx: RunContext, options: Options, request: ScoreRequest = {}) {
+    const { normalize } = readOptions(l1Options, options, "filter_taylor/l1");
     return {
       taps: [],
       scores(): Scores {
         if (!ctx.model) throw new Error("l1 scorer: the run has no model loaded");
-        return { target: "channels", values: filterL1(ctx.model, normalize) };
+        return { target: "channels", values: filterL1(ctx.model, normalize, request.groups) };
       },
       dispose() {},
     };

@@ -22,9 +22,9 @@ export function normalizeRanks(r: tf.Tensor1D): tf.Tensor1D {
   });
 }
 
-/** Reads the `normalize` option (default true): whether a scorer normalises per layer. */
-export function normalizeOption(options: Record<string, unknown>): boolean {
-  const v = options.normalize ?? true;
-  if (typeof v !== "boolean") throw new Error(`option normalize must be true or false, got ${v}`);
-  return v;
-}
+/** The `normalize` option of both scorers. */
+export const normalizeOption = {
+  type: "boolean",
+  default: true,
+  help: "|r| / ||r||_2 per layer (the seed); false gives the raw signed sums",
+} as const;

@@ -29,17 +29,19 @@
  * @module
  */
 import {
-  buildChannelGraph,
   type ChannelMap,
+  type FlagDefs,
   type Options,
+  readOptions,
   type RunContext,
   type Scorer,
+  type ScoreRequest,
   type Scores,
   type ScoreSession,
   type TapSpec,
   tf,
 } from "@shears/core";
-import { filterGroups, reluPoints } from "./groups.ts";
+import { groupsToScore, reluPoints } from "./groups.ts";
 import { normalizeOption, normalizeRanks } from "./normalize.ts";
 
 /** Per-channel a·g of one batch at one tap: [C] (mean over batch, H, W, or the paper's per-example |·|). */
@@ -68,13 +70,14 @@ export class TaylorSession implements ScoreSession {
   #sums = new Map<string, tf.Tensor1D>();
   #points: { id: string; size: number; maps: ChannelMap[] }[];
 
+  /** @param groups the group ids to rank (default: the filter groups) */
   constructor(
     model: tf.LayersModel,
     readonly perExampleAbs = false,
     readonly normalize = true,
+    groups?: string[],
   ) {
-    const graph = buildChannelGraph(model);
-    this.#points = filterGroups(graph).map((g) => ({
+    this.#points = groupsToScore(model, groups).map((g) => ({
       id: g.id,
       size: g.size,
       maps: reluPoints(model, g),
@@ -117,12 +120,14 @@ export class TaylorSession implements ScoreSession {
   }
 }
 
-/** Reads a boolean option (default false). */
-function boolOption(options: Options, name: string): boolean {
-  const v = options[name] ?? false;
-  if (typeof v !== "boolean") throw new Error(`option ${name} must be true or false, got ${v}`);
-  return v;
-}
+const taylorOptions = {
+  per_example_abs: {
+    type: "boolean",
+    default: false,
+    help: "|·| per example before averaging (the paper) instead of at the end (the seed)",
+  },
+  normalize: normalizeOption,
+} satisfies FlagDefs;
 
 /** The Taylor filter scorer (`filter_taylor/taylor`). */
 export const taylorScorer: Scorer = {
@@ -130,14 +135,12 @@ export const taylorScorer: Scorer = {
   description:
     "Taylor filter rank: Σ_batches mean(a·g) at each conv's ReLU, |r|/||r||_2 per layer " +
     "(Molchanov et al. 2016, pytorch-pruning)",
+  options: taylorOptions,
   batches: "epoch",
   trainMode: true,
-  start(ctx: RunContext, options: Options): TaylorSession {
+  start(ctx: RunContext, options: Options, request: ScoreRequest = {}): TaylorSession {
     if (!ctx.model) throw new Error("taylor scorer: the run has no model loaded");
-    return new TaylorSession(
-      ctx.model,
-      boolOption(options, "per_example_abs"),
-      normalizeOption(options),
-    );
+    const o = readOptions(taylorOptions, options, "filter_taylor/taylor");
+    return new TaylorSession(ctx.model, o.per_example_abs, o.normalize, request.groups);
   },
 };

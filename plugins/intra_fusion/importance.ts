@@ -19,8 +19,10 @@ import {
   type ChannelGroup,
   crossEntropy,
   layerWeight,
+  type Options,
   type RunContext,
   type Scorer,
+  type ScoreRequest,
   type Scores,
   type ScoreSession,
   tf,
@@ -57,9 +59,11 @@ async function groupImportance(group: ChannelGroup, perKernel: PerKernel) {
   return mean > 0 ? imp.map((v) => v / mean) : imp;
 }
 
-/** The prunable groups that have kernels to score. */
-function scorableGroups(model: tf.LayersModel): ChannelGroup[] {
-  return buildChannelGraph(model).groups.filter((g) => g.prunable && kernels(g).length > 0);
+/** The prunable groups that have kernels to score (only those of `ids`, when given). */
+function scorableGroups(model: tf.LayersModel, ids?: string[]): ChannelGroup[] {
+  const graph = buildChannelGraph(model);
+  if (ids) return ids.map((id) => graph.group(id));
+  return graph.groups.filter((g) => g.prunable && kernels(g).length > 0);
 }
 
 async function scoresOf(groups: ChannelGroup[], perKernel: PerKernel): Promise<Scores> {
@@ -74,9 +78,9 @@ function kernelOf(model: tf.LayersModel, ref: WeightRef): tf.LayerVariable {
   return layerWeight(model.getLayer(ref.layer), ref.weight)!;
 }
 
-/** L1 magnitude importance of every prunable channel group, from the weights. */
-export function l1Importance(model: tf.LayersModel): Promise<Scores> {
-  return scoresOf(scorableGroups(model), async (ref) => {
+/** L1 magnitude importance of every prunable channel group (or of `ids`), from the weights. */
+export function l1Importance(model: tf.LayersModel, ids?: string[]): Promise<Scores> {
+  return scoresOf(scorableGroups(model, ids), async (ref) => {
     const abs = tf.tidy(() => kernelOf(model, ref).read().abs());
     try {
       return await channelSums(abs, ref);
@@ -91,10 +95,10 @@ export const l1Scorer: Scorer = {
   target: "channels",
   description: "L1 norm of each channel's out-rows and next layers' in-columns (group mean)",
   batches: 0,
-  start(ctx: RunContext): ScoreSession {
+  start(ctx: RunContext, _options: Options, request: ScoreRequest = {}): ScoreSession {
     if (!ctx.model) throw new Error("the l1 scorer needs ctx.model (run the load stage first)");
     const model = ctx.model;
-    return { taps: [], scores: () => l1Importance(model), dispose() {} };
+    return { taps: [], scores: () => l1Importance(model, request.groups), dispose() {} };
   },
 };
 
@@ -108,9 +112,9 @@ export class TaylorAccumulator {
   readonly #vars: Map<string, tf.LayerVariable>;
   readonly #grads = new Map<string, tf.Tensor>();
 
-  constructor(model: tf.LayersModel) {
+  constructor(model: tf.LayersModel, ids?: string[]) {
     this.#model = model;
-    this.#groups = scorableGroups(model);
+    this.#groups = scorableGroups(model, ids);
     this.#vars = new Map();
     for (const g of this.#groups) {
       for (const ref of kernels(g)) this.#vars.set(ref.layer, kernelOf(model, ref));
@@ -163,9 +167,9 @@ export const taylorScorer: Scorer = {
     "first-order Taylor |w * dw| of each channel's kernels, dw over 5 batches (eval mode)",
   batches: 5,
   trainMode: false,
-  start(ctx: RunContext): ScoreSession {
+  start(ctx: RunContext, _options: Options, request: ScoreRequest = {}): ScoreSession {
     if (!ctx.model) throw new Error("the taylor scorer needs ctx.model (run the load stage first)");
-    const acc = new TaylorAccumulator(ctx.model);
+    const acc = new TaylorAccumulator(ctx.model, request.groups);
     return {
       taps: [],
       onBatchEnd: (_info, batch) => acc.add(batch),

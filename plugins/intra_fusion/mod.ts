@@ -13,9 +13,11 @@
  * @module
  */
 import type { Plugin } from "@shears/core";
-import { foldBatchNorm } from "@shears/core";
+import { foldBatchNorm, readOptions } from "@shears/core";
 import { l1Scorer, taylorScorer } from "./importance.ts";
-import { defaultPruner, fusionPruner } from "./pruner.ts";
+import { defaultPruner, fusionPruner, includeEpsOption } from "./pruner.ts";
+
+const foldOptions = { include_eps: includeEpsOption };
 
 export * from "./emd.ts";
 export * from "./sinkhorn.ts";
@@ -34,9 +36,12 @@ const plugin: Plugin = {
   pruners: { fusion: fusionPruner, default: defaultPruner },
   transforms: {
     fold_bn: {
-      description: "fold each BatchNorm into the Conv2D / Dense before it (option includeEps)",
-      apply: async (model, options) =>
-        (await foldBatchNorm(model, { includeEps: options.includeEps === true })).model,
+      description: "fold each BatchNorm into the Conv2D / Dense before it",
+      options: foldOptions,
+      apply: async (model, options) => {
+        const { include_eps } = readOptions(foldOptions, options, "intra_fusion/fold_bn");
+        return (await foldBatchNorm(model, { includeEps: include_eps })).model;
+      },
     },
   },
 };

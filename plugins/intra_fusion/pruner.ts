@@ -1,7 +1,7 @@
 /**
  * The Intra-Fusion pruner and its "default" baseline. Both fold BN into the
  * producers, then, one channel group at a time, keep the k = floor(C · keep
- * ratio) channels of highest importance (any `channels` scores keyed by group
+ * ratio) channels (core's keepCount, at least 1) of highest importance (any `channels` scores keyed by group
  * id: this plugin's l1 / taylor, or another plugin's scorer) and physically
  * remove the rest. "default" just drops them; "fusion" first solves the
  * optimal transport from all C neurons to the k kept ones and merges every
@@ -17,42 +17,53 @@
 import {
   type Budget,
   buildChannelGraph,
+  type FlagDefs,
   foldBatchNorm,
+  keepCount,
   type LayerPruneRow,
   type Options,
   type Pruner,
   type PruneResult,
+  readOptions,
   removeChannels,
   type RunContext,
   type Scores,
 } from "@shears/core";
 import { fuseInto, type Merge, neuronFeatures } from "./fuse.ts";
-import { transportMap, type TransportOptions } from "./transport_map.ts";
+import { transportMap } from "./transport_map.ts";
 
-/** Options of both pruners (flag-style names). */
-export interface IntraFusionOptions extends TransportOptions {
-  /** Group ids to prune; default every group that has scores. */
-  groups?: string[];
-  /** How merged neurons combine; default "sum" (the reference). */
-  merge?: Merge;
-  /** Put BN's epsilon into the fold; default false (the reference). */
-  includeEps?: boolean;
-}
+/** Putting BN's epsilon into the fold, as an option (of the pruners and of `fold_bn`). */
+export const includeEpsOption = {
+  type: "boolean",
+  default: false,
+  help: "put BN's epsilon into the fold (the reference leaves it out)",
+} as const;
 
-/** Channels kept of `size` under `budget`: floor(size · keepRatio), or `keep`, at least 1. */
-export function keepCount(size: number, budget: Budget): number {
-  let k: number;
-  if (budget.keep !== undefined) k = budget.keep;
-  else if (budget.remove !== undefined) k = size - budget.remove;
-  else if (budget.keepRatio !== undefined) {
-    if (!(budget.keepRatio > 0 && budget.keepRatio <= 1)) {
-      throw new Error(`keep ratio must be in (0, 1], got ${budget.keepRatio}`);
-    }
-    // floor(C (1 - s)) of the reference, robust to 0.7 * 10 = 6.999...
-    k = Math.floor(size * budget.keepRatio + 1e-9);
-  } else throw new Error("the intra_fusion pruners need a budget: keepRatio, keep or remove");
-  return Math.min(size, Math.max(1, k));
-}
+/** Options of both pruners. */
+export const intraFusionOptions = {
+  groups: { type: "strings", help: "channel group ids to prune (default: every scored group)" },
+  merge: {
+    type: "string",
+    default: "sum",
+    choices: ["sum", "average"],
+    help: "how fused neurons combine: sum (the reference) or average",
+  },
+  marginals: {
+    type: "string",
+    default: "uniform",
+    choices: ["uniform", "importance"],
+    help: "OT marginals",
+  },
+  solver: { type: "string", default: "emd", choices: ["emd", "sinkhorn"], help: "OT solver" },
+  reg: {
+    type: "number",
+    default: 0.05,
+    min: 0,
+    minExclusive: true,
+    help: "Sinkhorn regularisation",
+  },
+  include_eps: includeEpsOption,
+} satisfies FlagDefs;
 
 /** Indices of the k largest scores, ascending (ties: the lower index wins). */
 export function topK(scores: ArrayLike<number>, k: number): number[] {
@@ -64,15 +75,20 @@ async function pruneGroups(
   ctx: RunContext,
   scores: Scores,
   budget: Budget,
-  options: IntraFusionOptions,
+  raw: Options,
   fuse: boolean,
 ): Promise<PruneResult> {
   if (!ctx.model) throw new Error("the intra_fusion pruner needs ctx.model");
   if (scores.target !== "channels") {
     throw new Error(`the intra_fusion pruners need "channels" scores, got "${scores.target}"`);
   }
+  const options = readOptions(
+    intraFusionOptions,
+    raw,
+    `intra_fusion/${fuse ? "fusion" : "default"}`,
+  );
   const ids = options.groups ?? [...scores.values.keys()];
-  let model = (await foldBatchNorm(ctx.model, { includeEps: options.includeEps })).model;
+  let model = (await foldBatchNorm(ctx.model, { includeEps: options.include_eps })).model;
   const perLayer: LayerPruneRow[] = [];
   let kept = 0, total = 0;
   try {
@@ -87,7 +103,7 @@ async function pruneGroups(
           `scores for group '${id}' have ${values.length} entries; it has ${group.size}`,
         );
       }
-      const k = keepCount(group.size, budget);
+      const k = keepCount(budget, group.size);
       const keep = topK(values, k);
       const keepSet = new Set(keep);
       const drop = Array.from({ length: group.size }, (_, j) => j).filter((j) => !keepSet.has(j));
@@ -99,10 +115,13 @@ async function pruneGroups(
       if (fuse) {
         try {
           const map = transportMap(await neuronFeatures(model, group), keep, {
-            ...options,
+            solver: options.solver as "emd" | "sinkhorn",
+            reg: options.reg,
+            marginals: options.marginals as "uniform" | "importance",
             importance: options.marginals === "importance" ? values : undefined,
           });
-          fuseInto(model, group, smaller, buildChannelGraph(smaller).group(id), map, options.merge);
+          const target = buildChannelGraph(smaller).group(id);
+          fuseInto(model, group, smaller, target, map, options.merge as Merge);
         } catch (e) {
           smaller.dispose();
           throw e;
@@ -123,8 +142,9 @@ function pruner(fuse: boolean, description: string): Pruner {
   return {
     target: "channels",
     description,
+    options: intraFusionOptions,
     prune: (ctx: RunContext, scores: Scores, budget: Budget, options: Options) =>
-      pruneGroups(ctx, scores, budget, options as IntraFusionOptions, fuse),
+      pruneGroups(ctx, scores, budget, options, fuse),
   };
 }
 

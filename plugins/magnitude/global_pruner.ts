@@ -7,8 +7,8 @@
  * pruning bit for bit, and a training loop that re-applies `ctx.masks` after
  * each step keeps pruned weights at zero.
  *
- * Options: `p_prune` in [0, 1] (default `1 - budget.keepRatio`), `p_bern` in
- * [0, 1] (default 1). Overall pruned fraction ≈ p_prune · p_bern.
+ * Options: `p_prune` in [0, 1] (default: 1 - the budget's keep fraction),
+ * `p_bern` in [0, 1] (default 1). Overall pruned fraction ≈ p_prune · p_bern.
  *
  * @example
  * ```ts
@@ -22,12 +22,13 @@ import {
   type LayerPruneRow,
   type Pruner,
   type PruneResult,
+  readOptions,
   readScalar,
   type RunContext,
   type Scores,
   tf,
 } from "@shears/core";
-import { pBern, pPrune } from "./options.ts";
+import { pPrune, prunerOptions } from "./options.ts";
 import { concatScores, globalThreshold, selectKeep } from "./threshold.ts";
 
 /** The model of a run, or a clear error. */
@@ -57,14 +58,16 @@ async function keptBefore(ctx: RunContext, name: string, size: number): Promise<
 export const globalPruner: Pruner = {
   target: "weights",
   description: "global magnitude threshold over all scored kernels, candidates pruned w.p. p_bern",
+  options: prunerOptions,
   async prune(ctx, scores: Scores, budget, options): Promise<PruneResult> {
     const model = requireModel(ctx, "magnitude/global");
     if (scores.target !== "weights") {
       throw new Error(`magnitude/global prunes weights, got scores for ${scores.target}`);
     }
-    const p = pPrune(options, budget);
-    const pb = pBern(options);
+    const o = readOptions(prunerOptions, options, "magnitude/global");
     const entries = [...scores.values];
+    const p = pPrune(o.p_prune, budget, entries.reduce((n, [, s]) => n + s.size, 0));
+    const pb = o.p_bern;
     const shapes = entries.map(([name, s]) => {
       const shape = findWeight(model, name).shape as number[];
       checkBroadcast(name, s.shape, shape);

@@ -10,7 +10,7 @@
  * - pruner `gradient`: τ computed once, globally, over the single-weight
  *   scores (`abs` scorer) exactly as the `global` pruner does, then the model
  *   is swapped (or, already swapped, its layers get the new τ and p_bern).
- *   `ctx.model` becomes the new model; the old one is disposed.
+ *   `ctx.model` becomes the new model; the old one is left usable.
  *
  * @example
  * ```ts
@@ -19,15 +19,15 @@
  * ```
  * @module
  */
-import type { LayerPruneRow, Options, Pruner, PruneResult, Scores, Transform } from "@shears/core";
-import { findWeight, rewriteLayers, type tf } from "@shears/core";
+import type { LayerPruneRow, Pruner, PruneResult, Scores, Transform } from "@shears/core";
+import { findWeight, type FlagDefs, readOptions, rewriteLayers, type tf } from "@shears/core";
 import {
   GradientPrunedConv2D,
   parseThreshold,
   serializeThreshold,
 } from "./gradient_pruned_conv2d.ts";
 import { requireModel } from "./global_pruner.ts";
-import { pBern, pPrune, unitOption } from "./options.ts";
+import { pPrune, prunerOptions } from "./options.ts";
 import { concatScores, globalThreshold } from "./threshold.ts";
 
 /** Parameters of gradient-only pruning. */
@@ -72,26 +72,27 @@ export function gradientPrunedLayers(model: tf.LayersModel): GradientPrunedConv2
   return model.layers.filter((l): l is GradientPrunedConv2D => l instanceof GradientPrunedConv2D);
 }
 
-function seedOption(options: Options): number {
-  const s = options.seed ?? 0;
-  if (typeof s !== "number" || !Number.isInteger(s)) {
-    throw new Error(`seed must be an integer, got ${s}`);
-  }
-  return s;
-}
+const transformOptions = {
+  threshold: {
+    type: "string",
+    default: "0",
+    help: "weights with |w| >= threshold are never pruned (a number, or inf)",
+    validate: (v) => Number.isNaN(parseThreshold(v)) ? "must be a number or inf" : undefined,
+  },
+  p_bern: prunerOptions.p_bern,
+  seed: { type: "int", default: 0, help: "seed of the Bernoulli draws (layer i: seed + i)" },
+} satisfies FlagDefs;
 
-/** Transform `gradient_prune` (options: threshold, p_bern, seed). */
+/** Transform `gradient_prune`. */
 export const gradientPruneTransform: Transform = {
   description: "swap Conv2D for GradientPrunedConv2D (dL/dx through magnitude-pruned kernels)",
+  options: transformOptions,
   apply(model, options) {
-    const threshold = parseThreshold(options.threshold);
-    if (Number.isNaN(threshold)) {
-      throw new Error(`threshold must be a number (or Infinity), got ${options.threshold}`);
-    }
+    const o = readOptions(transformOptions, options, "magnitude/gradient_prune");
     return gradientPrunedModel(model, {
-      threshold,
-      pBern: unitOption(options, "p_bern", 1),
-      seed: seedOption(options),
+      threshold: parseThreshold(o.threshold),
+      pBern: o.p_bern,
+      seed: o.seed,
     });
   },
 };
@@ -106,11 +107,13 @@ export const plainConvTransform: Transform = {
 export const gradientPruner: Pruner = {
   target: "weights",
   description: "gradient-only pruning: dL/dinput through kernels pruned below a global τ",
+  options: prunerOptions,
   async prune(ctx, scores: Scores, budget, options): Promise<PruneResult> {
     const model = requireModel(ctx, "magnitude/gradient");
-    const p = pPrune(options, budget);
-    const pb = pBern(options);
+    const o = readOptions(prunerOptions, options, "magnitude/gradient");
     const entries = [...scores.values];
+    const p = pPrune(o.p_prune, budget, entries.reduce((n, [, s]) => n + s.size, 0));
+    const pb = o.p_bern;
     const convNames = new Set(
       model.layers
         .filter((l) => l.getClassName() === "Conv2D" || l instanceof GradientPrunedConv2D)
@@ -136,7 +139,6 @@ export const gradientPruner: Pruner = {
       for (const l of swapped) Object.assign(l, { threshold, pBern: pb });
     } else {
       ctx.model = gradientPrunedModel(model, { threshold, pBern: pb, seed: ctx.rng.int(2 ** 30) });
-      model.dispose();
     }
 
     const perLayer: LayerPruneRow[] = entries.map(([name], i) => {

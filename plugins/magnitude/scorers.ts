@@ -16,20 +16,28 @@
  * ```
  * @module
  */
-import { type Options, type RunContext, type Scorer, type Scores, tf } from "@shears/core";
-import { includeOption } from "./options.ts";
+import {
+  type Options,
+  readOptions,
+  type RunContext,
+  type Scorer,
+  type Scores,
+  tf,
+} from "@shears/core";
+import { type Includable, scorerOptions } from "./options.ts";
 import { prunableKernels } from "./prunable.ts";
 
 /** Reduces one kernel to its score tensor. */
 type Reduce = (w: tf.Tensor) => tf.Tensor;
 
-function magnitudeScorer(description: string, reduce: Reduce): Scorer {
+function magnitudeScorer(name: string, description: string, reduce: Reduce): Scorer {
   return {
     target: "weights",
     description,
+    options: scorerOptions,
     batches: 0,
     start(ctx: RunContext, options: Options) {
-      const include = includeOption(options);
+      const include = readOptions(scorerOptions, options, name).include as Includable[];
       return {
         taps: [],
         scores(): Scores {
@@ -48,12 +56,14 @@ function magnitudeScorer(description: string, reduce: Reduce): Scorer {
 
 /** |w| per single weight. */
 export const absScorer: Scorer = magnitudeScorer(
+  "magnitude/abs",
   "|w| of every single Conv2D (and optionally Dense) weight",
   (w) => tf.abs(w),
 );
 
 /** Σ|w| over each kernel's kh×kw (shape [1, 1, in, out]); Dense weights score |w|. */
 export const kernelL1Scorer: Scorer = magnitudeScorer(
+  "magnitude/kernel_l1",
   "sum of |w| over each kh×kw kernel of every Conv2D layer (one score per in/out pair)",
   (w) => w.rank === 4 ? tf.sum(tf.abs(w), [0, 1], true) : tf.abs(w),
 );

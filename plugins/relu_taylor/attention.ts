@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { tf } from "@shears/core";
+import { type FlagDefs, readOptions, type Regularizer, tf } from "@shears/core";
 
 /** Attention map of features (N,H,W,C): (N, H*W), L2-normalised rows of mean_c f^2. */
 export function attentionMap(f: tf.Tensor): tf.Tensor2D {
@@ -80,3 +80,28 @@ export function featureModel(model: tf.LayersModel, layers: string[]): tf.Layers
     outputs: [...layers.map((n) => layerOutputIn(model, n)), model.outputs[0]],
   });
 }
+
+const attentionOptions = {
+  layers: {
+    type: "strings",
+    default: ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"],
+    help: "feature layers (in the student and the teacher) whose attention maps are compared",
+  },
+} satisfies FlagDefs;
+
+/**
+ * The `attention` regularizer: attention transfer from the teacher,
+ * Σ MSE(attentionMap(student_i), attentionMap(teacher_i)) over the option
+ * `layers` (weight it by beta, 1000 in the reference).
+ */
+export const attentionRegularizer: Regularizer = {
+  description: "attention transfer: sum of MSEs between student and teacher attention maps",
+  options: attentionOptions,
+  features: {
+    layers(options) {
+      const { layers } = readOptions(attentionOptions, options, "relu_taylor/attention");
+      return { student: layers, teacher: layers };
+    },
+    loss: (student, teacher) => attentionLoss(student, teacher, 1),
+  },
+};

@@ -12,11 +12,12 @@
  * @module
  */
 import type { MaskedReLU, Options, Scorer, Scores, ScoreSession, TapSpec } from "@shears/core";
-import { tf } from "@shears/core";
+import { readOptions, tf } from "@shears/core";
 import { LayerTaps } from "./layer_taps.ts";
 import { LayerEma } from "./ema.ts";
-import { numberOption } from "./options.ts";
-import { maskLayersOf } from "./taylor.ts";
+import { maskLayersOf, momentumOption } from "./taylor.ts";
+
+const activationOptions = { momentum: momentumOption };
 
 /** Running mean |x| per ReLU element, EMA-smoothed. */
 export class ActivationSession implements ScoreSession {
@@ -84,11 +85,12 @@ export class RandomSession implements ScoreSession {
 export const activationScorer: Scorer = {
   target: "activations",
   description: "baseline: mean |pre-activation| per ReLU element, EMA 0.95",
+  options: activationOptions,
   batches: 100,
   start: (ctx, options: Options) =>
     new ActivationSession(
       maskLayersOf(ctx, "activation"),
-      numberOption(options, "momentum", 0.95, (v) => v >= 0 && v < 1, "in [0, 1)"),
+      readOptions(activationOptions, options, "relu_taylor/activation").momentum,
     ),
 };
 

@@ -6,6 +6,11 @@
  * that many ReLUs once the schedule has reached its target. Importance keeps
  * accumulating on every batch regardless (that is the scorer session's job).
  *
+ * The `progressive` training callback is this controller as a plugin part:
+ * core's `control` stage starts it with the run's scorer and pruner bound
+ * in a driver, and at the end of training it sets the masks to the final
+ * budget if the last update was not at it.
+ *
  * @example
  * ```ts
  * const session = taylor.start(ctx, {});
@@ -15,17 +20,26 @@
  * ```
  * @module
  */
-import type {
-  BatchInfo,
-  Budget,
-  Options,
-  Pruner,
-  PruneResult,
-  RunContext,
-  ScoreSession,
+import {
+  type BatchInfo,
+  type Budget,
+  type Callback,
+  type FlagDefs,
+  type Options,
+  type Pruner,
+  type PruneResult,
+  readOptions,
+  reluElements,
+  type RunContext,
+  type ScoreSession,
 } from "@shears/core";
-import { reluTotal } from "./relu_counts.ts";
-import { checkSchedule, keepRatioAt, type KeepSchedule, updateIntervalAt } from "./schedule.ts";
+import {
+  checkSchedule,
+  keepRatioAt,
+  type KeepSchedule,
+  targetEpoch,
+  updateIntervalAt,
+} from "./schedule.ts";
 
 /** Settings of a {@link MaskController}. */
 export interface ControllerOptions extends KeepSchedule {
@@ -38,8 +52,12 @@ export interface ControllerOptions extends KeepSchedule {
   epochBase?: 0 | 1;
 }
 
-/** Rebuilds masks for a budget; returns (or resolves to) what was kept. */
-export type MaskUpdate = (budget: Budget, epoch: number) => PruneResult | Promise<PruneResult>;
+/** Rebuilds masks for a budget at a schedule epoch and global batch; returns what was kept. */
+export type MaskUpdate = (
+  budget: Budget,
+  epoch: number,
+  batch: number,
+) => PruneResult | Promise<PruneResult>;
 
 /** Decides, batch by batch, when and at what budget the masks are rebuilt. */
 export class MaskController {
@@ -85,10 +103,28 @@ export class MaskController {
     const epoch = this.epochOf(info);
     if (this.#batches % updateIntervalAt(epoch, this.options) !== 0) return false;
     const budget = this.budgetAt(epoch);
-    this.last = { epoch, budget, result: await this.update(budget, epoch) };
+    this.last = { epoch, budget, result: await this.update(budget, epoch, this.#batches) };
     this.updates++;
     return true;
   }
+}
+
+/**
+ * The options with the target as a keep ratio: with `targetRelus` and no
+ * `target`, targetRelus / `total` (all ReLU elements), as the reference.
+ */
+function withTarget(
+  options: Omit<ControllerOptions, "target"> & { target?: number },
+  total: number,
+): ControllerOptions {
+  if (options.target !== undefined) return { ...options, target: options.target };
+  if (options.targetRelus === undefined) {
+    throw new Error("the mask controller needs a target keep ratio or target_relus");
+  }
+  if (options.targetRelus > total) {
+    throw new Error(`target_relus must be in [1, ${total}], got ${options.targetRelus}`);
+  }
+  return { ...options, target: options.targetRelus / total };
 }
 
 /**
@@ -103,19 +139,8 @@ export function maskController(
   options: Omit<ControllerOptions, "target"> & { target?: number },
   pruneOptions: Options = {},
 ): MaskController {
-  let target = options.target;
-  if (target === undefined) {
-    if (options.targetRelus === undefined) {
-      throw new Error("maskController needs a target keep ratio or target_relus");
-    }
-    if (!ctx.model) throw new Error("maskController: the run has no model loaded");
-    const total = reluTotal(ctx.model);
-    if (options.targetRelus > total) {
-      throw new Error(`target_relus must be in [1, ${total}], got ${options.targetRelus}`);
-    }
-    target = options.targetRelus / total;
-  }
-  return new MaskController({ ...options, target }, async (budget) => {
+  if (!ctx.model) throw new Error("maskController: the run has no model loaded");
+  return new MaskController(withTarget(options, reluElements(ctx.model)), async (budget) => {
     const scores = await session.scores();
     try {
       return await pruner.prune(ctx, scores, budget, pruneOptions);
@@ -124,3 +149,64 @@ export function maskController(
     }
   });
 }
+
+const progressiveOptions = {
+  warmup: { type: "int", default: 5, min: 0, help: "epochs before pruning starts" },
+  interval: {
+    type: "int",
+    default: 100,
+    min: 1,
+    help: "global batches between mask updates; doubled after the target epoch",
+  },
+  target_epoch_ratio: {
+    type: "number",
+    default: 0.6,
+    min: 0,
+    max: 1,
+    help: "where the budget is reached, as a fraction of the epochs after warmup",
+  },
+} satisfies FlagDefs;
+
+/**
+ * The `progressive` training callback: a {@link MaskController} over the
+ * driver's scorer and pruner for `driver.epochs` epochs towards
+ * `driver.budget` (a keep ratio, or `keep`: an exact ReLU count); at the end
+ * the masks are set to the budget if the schedule ended before an update at
+ * it (with a warning: no training after).
+ */
+export const progressiveCallback: Callback = {
+  description: "ReLUPruner's schedule: cosine keep ratio from warmup to the target epoch, " +
+    "masks rebuilt every `interval` batches (twice that after the target)",
+  options: progressiveOptions,
+  start(ctx, options, driver) {
+    const o = readOptions(progressiveOptions, options, "relu_taylor/progressive");
+    if (!ctx.model) throw new Error("relu_taylor/progressive: the run has no model loaded");
+    const controller = new MaskController(
+      withTarget({
+        epochs: driver.epochs,
+        warmup: o.warmup,
+        interval: o.interval,
+        targetEpochRatio: o.target_epoch_ratio,
+        target: driver.budget.keepRatio,
+        targetRelus: driver.budget.keep,
+      }, reluElements(ctx.model)),
+      (budget, epoch, batch) => driver.prune(budget, { epoch, batch }),
+    );
+    driver.log(
+      `keep ${driver.budget.keep ?? driver.budget.keepRatio} by epoch ` +
+        `${targetEpoch(controller.options)} of ${driver.epochs}`,
+    );
+    return {
+      onBatchEnd: async (info) => void await controller.onBatchEnd(info),
+      async finish() {
+        const want = controller.budgetAt(driver.epochs);
+        if (JSON.stringify(controller.last?.budget) === JSON.stringify(want)) return;
+        await driver.prune(want);
+        driver.log(
+          "the schedule ended before a mask update at the target; masks set to it now (no training after)",
+          "warn",
+        );
+      },
+    };
+  },
+};

@@ -15,15 +15,16 @@
 import {
   activationMaskLayers,
   type Budget,
+  type FlagDefs,
+  keepCount,
   type Options,
   type Pruner,
   type PruneResult,
+  readOptions,
   type RunContext,
   type Scores,
   tf,
 } from "@shears/core";
-import { booleanOption, choiceOption } from "./options.ts";
-import { maskSize } from "./relu_counts.ts";
 
 /**
  * A 0/1 mask over `values` keeping exactly `k` of them: the k largest, ties
@@ -60,19 +61,6 @@ export function topkMask(values: Float32Array, k: number): Float32Array {
   return mask;
 }
 
-/** The number of elements a budget keeps out of `total`: `keep`, else max(1, floor(total * keepRatio)). */
-export function keepCount(budget: Budget, total: number): number {
-  if (budget.keep !== undefined) {
-    if (!Number.isInteger(budget.keep) || budget.keep < 1 || budget.keep > total) {
-      throw new Error(`ReLU budget must be an integer in [1, ${total}], got ${budget.keep}`);
-    }
-    return budget.keep;
-  }
-  const r = budget.keepRatio ?? 1;
-  if (!(r > 0 && r <= 1)) throw new Error(`keep ratio must be in (0, 1], got ${r}`);
-  return Math.max(1, Math.floor(total * r));
-}
-
 /**
  * Writes global top-k masks from `scores` (target "activations", keyed by
  * MaskedReLU layer name) into the MaskedReLU layers of `model`, and returns
@@ -90,7 +78,7 @@ export async function applyGlobalTopk(
   }
   const layers = activationMaskLayers(model);
   if (layers.length === 0) throw new Error("global_topk: the model has no MaskedReLU layers");
-  const sizes = layers.map(maskSize);
+  const sizes = layers.map((l) => (l.mask.shape as number[]).reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
   const parts = layers.map((layer, i) => {
     const s = scores.values.get(layer.name);
@@ -116,7 +104,7 @@ export async function applyGlobalTopk(
     before.set(await layers[i].mask.read().data() as Float32Array, offset);
     offset += sizes[i];
   }
-  const k = keepCount(budget, total);
+  const k = keepCount(budget, total); // max(1, floor(N * keep)), or an exact count
   const mask = opts.monotone ? shrinkingTopk(all, before, k) : topkMask(all, k);
   offset = 0;
   let revived = 0;
@@ -173,16 +161,27 @@ function byLayerMean(values: Float32Array): Float32Array {
   return mean > 0 && Number.isFinite(mean) ? values.map((v) => v / mean) : values;
 }
 
-/**
- * The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. Options
- * `layer_norm`: {@link LayerNorm} [none]; `monotone`: masks only shrink [false].
- */
+const topkOptions = {
+  layer_norm: {
+    type: "string",
+    default: "none",
+    choices: ["none", "mean"],
+    help: "scores per layer before the global top-k: none (the reference) or over their mean",
+  },
+  monotone: {
+    type: "boolean",
+    default: false,
+    help: "masks only shrink (a pruned ReLU never returns); the reference rebuilds them",
+  },
+} satisfies FlagDefs;
+
+/** The `global_topk` pruner: {@link applyGlobalTopk} on `ctx.model`. */
 export const globalTopk: Pruner = {
   target: "activations",
   description:
     "one global top-k over all ReLU elements (k = max(1, floor(N * keep)) or an exact count); " +
-    "masks rebuilt from scratch, ties to the earlier element; options layer_norm none|mean, " +
-    "monotone (masks only shrink)",
+    "masks rebuilt from scratch, ties to the earlier element",
+  options: topkOptions,
   async prune(
     ctx: RunContext,
     scores: Scores,
@@ -190,9 +189,10 @@ export const globalTopk: Pruner = {
     options: Options = {},
   ): Promise<PruneResult> {
     if (!ctx.model) throw new Error("global_topk: the run has no model loaded");
+    const o = readOptions(topkOptions, options, "relu_taylor/global_topk");
     return await applyGlobalTopk(ctx.model, scores, budget, {
-      layerNorm: choiceOption(options, "layer_norm", "none", ["none", "mean"] as const),
-      monotone: booleanOption(options, "monotone", false),
+      layerNorm: o.layer_norm as LayerNorm,
+      monotone: o.monotone,
     });
   },
 };

@@ -6,9 +6,10 @@
  * - scorers `taylor` (first + second order Taylor, layer-weighted, EMA),
  *   `first_order`, `second_order`, and baselines `activation`, `random`
  * - pruner `global_topk`: one global top-k over all ReLU elements
- * - the progressive schedule ({@link keepRatioAt}, {@link updateIntervalAt})
- *   and the per-batch {@link MaskController} a training loop calls
- * - the fine-tune's attention-transfer loss ({@link attentionLoss}, {@link featureModel})
+ * - training callback `progressive`: the schedule ({@link keepRatioAt},
+ *   {@link updateIntervalAt}) and the per-batch {@link MaskController}
+ * - regularizer `attention`: the fine-tune's attention transfer
+ *   ({@link attentionLoss}, {@link featureModel})
  *
  * @example
  * ```ts
@@ -26,6 +27,8 @@ import { maskedReluTransform } from "./to_masked_relu.ts";
 import { taylorScorer } from "./taylor.ts";
 import { activationScorer, randomScorer } from "./baselines.ts";
 import { globalTopk } from "./global_topk.ts";
+import { progressiveCallback } from "./controller.ts";
+import { attentionRegularizer } from "./attention.ts";
 
 export { maskedReluTransform, toMaskedReLU } from "./to_masked_relu.ts";
 export {
@@ -33,6 +36,7 @@ export {
   maskLayersOf,
   type TaylorConfig,
   taylorConfig,
+  taylorOptions,
   taylorScorer,
   TaylorSession,
   type TaylorTerms,
@@ -41,8 +45,7 @@ export { LayerWeights } from "./layer_weights.ts";
 export { type GradAt, LayerTaps, type PairSink } from "./layer_taps.ts";
 export { LayerEma } from "./ema.ts";
 export { activationScorer, ActivationSession, randomScorer, RandomSession } from "./baselines.ts";
-export { applyGlobalTopk, globalTopk, keepCount, topkMask } from "./global_topk.ts";
-export { maskSize, reluCounts, reluTotal } from "./relu_counts.ts";
+export { applyGlobalTopk, globalTopk, topkMask } from "./global_topk.ts";
 export {
   checkSchedule,
   keepRatioAt,
@@ -55,8 +58,15 @@ export {
   MaskController,
   maskController,
   type MaskUpdate,
+  progressiveCallback,
 } from "./controller.ts";
-export { attentionLoss, attentionMap, featureModel, layerOutputIn } from "./attention.ts";
+export {
+  attentionLoss,
+  attentionMap,
+  attentionRegularizer,
+  featureModel,
+  layerOutputIn,
+} from "./attention.ts";
 
 /** The relu_taylor plugin. */
 const reluTaylor: Plugin = {
@@ -71,5 +81,7 @@ const reluTaylor: Plugin = {
     random: randomScorer,
   },
   pruners: { global_topk: globalTopk },
+  callbacks: { progressive: progressiveCallback },
+  regularizers: { attention: attentionRegularizer },
 };
 export default reluTaylor;

@@ -30,8 +30,10 @@
  */
 import {
   activationMaskLayers,
+  type FlagDefs,
   type MaskedReLU,
   type Options,
+  readOptions,
   readScalars,
   type RunContext,
   type Scorer,
@@ -43,7 +45,6 @@ import {
 import { type GradAt, LayerTaps } from "./layer_taps.ts";
 import { LayerWeights } from "./layer_weights.ts";
 import { LayerEma } from "./ema.ts";
-import { booleanOption, choiceOption, numberOption } from "./options.ts";
 
 /** Which Taylor terms make up v. */
 export type TaylorTerms = "both" | "first" | "second";
@@ -66,24 +67,45 @@ export interface TaylorConfig {
 /** Momentum of the Fisher diagonal D (fixed in the reference). */
 export const FISHER_MOMENTUM = 0.99;
 
-/**
- * Reads a {@link TaylorConfig} from options `momentum`, `history`,
- * `depth_bias`, `layer_weights`, `grad_at` (reference defaults when absent).
- */
+/** EMA momentum of an importance, as a part option. */
+export const momentumOption = {
+  type: "number",
+  default: 0.95,
+  min: 0,
+  max: 1,
+  maxExclusive: true,
+  help: "EMA momentum of the importance",
+} as const;
+
+/** The options of the Taylor scorers (reference defaults). */
+export const taylorOptions = {
+  momentum: { ...momentumOption, help: "EMA momentum of the importance and layer statistics" },
+  history: {
+    type: "int",
+    default: 10,
+    min: 1,
+    help: "batches in the negative-activation history P",
+  },
+  depth_bias: { type: "number", default: 0.2, min: 0, help: "depth bias of the layer weights" },
+  layer_weights: { type: "boolean", default: true, help: "multiply by the layer weights w_l" },
+  grad_at: {
+    type: "string",
+    default: "output",
+    choices: ["output", "input"],
+    help: "where g is taken: the MaskedReLU's output (the reference) or its input",
+  },
+} satisfies FlagDefs;
+
+/** Reads a {@link TaylorConfig} from the options of {@link taylorOptions} (reference defaults when absent). */
 export function taylorConfig(options: Options, terms: TaylorTerms = "both"): TaylorConfig {
+  const o = readOptions(taylorOptions, options, `relu_taylor/${SCORER_NAMES[terms]}`);
   return {
     terms,
-    momentum: numberOption(options, "momentum", 0.95, (v) => v >= 0 && v < 1, "in [0, 1)"),
-    history: numberOption(
-      options,
-      "history",
-      10,
-      (v) => Number.isInteger(v) && v >= 1,
-      "an integer >= 1",
-    ),
-    depthBias: numberOption(options, "depth_bias", 0.2, (v) => v >= 0, ">= 0"),
-    layerWeights: booleanOption(options, "layer_weights", true),
-    gradAt: choiceOption(options, "grad_at", "output", ["output", "input"] as const),
+    momentum: o.momentum,
+    history: o.history,
+    depthBias: o.depth_bias,
+    layerWeights: o.layer_weights,
+    gradAt: o.grad_at as GradAt,
   };
 }
 
@@ -233,6 +255,12 @@ export function maskLayersOf(ctx: RunContext, scorer: string): MaskedReLU[] {
   return layers;
 }
 
+const SCORER_NAMES: Record<TaylorTerms, string> = {
+  both: "taylor",
+  first: "first_order",
+  second: "second_order",
+};
+
 const DESCRIPTIONS: Record<TaylorTerms, string> = {
   both: "ReLUPruner Taylor importance: (first + second order) x layer weight, EMA 0.95",
   first: "first-order Taylor term alone: mean|g x| x P(x < 0), layer-weighted, EMA 0.95",
@@ -241,10 +269,11 @@ const DESCRIPTIONS: Record<TaylorTerms, string> = {
 
 /** A Taylor scorer using `terms` (`taylor` = both, `first_order`, `second_order`). */
 export function taylorScorer(terms: TaylorTerms): Scorer {
-  const name = { both: "taylor", first: "first_order", second: "second_order" }[terms];
+  const name = SCORER_NAMES[terms];
   return {
     target: "activations",
     description: DESCRIPTIONS[terms],
+    options: taylorOptions,
     batches: 100,
     start: (ctx, options) =>
       new TaylorSession(maskLayersOf(ctx, name), taylorConfig(options, terms)),

@@ -21,8 +21,10 @@
  */
 import {
   activationMaskLayers,
+  type FlagDefs,
   type LayerSpec,
   type Options,
+  readOptions,
   rewriteLayers,
   type tf,
   type Transform,
@@ -52,18 +54,17 @@ export function toMaskedReLU(model: tf.LayersModel, exclude: string[] = []): tf.
       : l);
 }
 
-function excludeOption(options: Options): string[] {
-  const v = options.exclude ?? [];
-  if (typeof v === "string") return v.split(",").map((s) => s.trim()).filter(Boolean);
-  if (Array.isArray(v) && v.every((s) => typeof s === "string")) return v;
-  throw new Error(`masked_relu: exclude must be layer names (array or comma list), got ${v}`);
-}
+const maskedReluOptions = {
+  exclude: { type: "strings", default: [] as string[], help: "ReLU layers to leave as they are" },
+} satisfies FlagDefs;
 
-/** The `masked_relu` transform ({@link toMaskedReLU}); option `exclude`: layer names to leave as ReLU. */
+/** The `masked_relu` transform ({@link toMaskedReLU}). */
 export const maskedReluTransform: Transform = {
   description: "plain ReLU layers -> MaskedReLU (mask all ones: the same function, now prunable)",
+  options: maskedReluOptions,
   apply(model: tf.LayersModel, options: Options): tf.LayersModel {
-    const out = toMaskedReLU(model, excludeOption(options));
+    const { exclude } = readOptions(maskedReluOptions, options, "relu_taylor/masked_relu");
+    const out = toMaskedReLU(model, exclude);
     if (activationMaskLayers(out).length === 0) {
       throw new Error("masked_relu: the model has no plain ReLU layers to mask");
     }

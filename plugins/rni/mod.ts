@@ -5,13 +5,12 @@
  * - transform `sigmoid_bn`: BatchNormalization -> {@link SigmoidBatchNorm}
  *   (scale sigmoid(theta), theta ~ N(0, 1), no beta);
  * - regularizers `rni` (Σ s(1 − log s), s = sigmoid(theta + b); option `b`,
- *   default 3) and `l1` (Σ |gamma|, network slimming); UCS trains with neither;
+ *   default 3; its parameter groups give SigBN thetas 10x lr and no weight
+ *   decay) and `l1` (Σ |gamma|, network slimming); UCS trains with neither;
  * - scorer `bn_scale` (channels: sigmoid(theta) or |gamma| of each prunable BN);
  * - pruners `global_quantile` (RNI, L1) and `local_quantile` (UCS): keep
  *   score > quantile threshold, at least 3 channels per layer, then real
  *   channel removal.
- * {@link rniTrainConfig} gives the reference optimizer (SigBN at 10x lr, no
- * weight decay) and schedule.
  *
  * @example
  * ```ts
@@ -35,6 +34,7 @@ export {
   l1Loss,
   l1Regularizer,
   rniLoss,
+  rniParamGroups,
   rniRegularizer,
   sigmoidBatchNorms,
 } from "./regularizers.ts";
@@ -53,7 +53,6 @@ export {
   quantilePrune,
   type Scope,
 } from "./pruner.ts";
-export { rniParamGroups, rniSchedule, rniTrainConfig } from "./train_config.ts";
 
 /** The rni plugin. */
 const plugin: Plugin = {

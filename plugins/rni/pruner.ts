@@ -4,7 +4,7 @@
  * p-quantile of all scores together; `local_quantile` (UCS) one per group.
  * p = 1 − keepRatio is the fraction of channels to prune; quantiles
  * interpolate linearly (numpy's default). A channel is kept when its score is
- * strictly above the threshold, and every group keeps at least `minChannels`
+ * strictly above the threshold, and every group keeps at least `min_channels`
  * (default 3) of its best channels. The channels are then removed for real
  * (core `removeChannels`): the smaller model replaces `ctx.model`, the old
  * one is left usable.
@@ -17,9 +17,12 @@
  */
 import {
   type Budget,
+  type FlagDefs,
+  keepFraction,
   type LayerPruneRow,
   type Options,
   type Pruner,
+  readOptions,
   removeChannels,
   type RunContext,
   type Scores,
@@ -70,12 +73,9 @@ export function keepMasks(
   return out;
 }
 
-/** The fraction to prune a budget asks for (keepRatio, default 0.5 kept). */
-function pruneFraction(budget: Budget): number {
-  const keep = budget.keepRatio ?? 0.5;
-  if (!(keep > 0 && keep <= 1)) throw new Error(`keep ratio must be in (0, 1], got ${keep}`);
-  return 1 - keep;
-}
+const quantileOptions = {
+  min_channels: { type: "int", default: 3, min: 1, help: "fewest channels kept per group" },
+} satisfies FlagDefs;
 
 /** Prunes `ctx.model` by `scores` (see the module doc); resolves to what it removed. */
 export async function quantilePrune(
@@ -91,8 +91,9 @@ export async function quantilePrune(
   }
   const values = new Map<string, Float32Array>();
   for (const [id, t] of scores.values) values.set(id, await t.data() as Float32Array);
-  const minChannels = (options.minChannels as number | undefined) ?? 3;
-  const keep = keepMasks(values, pruneFraction(budget), scope, minChannels);
+  const { min_channels } = readOptions(quantileOptions, options, `rni/${scope}_quantile`);
+  const units = [...values.values()].reduce((n, v) => n + v.length, 0);
+  const keep = keepMasks(values, 1 - keepFraction(budget, units), scope, min_channels);
   const removals = new Map<string, number[]>();
   const perLayer: LayerPruneRow[] = [];
   let kept = 0, total = 0;
@@ -107,17 +108,19 @@ export async function quantilePrune(
   return { kept, total, perLayer };
 }
 
-/** One threshold over all groups (RNI, L1). Options: `minChannels` (3). */
+/** One threshold over all groups (RNI, L1). */
 export const globalQuantilePruner: Pruner = {
   target: "channels",
   description:
     "one quantile threshold over all groups' scores; keep > threshold, >= 3 per group; remove",
+  options: quantileOptions,
   prune: (ctx, scores, budget, options) => quantilePrune(ctx, scores, budget, "global", options),
 };
 
-/** One threshold per group (UCS). Options: `minChannels` (3). */
+/** One threshold per group (UCS). */
 export const localQuantilePruner: Pruner = {
   target: "channels",
   description: "one quantile threshold per group; keep > threshold, >= 3 per group; remove",
+  options: quantileOptions,
   prune: (ctx, scores, budget, options) => quantilePrune(ctx, scores, budget, "local", options),
 };

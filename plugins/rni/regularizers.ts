@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { type Options, type Regularizer, tf } from "@shears/core";
+import { type FlagDefs, type ParamGroup, readOptions, type Regularizer, tf } from "@shears/core";
 import { SigmoidBatchNorm } from "./sigmoid_bn.ts";
 
 /** The SigmoidBatchNorm layers of a model, in model order. */
@@ -64,18 +64,37 @@ export function l1Loss(model: tf.LayersModel): tf.Scalar {
   return tf.tidy(() => tf.concat(layers.map((l) => gammaOf(l).read())).abs().sum() as tf.Scalar);
 }
 
-const numberOption = (options: Options, key: string, fallback: number): number => {
-  const v = options[key] ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new Error(`option ${key} must be a finite number, got ${JSON.stringify(v)}`);
-  }
-  return v;
-};
+/**
+ * The reference's parameter groups: SigmoidBatchNorm weights at 10x lr and
+ * no weight decay (none without SigBN layers).
+ */
+export function rniParamGroups(model: tf.LayersModel): ParamGroup[] {
+  const sig = new Set(sigmoidBatchNorms(model).map((l) => l.name));
+  if (sig.size === 0) return [];
+  return [{
+    match: (name) => sig.has(name.slice(0, name.lastIndexOf("/"))),
+    lrMult: 10,
+    weightDecay: false,
+  }];
+}
 
-/** The RNI regulariser (options: `b`, the shift, default 3). */
+const rniOptions = {
+  b: {
+    type: "number",
+    default: 3,
+    help: "shift b in s = sigmoid(theta + b) (the paper: 0 for ResNets)",
+  },
+} satisfies FlagDefs;
+
+/**
+ * The RNI regulariser; its parameter groups give the SigmoidBatchNorm
+ * thetas 10x the learning rate and no weight decay ({@link rniParamGroups}).
+ */
 export const rniRegularizer: Regularizer = {
   description: "RNI: sum of s(1 - log s), s = sigmoid(theta + b), over SigmoidBatchNorm scales",
-  loss: (model, options) => rniLoss(model, numberOption(options, "b", 3)),
+  options: rniOptions,
+  loss: (model, options) => rniLoss(model, readOptions(rniOptions, options, "rni/rni").b),
+  paramGroups: (model) => rniParamGroups(model),
 };
 
 /** The network-slimming L1 regulariser on BatchNormalization gammas. */

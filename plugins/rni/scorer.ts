@@ -20,6 +20,8 @@ import {
   buildChannelGraph,
   type ChannelGraph,
   type ChannelGroup,
+  type FlagDefs,
+  readOptions,
   type Scorer,
   type Scores,
   tf,
@@ -100,13 +102,18 @@ export function bnScaleScores(model: tf.LayersModel, layers?: string[]): Scores 
   return { target: "channels", values };
 }
 
-/** The scorer as the plugin registers it (option `layers`: BN names, default all prunable). */
+const bnScaleOptions = {
+  layers: { type: "strings", help: "the batch norms to score (default: every prunable one)" },
+} satisfies FlagDefs;
+
+/** The scorer as the plugin registers it. */
 export const bnScaleScorer: Scorer = {
   target: "channels",
   description: "batch-norm scale per channel: sigmoid(theta) (SigmoidBatchNorm) or |gamma| (BN)",
+  options: bnScaleOptions,
   batches: 0,
   start(ctx, options) {
-    const layers = options.layers as string[] | undefined;
+    const { layers } = readOptions(bnScaleOptions, options, "rni/bn_scale");
     return {
       taps: [],
       scores: () => {

@@ -10,7 +10,14 @@
  * ```
  * @module
  */
-import { rewriteLayers, Rng, type tf, type Transform } from "@shears/core";
+import {
+  type FlagDefs,
+  readOptions,
+  rewriteLayers,
+  Rng,
+  type tf,
+  type Transform,
+} from "@shears/core";
 import "./sigmoid_bn.ts";
 
 /** Options of {@link toSigmoidBatchNorm}. */
@@ -52,10 +59,15 @@ export function toSigmoidBatchNorm(
   return out;
 }
 
-/** The transform as the plugin registers it (options: `seed`). */
+const sigmoidBnOptions = {
+  seed: { type: "int", help: "seed of the thetas' N(0, 1) draws (default unseeded)" },
+} satisfies FlagDefs;
+
+/** The transform as the plugin registers it. */
 export const sigmoidBnTransform: Transform = {
   description:
     "BatchNormalization -> SigmoidBatchNorm (scale sigmoid(theta), theta ~ N(0,1), no beta)",
+  options: sigmoidBnOptions,
   apply: (model, options) =>
-    toSigmoidBatchNorm(model, { seed: options.seed as number | undefined }),
+    toSigmoidBatchNorm(model, readOptions(sigmoidBnOptions, options, "rni/sigmoid_bn")),
 };

@@ -1,0 +1,233 @@
+/**
+ * Choosing a run's parts from flags, before any work: each part by registry
+ * name (built-in or from `--plugin`), its target checked against what the
+ * pipeline prunes, its options taken from `--opt part.key=value` entries
+ * (and from pipeline flags that set the same option) and checked against
+ * what the part declares. Every problem is a one-line usage error; so is an
+ * `--opt` entry that names no part of the run. Also: the parts section of a
+ * pipeline's `--help`, and preflight checks of layer names, input shapes and
+ * budgets against the model a run will use.
+ *
+ * @example
+ * ```ts
+ * const parts = new PartChooser(ctx.registry, flags.opt);
+ * const scorer = parts.choose("scorer", { flag: "--scorer", kind: "scorers", name: flags.scorer,
+ *   target: "activations", defaults: { depth_bias: flags.depth_bias } });
+ * parts.done(); // unclaimed --opt entries are errors
+ * scorer.name; scorer.options;
+ * ```
+ * @module
+ */
+import type { tf } from "./tf.ts";
+import {
+  type Options,
+  type PartKind,
+  type PartOf,
+  type Registry,
+  type ScoreTarget,
+  UnknownNameError,
+} from "./plugin.ts";
+import { flagLines, readOptions, showValue } from "./flags.ts";
+import { UsageError } from "./errors.ts";
+import { type Budget, keepCount } from "./budget.ts";
+
+/** A part a pipeline asks for. */
+export interface PartChoice<K extends PartKind> {
+  /** The flag that names it, for messages (e.g. "--scorer"). */
+  flag: string;
+  kind: K;
+  /** Its registry name, full (`plugin/part`) or short. */
+  name: string;
+  /** The target(s) the pipeline prunes (scorers and pruners). */
+  target?: ScoreTarget | readonly ScoreTarget[];
+  /** Values of pipeline flags for this part's options: used where the part declares them. */
+  defaults?: Options;
+}
+
+/** A chosen part: its full name, the part, and its converted options. */
+export interface Chosen<K extends PartKind> {
+  name: string;
+  part: PartOf<K>;
+  options: Options;
+}
+
+const singular = (kind: PartKind) => kind.slice(0, -1);
+
+/** Chooses the parts of one run; see the module doc. */
+export class PartChooser {
+  #entries: Map<string, unknown>;
+  #claimed = new Set<string>();
+  #chosen: string[] = [];
+
+  /** @param opt the `--opt` entries, `part.key` -> raw value */
+  constructor(readonly registry: Registry, opt: Record<string, unknown> = {}) {
+    this.#entries = new Map(Object.entries(opt));
+    for (const k of this.#entries.keys()) {
+      const dot = k.lastIndexOf(".");
+      if (dot <= 0 || dot === k.length - 1) {
+        throw new UsageError(`--opt ${k}: say part.key=value, e.g. --opt scorer.momentum=0.9`);
+      }
+    }
+  }
+
+  /** Resolves one part; `role` (e.g. "scorer") also names it in `--opt role.key=value`. */
+  choose<K extends PartKind>(role: string, c: PartChoice<K>): Chosen<K> {
+    let name: string, part: PartOf<K>;
+    try {
+      name = this.registry.fullName(c.kind, c.name);
+      part = this.registry.find(c.kind, name);
+    } catch (e) {
+      if (e instanceof UnknownNameError || (e as Error).name === "PluginError") {
+        throw new UsageError(`${c.flag}: ${(e as Error).message}`);
+      }
+      throw e;
+    }
+    const targets = c.target === undefined ? undefined : [c.target].flat();
+    const target = (part as { target?: ScoreTarget }).target;
+    if (targets && target && !targets.includes(target)) {
+      const fit = this.registry.parts(c.kind)
+        .filter(([, p]) => targets.includes((p as { target?: ScoreTarget }).target!))
+        .map(([n]) => n);
+      throw new UsageError(
+        `${c.flag} ${name} works on ${target}; this pipeline prunes ${targets.join(" or ")} ` +
+          `(${singular(c.kind)}s of that target: ${fit.join(", ") || "none"})`,
+      );
+    }
+    const short = name.slice(name.indexOf("/") + 1);
+    const explicit: Options = {};
+    for (const [k, v] of this.#entries) {
+      const owner = k.slice(0, k.lastIndexOf("."));
+      if (owner === role || owner === name || owner === short) {
+        explicit[k.slice(k.lastIndexOf(".") + 1)] = v;
+        this.#claimed.add(k);
+      }
+    }
+    const defs = part.options ?? {};
+    const soft = Object.fromEntries(
+      Object.entries(c.defaults ?? {}).filter(([k, v]) =>
+        Object.hasOwn(defs, k) && v !== undefined
+      ),
+    );
+    const options = readOptions(defs, { ...soft, ...explicit }, (k) => `--opt ${name}.${k}`);
+    this.#chosen.push(`${role} ${name}`);
+    return { name, part, options };
+  }
+
+  /** Throws for an `--opt` entry no chosen part claimed. */
+  done(): void {
+    for (const k of this.#entries.keys()) {
+      if (this.#claimed.has(k)) continue;
+      throw new UsageError(
+        `--opt ${k}=${showValue(this.#entries.get(k))}: '${
+          k.slice(0, k.lastIndexOf("."))
+        }' is not a part of this run (its parts: ${this.#chosen.join(", ") || "none"})`,
+      );
+    }
+  }
+}
+
+/** What a pipeline takes, for its `--help`: the target it prunes and the flag naming each kind. */
+export interface PartsTaken {
+  /** The target: one, several, or "any" (prune.ts: the scorer's). */
+  target: ScoreTarget | readonly ScoreTarget[] | "any";
+  /** The flag that names a part of each kind the pipeline uses, e.g. `{ scorers: "--scorer" }`. */
+  flags: Partial<Record<PartKind, string>>;
+}
+
+/**
+ * The parts section of a pipeline's `--help`: the target it prunes, then
+ * for each kind it takes every registered part that fits (built-in and
+ * `--plugin` ones), with description and options.
+ *
+ * @example
+ * ```ts
+ * console.log(partsHelp(registry, { target: "weights", flags: { scorers: "--scorer" } }));
+ * ```
+ */
+export function partsHelp(registry: Registry, takes: PartsTaken): string {
+  const targets = takes.target === "any" ? undefined : [takes.target].flat();
+  const lines = [
+    "",
+    `target: ${targets ? targets.join(", ") : "any (the scorer's)"}. Parts by registry name ` +
+    "(plugin/part, or part when unique); options with --opt part.key=value:",
+  ];
+  for (const [kind, flag] of Object.entries(takes.flags) as [PartKind, string][]) {
+    lines.push("", `${flag} (${kind}):`);
+    for (const [name, part] of registry.parts(kind)) {
+      const t = (part as { target?: ScoreTarget }).target;
+      if (targets && t && !targets.includes(t)) continue;
+      lines.push(`  ${name}${t && !targets ? ` [${t}]` : ""}: ${part.description}`);
+      lines.push(...flagLines(part.options ?? {}, `--opt ${name}.`, "      "));
+    }
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Throws a usage error naming `flag` when a layer of `names` is not in
+ * `model` (`what` names the model in the message).
+ *
+ * @example
+ * ```ts
+ * checkLayers("--at_layers", student, ["layer2_1_relu2"], "the student");
+ * ```
+ */
+export function checkLayers(flag: string, model: tf.LayersModel, names: string[], what: string) {
+  const have = new Set(model.layers.map((l) => l.name));
+  const bad = names.filter((n) => !have.has(n));
+  if (bad.length) {
+    throw new UsageError(
+      `${flag}: ${what} (${model.name}) has no layer ${bad.join(", ")}; its layers include ${
+        model.layers.slice(1, 6).map((l) => l.name).join(", ")
+      }, ...`,
+    );
+  }
+}
+
+/**
+ * Throws a usage error when `model` does not take `inputShape` images and
+ * give `numClasses` outputs (`what` names it, e.g. "--path_t runs/t/model").
+ *
+ * @example
+ * ```ts
+ * checkModelShape("--path_t runs/t/model", teacher, [28, 28, 1], 10, "mnist");
+ * ```
+ */
+export function checkModelShape(
+  what: string,
+  model: tf.LayersModel,
+  inputShape: number[],
+  numClasses: number,
+  data: string,
+): void {
+  const inShape = (model.inputs[0].shape as number[]).slice(1);
+  const outN = (model.outputs[0].shape as number[]).at(-1);
+  if (inShape.join() !== inputShape.join() || outN !== numClasses) {
+    throw new UsageError(
+      `${what} takes [${inShape}] -> ${outN} classes, but ${data} is [${inputShape}] with ${numClasses} classes`,
+    );
+  }
+}
+
+/**
+ * The units `budget` keeps of `total` (core's keepCount), as a usage error
+ * naming `flag` and `what` the units are when the budget cannot be met.
+ *
+ * @example
+ * ```ts
+ * checkBudget("--target_relus", { keep: 10_000_000 }, 48_000, "ReLU elements");
+ * // UsageError: --target_relus 10000000: the model has 48000 ReLU elements ...
+ * ```
+ */
+export function checkBudget(flag: string, budget: Budget, total: number, what: string): number {
+  try {
+    return keepCount(budget, total);
+  } catch (e) {
+    const value = budget.keep ?? budget.keepRatio ?? budget.remove;
+    throw new UsageError(
+      `${flag} ${value}: the model has ${total} ${what}; ${
+        (e as Error).message.replace(/^the budget keeps \d+ units; it/, "it")
+      }`,
+    );
+  }
+}
