@@ -31,7 +31,7 @@ Deno.test("intra_fusion: table, report.json results per (group, sparsity), SVG p
       ...small,
       "--group_idxs=0,1",
       "--sparsities=0.5,0.75",
-      "--importance_criteria=taylor",
+      "--scorer=taylor",
       `--out=${dir}`,
     ]);
     equal(r.code, 0, r.stderr);

@@ -2,7 +2,8 @@
  * End-to-end smoke tests of pipelines/rni.ts through runPipeline, on a
  * VGG-11-BN of width 1/16 trained for one epoch on 64 embedded MNIST digits.
  */
-import { loadModel, runPipeline, UsageError } from "@shears/core";
+import { loadModel, runPipeline, saveModel, UsageError } from "@shears/core";
+import { buildModel } from "@shears/models";
 import { SigmoidBatchNorm } from "@shears/rni";
 import { deepEqual, equal, ok, rejects } from "../tests/assert.ts";
 import { useTestBackend } from "../tests/backend_setup.ts";
@@ -65,17 +66,22 @@ Deno.test("rni pipeline: rni at 50% and 90%, pruned + fine-tuned, report.json re
 });
 
 Deno.test("rni pipeline: l1 baseline without fine-tuning; bad flags are one-line usage errors", async () => {
-  // validate --pad evaluates the saved (padded-input) model as the run did
+  // the saved model takes the dataset's images (it pads inside): validate needs no --pad
   const r = await run(["--method=l1", "--prune_pc=0.5", "--finetune_epochs=0"], async (dir, r) => {
     const args = ["--path", `${dir}/model`, "--limit_test=32", `--backend=${backend}`, "--quiet"];
-    const { report: v, model } = await runInProcess<{ top1: number }>(
-      validate,
-      [...args, "--pad=2"],
-      `${dir}/val`,
-    );
+    const { report: v, model } = await runInProcess<{ top1: number }>(validate, args, `${dir}/val`);
+    deepEqual(model.inputs[0].shape, [null, 28, 28, 1]);
     model.dispose();
     equal(v.top1, r.results[0].pruned_top1);
-    await rejects(() => runPipeline(validate, args), UsageError, "unpadded data: a clear error");
+    // a model saved before rni padded inside takes 32x32: validate --pad 2 still evaluates it
+    const old = buildModel("vgg11_bn", { inputShape: [32, 32, 1], numClasses: 10, width: 0.0625 });
+    await saveModel(old, `${dir}/old`);
+    old.dispose();
+    const oldArgs = ["--path", `${dir}/old`, "--limit_test=32", `--backend=${backend}`, "--quiet"];
+    await rejects(() => runPipeline(validate, oldArgs), UsageError, "unpadded data: a clear error");
+    const { model: padded } = await runInProcess(validate, [...oldArgs, "--pad=2"], `${dir}/val2`);
+    deepEqual(padded.inputs[0].shape, [null, 28, 28, 1]);
+    padded.dispose();
   });
   equal(r.results.length, 1);
   equal(r.results[0].finetuned_top1, null);

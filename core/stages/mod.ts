@@ -20,10 +20,12 @@ export {
 } from "./evaluate.ts";
 export { type Control, control, type ControlSpec, type PruneUpdateRow } from "./control.ts";
 export {
+  cloneModel,
   copyMatchingWeights,
   inheritWeights,
   save,
   type SaveSpec,
+  teacherFromModel,
   transform,
   type TransformSpec,
 } from "./model.ts";

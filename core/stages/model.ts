@@ -1,11 +1,11 @@
 /**
  * Stages that change or keep the run's model as a whole: apply a registered
  * transform (BN folding, SigmoidBatchNorm, back to plain layers), save a
- * model beside the run's `model/`, and start the student from the teacher's
- * weights where they match.
+ * model beside the run's `model/`, start the student from the teacher's
+ * weights where they match, or keep a copy of the model as the teacher.
  * @module
  */
-import type { tf } from "../tf.ts";
+import { tf } from "../tf.ts";
 import type { Options } from "../plugin.ts";
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { saveModel } from "../io.ts";
@@ -110,5 +110,40 @@ export function inheritWeights(when: (ctx: RunContext) => boolean = () => true):
     if (!ctx.model || !ctx.teacher) throw new Error("inheritWeights needs a model and a teacher");
     const n = copyMatchingWeights(ctx.model, ctx.teacher);
     emit.log(`student: ${n} layers initialised from the teacher`);
+  });
+}
+
+/**
+ * A copy of `model` (same layers, config and weights; functional or
+ * Sequential) that shares nothing with it.
+ *
+ * @example
+ * ```ts
+ * const frozen = await cloneModel(model);
+ * ```
+ */
+export async function cloneModel(model: tf.LayersModel): Promise<tf.LayersModel> {
+  const topology = model.toJSON(null, false) as tf.io.ModelJSON["modelTopology"];
+  const copy = await tf.models.modelFromJSON({ modelTopology: topology });
+  copy.setWeights(model.getWeights());
+  return copy;
+}
+
+/**
+ * Makes a copy of ctx.model (as it is now: e.g. trained, not yet pruned)
+ * the teacher to distil from, when `when` says so.
+ *
+ * @example
+ * ```ts
+ * teacherFromModel(() => flags.distill === "kd");
+ * ```
+ */
+export function teacherFromModel(when: (ctx: RunContext) => boolean = () => true): Stage {
+  return stage("teacher", async (ctx, emit) => {
+    if (!when(ctx)) return;
+    if (!ctx.model) throw new Error("teacherFromModel: no model loaded");
+    ctx.teacher?.dispose();
+    ctx.teacher = await cloneModel(ctx.model);
+    emit.log("teacher: a copy of the unpruned model");
   });
 }
