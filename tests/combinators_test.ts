@@ -6,15 +6,7 @@
  * cancelled, and no stage starts after a cancel.
  */
 import { lastValueFrom, toArray } from "rxjs";
-import {
-  CancelledError,
-  iterate,
-  pipeline,
-  type RunContext,
-  stage,
-  sweep,
-  tf,
-} from "@shears/core";
+import { CancelledError, iterate, pipeline, type RunContext, stage, sweep, tf } from "@shears/core";
 import { testContext } from "./context.ts";
 import { deepEqual, equal, ok, rejects } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
@@ -67,7 +59,11 @@ Deno.test("sweep: every point starts from the original; the kept point's model s
   deepEqual(seen, ["0/4", "1/4", "2/4", "3/4"]);
   ok(ctx.model === made[0], "the kept point's model");
   deepEqual(await weightsOf(ctx.model!), await weightsOf(made[0]));
-  equal(tf.memory().numTensors, tensors, `the kept model replaces the original (${tf.memory().numTensors} vs ${tensors})`);
+  equal(
+    tf.memory().numTensors,
+    tensors,
+    `the kept model replaces the original (${tf.memory().numTensors} vs ${tensors})`,
+  );
   ctx.model!.dispose();
 });
 

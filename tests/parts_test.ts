@@ -111,7 +111,10 @@ Deno.test("readOptions checks a direct call the same way; --help lists parts wit
   });
   match(help, /target: activations/);
   match(help, /--scorer \(scorers\):\n {2}relu_taylor\/taylor: ReLUPruner Taylor importance/);
-  match(help, /--opt relu_taylor\/taylor.momentum=<number>\s+EMA momentum .*\(in \[0, 1\); default 0.95\)/);
+  match(
+    help,
+    /--opt relu_taylor\/taylor.momentum=<number>\s+EMA momentum .*\(in \[0, 1\); default 0.95\)/,
+  );
   ok(!help.includes("magnitude/abs"), "weights scorers are not listed for an activations pipeline");
   const any = partsHelp(registry, { target: "any", flags: { scorers: "--scorer" } });
   match(any, /magnitude\/abs \[weights\]/);
@@ -135,8 +138,7 @@ Deno.test("plugins are checked when added: shape of each part, names, duplicates
     /scorer 's' has batches -1/,
   );
   userError(
-    () =>
-      checkPlugin(plugin({ pruners: { q: { target: "weights", description: "d" } as never } })),
+    () => checkPlugin(plugin({ pruners: { q: { target: "weights", description: "d" } as never } })),
     /pruner 'q' has no prune\(\) function/,
   );
   userError(
@@ -145,7 +147,9 @@ Deno.test("plugins are checked when added: shape of each part, names, duplicates
   );
   userError(
     () =>
-      checkPlugin(plugin({ scorers: { s: scorer({ options: { k: { type: "float" } } as never }) } })),
+      checkPlugin(
+        plugin({ scorers: { s: scorer({ options: { k: { type: "float" } } as never }) } }),
+      ),
     /scorer 's' has option 'k' without a type/,
   );
   userError(() => new Registry([magnitude, magnitude]), /plugin 'magnitude' is already registered/);
