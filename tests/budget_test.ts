@@ -13,7 +13,7 @@ import {
   keepFraction,
   removeCount,
 } from "@shears/core";
-import { equal, ok, throws } from "./assert.ts";
+import { equal, throws } from "./assert.ts";
 
 Deno.test("countOf rounds the exact product: 0.3 of 7 is 2.1, 0.7 of 10 is 7", () => {
   equal(countOf(0.3, 7), 2);
