@@ -22,6 +22,7 @@
 import { tap } from "rxjs";
 import type { tf } from "./tf.ts";
 import {
+  type BackendInfo,
   CancelledError,
   pipeline,
   type RunContext,
@@ -34,7 +35,7 @@ import { Rng } from "./rng.ts";
 import { commonFlags, exitOnError, parseFlags, renderEvents } from "./cli.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { partsHelp, type PartsTaken } from "./parts.ts";
-import { type BackendName, initBackend } from "./backend.ts";
+import { type BackendName, describeBackend, initBackend } from "./backend.ts";
 import { createRunDir, saveModel, writeReport } from "./io.ts";
 
 /** Flags every pipeline has, merged with its own. */
@@ -50,12 +51,17 @@ export interface PipelineSpec<D extends FlagDefs> {
   /** The target it prunes and the flags that name its parts (the parts section of `--help`). */
   takes?: PartsTaken;
   /**
-   * The stages, given the parsed flags and the fresh context (registry,
-   * backend and rng ready; no run directory yet). This is the preflight:
-   * resolve every part, check options, budgets, layer names and shapes
-   * here, and throw usage errors, before any data is loaded or trained.
+   * The stages, given the parsed flags and the fresh context (registry and
+   * rng ready; no run directory yet). This is the preflight: resolve every
+   * part and check options first, then `await ready()` (it starts the
+   * backend) before building models to check budgets, layer names and
+   * shapes; throw usage errors, before any data is loaded or trained.
    */
-  build(flags: PipelineFlags<D>, ctx: RunContext): Stage[] | Promise<Stage[]>;
+  build(
+    flags: PipelineFlags<D>,
+    ctx: RunContext,
+    ready: () => Promise<BackendInfo>,
+  ): Stage[] | Promise<Stage[]>;
   /** Closing summary lines (printed, and first in report.md); may add top-level numbers to ctx.report. */
   summarize?(ctx: RunContext, flags: PipelineFlags<D>): string[] | Promise<string[]>;
   /** Save ctx.model to <run>/model at the end; default true. */
@@ -104,7 +110,6 @@ export async function runPipeline<D extends FlagDefs>(
     console.log(help.text + (spec.takes ? `\n${partsHelp(registry, spec.takes)}` : ""));
     Deno.exit(0);
   }
-  const backend = await initBackend(common.backend as BackendName, { quiet: common.quiet });
   const ac = new AbortController();
   const ctx: RunContext = {
     masks: new MaskSet(),
@@ -116,9 +121,17 @@ export async function runPipeline<D extends FlagDefs>(
     config: flags as Record<string, unknown>,
     state: new Map(),
     report: {},
-    backend,
   };
-  const stages = await spec.build(flags, ctx);
+  // started when build asks (after checking its parts) or after it; announced once the
+  // preflight passed, so that a bad flag is one line
+  let starting: Promise<BackendInfo> | undefined;
+  const ready = () =>
+    starting ??= initBackend(common.backend as BackendName, { quiet: true }).then((b) =>
+      ctx.backend = b
+    );
+  const stages = await spec.build(flags, ctx, ready);
+  const backend = await ready();
+  if (!common.quiet) console.error(describeBackend(backend));
   ctx.runDir = createRunDir(spec.name, common.out);
   const metrics: Record<string, Record<string, unknown>> = {};
   const onSigint = () => {

@@ -212,7 +212,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
   flags: filterTaylorFlags,
   plugins: [filterTaylor],
   takes: { target: "channels", flags: { scorers: "--scorer", pruners: "--pruner" } },
-  async build(f, ctx) {
+  async build(f, ctx, ready) {
     if (f.speed_up && f.iterations) {
       throw new UsageError("--speed_up and --iterations are alternatives; pass one");
     }
@@ -233,6 +233,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
       defaults: { round_to: f.round_to },
     });
     parts.done();
+    await ready();
     // a VGG on inputs smaller than 32x32 (MNIST's 28x28) zero-pads them to 32 after its input
     const size = ([h, w, c]: number[]) => [Math.max(h, 32), Math.max(w, 32), c];
     const m =

@@ -112,7 +112,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
   flags: intraFusionFlags,
   plugins: [intraFusion],
   takes: { target: "channels", flags: { scorers: "--scorer", pruners: "--pruner, --baseline" } },
-  async build(f, ctx) {
+  async build(f, ctx, ready) {
     const parts = new PartChooser(ctx.registry, f.opt);
     const opts = {
       merge: f.merge,
@@ -128,6 +128,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       choose("pruner", f.pruner, "pruners"),
     ];
     parts.done();
+    await ready();
     const m = await (f.pad === 0 ? common.modelFrom(f) : common.paddedModelFrom(
       f,
       ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],

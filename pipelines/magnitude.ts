@@ -153,7 +153,7 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   flags: magnitudeFlags,
   plugins: [magnitude],
   takes: { target: "weights", flags: { scorers: "--scorer", pruners: "--pruner" } },
-  async build(f, ctx) {
+  async build(f, ctx, ready) {
     check(f);
     const parts = new PartChooser(ctx.registry, f.opt);
     const scorer = parts.choose("scorer", {
@@ -171,6 +171,7 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
       defaults: { p_bern: f.p_bern },
     });
     parts.done();
+    await ready();
     const own = Object.hasOwn(pruner.part.options ?? {}, "p_prune");
     if (!own && f.p_prune.includes(1)) {
       throw new UsageError(

@@ -163,7 +163,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     target: "any",
     flags: { scorers: "--scorer", pruners: "--pruner", transforms: "--transform" },
   },
-  async build(f, ctx) {
+  async build(f, ctx, ready) {
     const alpha = common.kdAlpha(f);
     const parts = new PartChooser(ctx.registry, f.opt);
     const scorer = parts.choose("scorer", { flag: "--scorer", kind: "scorers", name: f.scorer });
@@ -178,6 +178,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
       parts.choose(`transform${i}`, { flag: "--transform", kind: "transforms", name })
     );
     parts.done();
+    await ready();
     const macTarget = f.target_macs !== undefined || f.speed_up !== undefined;
     if (macTarget && target !== "channels") {
       throw new UsageError(

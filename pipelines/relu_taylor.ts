@@ -160,7 +160,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       regularizers: "--regularizer",
     },
   },
-  async build(f, ctx) {
+  async build(f, ctx, ready) {
     const alpha = common.kdAlpha(f);
     const parts = new PartChooser(ctx.registry, f.opt);
     const pick = { target: "activations" } as const;
@@ -193,6 +193,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       })
       : undefined;
     parts.done();
+    await ready();
     const data = await common.dataShape(f);
     let student = f.resume
       ? await loadModel(`${f.resume}/checkpoint`)

@@ -137,7 +137,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     target: "channels",
     flags: { scorers: "--scorer", pruners: "--pruner", regularizers: "--regularizer" },
   },
-  async build(f, ctx) {
+  async build(f, ctx, ready) {
     const resnet = /resnet/.test(f.arch), target = "channels";
     const parts = new PartChooser(ctx.registry, f.opt);
     const scorer = parts.choose("scorer", {
@@ -160,6 +160,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
       defaults: { b: f.b ?? (resnet ? 0 : 3) },
     });
     parts.done();
+    await ready();
     const data = await common.dataShape(f);
     let m = f.path ? await common.savedModelFor(f.path, data, f.pad) : await common.paddedModelFrom(
       {

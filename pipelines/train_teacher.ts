@@ -66,7 +66,7 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
   name: "train_teacher",
   description: "Train a model of the zoo on a dataset (the teacher / dense model for pruning).",
   flags: trainTeacherFlags,
-  async build(f) {
+  async build(f, _ctx, ready) {
     const done = f.resume ? (await resumeState(f.resume)).epoch : 0;
     if (done >= f.epochs) {
       throw new UsageError(`--resume: the run already finished ${done} of ${f.epochs} epochs`);
@@ -78,6 +78,7 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
         gamma: 0.1,
       }
       : { kind: f.schedule as "cosine" | "constant" };
+    await ready();
     const model = f.resume
       ? await loadModel(`${f.resume}/checkpoint`)
       : await modelFrom(f)(await dataShape(f));

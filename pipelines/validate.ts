@@ -40,8 +40,9 @@ export const validate: PipelineSpec<typeof validateFlags> = {
   description: "Evaluate a saved model: accuracy, params, MACs, ReLU count.",
   flags: validateFlags,
   saveModel: false,
-  build: async (f) => {
+  build: async (f, _ctx, ready) => {
     if (!f.path) throw new UsageError("--path is required: the saved model directory to validate");
+    await ready();
     const model = await savedModelFor(f.path, await dataShape(f), f.pad);
     return [
       load({ data: dataFrom(f, f.seed), model: () => model }),
