@@ -11,10 +11,10 @@
  * @example
  * ```ts
  * const parts = new PartChooser(ctx.registry, flags.opt);
- * const scorer = parts.choose("scorer", { flag: "--scorer", kind: "scorers", name: flags.scorer,
+ * const scorer = parts.choose("scorer", "scorers", flags.scorer, {
  *   target: "activations", defaults: { depth_bias: flags.depth_bias } });
  * parts.done(); // unclaimed --opt entries are errors
- * scorer.name; scorer.options;
+ * score({ scorer }); // its name and options
  * ```
  * @module
  */
@@ -30,25 +30,40 @@ import {
 import { flagLines, readOptions, showValue } from "./flags.ts";
 import { UsageError } from "./errors.ts";
 import { type Budget, keepCount } from "./budget.ts";
+import type { WeightedRegularizer } from "./train.ts";
 
-/** A part a pipeline asks for. */
-export interface PartChoice<K extends PartKind> {
-  /** The flag that names it, for messages (e.g. "--scorer"). */
-  flag: string;
-  kind: K;
-  /** Its registry name, full (`plugin/part`) or short. */
-  name: string;
+/** What else a pipeline says about a part it asks for. */
+export interface PartChoice {
+  /** The flag that names it, for messages; default `--<role>`. */
+  flag?: string;
   /** The target(s) the pipeline prunes (scorers and pruners). */
   target?: ScoreTarget | readonly ScoreTarget[];
   /** Values of pipeline flags for this part's options: used where the part declares them. */
   defaults?: Options;
 }
 
-/** A chosen part: its full name, the part, and its converted options. */
-export interface Chosen<K extends PartKind> {
+/** A part by registry name with its options, as stages take it. */
+export interface PartRef {
   name: string;
+  options?: Options;
+}
+
+/** A chosen part: its full name, the part, and its converted options. */
+export interface Chosen<K extends PartKind> extends PartRef {
   part: PartOf<K>;
   options: Options;
+}
+
+/**
+ * A chosen regularizer with its weight in the loss, as training stages take it.
+ *
+ * @example
+ * ```ts
+ * finetune({ ...cfg, regularizers: [weighted(reg, 1e-4)] });
+ * ```
+ */
+export function weighted(reg: Chosen<"regularizers">, weight: number): WeightedRegularizer {
+  return { name: reg.name, reg: reg.part, weight, options: reg.options };
 }
 
 const singular = (kind: PartKind) => kind.slice(0, -1);
@@ -70,27 +85,31 @@ export class PartChooser {
     }
   }
 
-  /** Resolves one part; `role` (e.g. "scorer") also names it in `--opt role.key=value`. */
-  choose<K extends PartKind>(role: string, c: PartChoice<K>): Chosen<K> {
+  /**
+   * Resolves one part of `kind` called `given` (full or short name); `role`
+   * (e.g. "scorer") also names it in `--opt role.key=value`.
+   */
+  choose<K extends PartKind>(role: string, kind: K, given: string, c: PartChoice = {}): Chosen<K> {
+    const flag = c.flag ?? `--${role}`;
     let name: string, part: PartOf<K>;
     try {
-      name = this.registry.fullName(c.kind, c.name);
-      part = this.registry.find(c.kind, name);
+      name = this.registry.fullName(kind, given);
+      part = this.registry.find(kind, name);
     } catch (e) {
       if (e instanceof UnknownNameError || (e as Error).name === "PluginError") {
-        throw new UsageError(`${c.flag}: ${(e as Error).message}`);
+        throw new UsageError(`${flag}: ${(e as Error).message}`);
       }
       throw e;
     }
     const targets = c.target === undefined ? undefined : [c.target].flat();
     const target = (part as { target?: ScoreTarget }).target;
     if (targets && target && !targets.includes(target)) {
-      const fit = this.registry.parts(c.kind)
+      const fit = this.registry.parts(kind)
         .filter(([, p]) => targets.includes((p as { target?: ScoreTarget }).target!))
         .map(([n]) => n);
       throw new UsageError(
-        `${c.flag} ${name} works on ${target}; this pipeline prunes ${targets.join(" or ")} ` +
-          `(${singular(c.kind)}s of that target: ${fit.join(", ") || "none"})`,
+        `${flag} ${name} works on ${target}; this pipeline prunes ${targets.join(" or ")} ` +
+          `(${singular(kind)}s of that target: ${fit.join(", ") || "none"})`,
       );
     }
     const short = name.slice(name.indexOf("/") + 1);

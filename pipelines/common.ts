@@ -14,6 +14,7 @@ import {
   type FlagDef,
   type FlagDefs,
   loadModel,
+  type PartKind,
   type RunContext,
   type Stage,
   stage,
@@ -37,6 +38,15 @@ export const dataFlags = {
   limit_train: { type: "int", min: 1, help: "use at most this many training examples" },
   limit_test: { type: "int", min: 1, help: "use at most this many test examples" },
 } satisfies FlagDefs;
+
+/** A fraction of units to keep, in (0, 1]; set `default` and `help`. */
+export const ratioFlag = {
+  type: "number",
+  min: 0,
+  max: 1,
+  minExclusive: true,
+  help: "fraction to keep",
+} satisfies FlagDef;
 
 /** --width: the channel width multiplier of a zoo model. */
 export const widthFlag = {
@@ -319,4 +329,34 @@ export async function teacherFor(
   const t = await loadModel(f.path_t);
   checkModelShape(`--path_t ${f.path_t}`, t, data.inputShape, data.numClasses, data.name);
   return t;
+}
+
+/** A fraction as a percentage with two decimals: 0.1234 -> "12.34%". */
+export const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+
+/**
+ * Lines of a text table: the header, then the rows, each column right-aligned
+ * to its widest cell (the first column left-aligned when `label` is set).
+ *
+ * @example
+ * ```ts
+ * table(["p_prune", "top-1"], [[0.5, "93.20%"]]); // ["p_prune   top-1", "    0.5  93.20%"]
+ * ```
+ */
+export function table(header: string[], rows: (string | number)[][], label = false): string[] {
+  const all = [header, ...rows].map((r) => r.map(String));
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) =>
+    r.map((c, i) => (label && i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")
+  );
+}
+
+/**
+ * The flags naming parts of each kind, for a pipeline's `takes` (its
+ * `--help`): `--scorer`, `--pruner`, `--regularizer`, plus `extra`.
+ */
+export function partFlags(
+  extra: Partial<Record<PartKind, string>> = {},
+): Partial<Record<PartKind, string>> {
+  return { scorers: "--scorer", pruners: "--pruner", ...extra };
 }

@@ -1,31 +1,16 @@
 /**
  * Iterative Taylor filter pruning (Molchanov et al. 2016, as the
  * pytorch-pruning seed runs it): rank every conv filter over one pass of the
- * training data, remove the N globally lowest for real (a smaller model),
- * fine-tune, repeat; then fine-tune some more. Target: channels (the conv
- * filter groups); `--scorer l1` ranks by filter L1 norm (Li et al.), and any
- * channels scorer or pruner of a plugin fits.
- *
- * Budget: `--iterations` (default the seed's floor(floor(filters / N) * 2/3))
- * of `--filters_per_iteration` N (default: the seed's share, 512 of VGG-16's
- * 4224 filters, of this model's filters), or `--speed_up X`: prune until
- * base MACs / pruned MACs >= X. `--round_to R` keeps every pruned layer's
- * filter count a multiple of R.
- *
- * With no flags: a VGG-11-BN at width 0.125 (344 filters; 28x28 inputs are
- * zero-padded to 32x32 inside the model) trained for 3 epochs on 4000 of the
- * embedded MNIST digits, then the seed's 5 iterations of 42 filters with 1
- * fine-tune epoch each and 2 at the end (the seed: 10 and 15).
- *
- * Measured at every iteration (iteration 0 = the unpruned model): filters
- * left, params, MACs, size on disk, test top-1 (after the iteration's
- * fine-tune; `top1_pruned` right after the cut) and median latency of a
- * batch of `--latency_batch` of the model as deployed (BN folded, ReLUs
- * fused). report.json holds `iterations: [{iteration, filters, params, macs,
- * bytes, top1, top1_pruned, latency_ms}]`, `layers: [{layer, before, after,
- * removed}]`, `ratios` (pruned / unpruned) and `speed_up` (the deployed
- * unpruned and pruned models timed side by side at the end); iterations.svg
- * plots top-1 against the share of filters left.
+ * training data, remove the N globally lowest for real, fine-tune, repeat;
+ * then fine-tune some more. Target: channels (the conv filter groups); any
+ * channels scorer or pruner fits (`--scorer l1`: Li et al.'s filter norms).
+ * Budget: `--iterations` of N filters (the seed's defaults, scaled to the
+ * model), or `--speed_up X` (until MACs fall by X). Every iteration is
+ * measured (filters, params, MACs, bytes, top-1 before and after its
+ * fine-tune, deployed latency: report.json `iterations`); at the end the
+ * deployed unpruned and pruned models are timed side by side (`speed_up`).
+ * With no flags: a VGG-11-BN (width 0.125, inputs padded to 32x32 inside)
+ * trained for 3 epochs on 4000 MNIST digits, 5 iterations of 42 filters.
  *
  * @example
  * ```sh
@@ -68,69 +53,24 @@ const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
 export const filterTaylorFlags = {
   ...model,
   ...common.dataFlags,
-  limit_train: {
-    ...common.dataFlags.limit_train,
-    default: 4000,
-    help: "training examples (60000: all)",
-  },
-  scorer: {
-    type: "string",
-    default: "taylor",
-    help: "filter rank: taylor (mean a·g over one epoch), l1, ...",
-  },
-  pruner: {
-    type: "string",
-    default: "global_lowest",
-    help: "channels pruner, removing N per iteration",
-  },
+  limit_train: { ...common.dataFlags.limit_train, default: 4000, help: "training examples" },
+  scorer: { type: "string", default: "taylor", help: "filter rank: taylor (a·g), l1, ..." },
+  pruner: { type: "string", default: "global_lowest", help: "removes N filters per iteration" },
   per_example_abs: { type: "boolean", default: false, help: "taylor: |·| per example (the paper)" },
-  filters_per_iteration: {
-    type: "int",
-    min: 1,
-    help: "filters removed per iteration (default: 512/4224 of them)",
-  },
+  filters_per_iteration: { type: "int", min: 1, help: "N (default: 512/4224 of the filters)" },
   iterations: {
     type: "int",
     min: 1,
-    help: "pruning iterations (default: floor(floor(filters / N) * 2/3))",
+    help: "iterations (default: floor(floor(filters / N) * 2/3))",
   },
-  speed_up: {
-    type: "number",
-    min: 1,
-    minExclusive: true,
-    help: "instead of --iterations: prune until base MACs / pruned MACs >= this",
-  },
-  round_to: {
-    type: "int",
-    default: 1,
-    min: 1,
-    help: "keep every pruned layer's filter count a multiple of this",
-  },
-  finetune_epochs: {
-    type: "int",
-    default: 1,
-    min: 0,
-    help: "fine-tune epochs after each iteration (the seed: 10)",
-  },
-  final_epochs: {
-    type: "int",
-    default: 2,
-    min: 0,
-    help: "fine-tune epochs after the last iteration (the seed: 15)",
-  },
-  lr: {
-    ...common.trainFlags.lr,
-    default: 1e-3,
-    help: "fine-tune SGD learning rate (momentum 0.9)",
-  },
+  speed_up: { type: "number", min: 1, minExclusive: true, help: "or: until MACs fall by this" },
+  round_to: { type: "int", default: 1, min: 1, help: "filter counts stay multiples of this" },
+  finetune_epochs: { type: "int", default: 1, min: 0, help: "after each iteration (the seed: 10)" },
+  final_epochs: { type: "int", default: 2, min: 0, help: "after the last one (the seed: 15)" },
+  lr: { ...common.trainFlags.lr, default: 1e-3, help: "fine-tune SGD lr (momentum 0.9)" },
   batch_size: { ...common.trainFlags.batch_size, help: "batch size (scoring and fine-tuning)" },
   pretrain_epochs: common.trainFlags.pretrain_epochs,
-  latency_batch: {
-    type: "int",
-    default: 64,
-    min: 1,
-    help: "batch size of the (deployed) latency measurement",
-  },
+  latency_batch: { type: "int", default: 64, min: 1, help: "batch of the deployed latency" },
 } satisfies FlagDefs;
 
 /** One row of the per-iteration table (iteration 0 = the unpruned model). */
@@ -157,18 +97,17 @@ export interface LayerRow {
 export type { SpeedUp };
 
 /** Conv2D filter counts by layer name. */
-function convFilters(model: tf.LayersModel): Map<string, number> {
-  return new Map(
+const convFilters = (model: tf.LayersModel) =>
+  new Map(
     model.layers.filter((l) => l.getClassName() === "Conv2D").map((l) => [
       l.name,
       (l.getConfig() as { filters: number }).filters,
     ]),
   );
-}
 
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-const ratio = (a: number, b: number) => (b ? a / b : NaN);
+const pct = common.pct, ratio = (a: number, b: number) => (b ? a / b : NaN);
 const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as IterationRow[];
+const KEYS = ["filters", "params", "macs", "bytes", "top1", "latency_ms"] as const;
 
 /** Everything measured now goes into the last row (row 0 when there is none). */
 const full = (f: { latency_batch: number }) => [
@@ -184,18 +123,9 @@ const full = (f: { latency_batch: number }) => [
     const e = ctx.report.full as Required<Evaluation>, rows = rowsOf(ctx);
     const row = rows.at(-1) ??
       rows[rows.push({ iteration: 0, top1_pruned: e.top1 } as IterationRow) - 1];
-    const { params, macs, bytes, top1, latency_ms } = e;
-    Object.assign(row, {
-      filters: channelCount(ctx.model!, "conv"),
-      params,
-      macs,
-      bytes,
-      top1,
-      latency_ms,
-    });
-    for (const k of ["filters", "params", "macs", "bytes", "top1", "latency_ms"] as const) {
-      emit.metric(k, row[k], row.iteration);
-    }
+    const { params, macs, bytes, top1, latency_ms } = e, filters = channelCount(ctx.model!, "conv");
+    Object.assign(row, { filters, params, macs, bytes, top1, latency_ms });
+    for (const k of KEYS) emit.metric(k, row[k], row.iteration);
     emit.log(
       `iteration ${row.iteration}: ${row.filters} filters, ${row.params} params, ${row.macs} MACs, ` +
         `top-1 ${pct(row.top1)}, ${row.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
@@ -211,25 +141,18 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     "the globally lowest for real, fine-tune, repeat.",
   flags: filterTaylorFlags,
   plugins: [filterTaylor],
-  takes: { target: "channels", flags: { scorers: "--scorer", pruners: "--pruner" } },
+  takes: { target: "channels", flags: common.partFlags() },
   async build(f, ctx, ready) {
     if (f.speed_up && f.iterations) {
       throw new UsageError("--speed_up and --iterations are alternatives; pass one");
     }
     const parts = new PartChooser(ctx.registry, f.opt);
-    const target = "channels";
-    const scorer = parts.choose("scorer", {
-      flag: "--scorer",
-      kind: "scorers",
-      name: f.scorer,
-      target,
+    const scorer = parts.choose("scorer", "scorers", f.scorer, {
+      target: "channels",
       defaults: { per_example_abs: f.per_example_abs },
     });
-    const pruner = parts.choose("pruner", {
-      flag: "--pruner",
-      kind: "pruners",
-      name: f.pruner,
-      target,
+    const pruner = parts.choose("pruner", "pruners", f.pruner, {
+      target: "channels",
       defaults: { round_to: f.round_to },
     });
     parts.done();
@@ -269,11 +192,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     ctx.state.set("filter_taylor/before", before);
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
-      stage("plan", (_, emit) =>
-        emit.log(
-          `${total} filters; ${N} per iteration, ` +
-            (iterations ? `${iterations} iterations` : `until MACs speed-up >= ${f.speed_up}`),
-        )),
+      stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
       common.pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
         batchSize: f.batch_size,
@@ -286,17 +205,11 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
         until: done,
         stages: [
           score({
-            scorer: scorer.name,
-            options: scorer.options,
+            scorer,
             batchSize: f.batch_size,
             groups: (ctx) => prunableGroups(ctx.model!, "conv").map((g) => g.id),
           }),
-          mask({
-            pruner: pruner.name,
-            scores: scorer.name,
-            budget: { remove: N },
-            options: pruner.options,
-          }),
+          mask({ pruner, scores: scorer.name, budget: { remove: N } }),
           evaluate({ name: "cut", accuracyOnly: true }),
           stage("record cut", (ctx, emit) => {
             const top1 = (ctx.report.cut as Evaluation).top1, iteration = ctx.step.index + 1;
@@ -350,38 +263,34 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
       speed_up: side?.speed_up ?? ratio(base.latency_ms, last.latency_ms),
     };
     Object.assign(ctx.report, { layers, ratios, top1_before: base.top1, top1_after: last.top1 });
-    const pad = (s: string | number, n: number) => String(s).padStart(n);
+    const ms = [side?.base_ms ?? base.latency_ms, side?.pruned_ms ?? last.latency_ms];
     return [
       `${f.scorer} filter pruning of ${ctx.model!.name} on ${
         ctx.data!.name
       } (${ctx.backend?.name})`,
-      `${pad("iter", 4)} ${pad("filters", 8)} ${pad("params", 10)} ${pad("MACs", 12)} ${
-        pad("bytes", 10)
-      } ` +
-      `${pad("pruned", 8)} ${pad("top-1", 8)} ${pad("latency ms", 11)}`,
-      ...rows.map((r) =>
-        `${pad(r.iteration, 4)} ${pad(r.filters, 8)} ${pad(r.params, 10)} ${pad(r.macs, 12)} ` +
-        `${pad(r.bytes, 10)} ${pad(pct(r.top1_pruned), 8)} ${pad(pct(r.top1), 8)} ${
-          pad(r.latency_ms.toFixed(2), 11)
-        }`
+      ...common.table(
+        ["iter", "filters", "params", "MACs", "bytes", "pruned", "top-1", "latency ms"],
+        rows.map((r) => [
+          r.iteration,
+          r.filters,
+          r.params,
+          r.macs,
+          r.bytes,
+          pct(r.top1_pruned),
+          pct(r.top1),
+          r.latency_ms.toFixed(2),
+        ]),
       ),
       "",
-      `${pad("layer", 16)} ${pad("before", 7)} ${pad("after", 7)} ${pad("removed", 8)}`,
-      ...layers.map((l) =>
-        `${pad(l.layer, 16)} ${pad(l.before, 7)} ${pad(l.after, 7)} ${pad(l.removed, 8)}`
-      ),
+      ...common.table(["layer", "before", "after", "removed"], layers.map((l) => Object.values(l))),
       "",
       `filters ${pct(ratios.filters)} of the original, params ${pct(ratios.params)}, ` +
       `MACs ${pct(ratios.macs)} (x${ratios.mac_reduction.toFixed(2)} fewer)`,
-      `top-1 ${pct(base.top1)} -> ${pct(last.top1)}; latency ${
-        (side?.base_ms ?? base.latency_ms).toFixed(2)
-      } -> ` +
-      `${(side?.pruned_ms ?? last.latency_ms).toFixed(2)} ms (x${
-        ratios.speed_up.toFixed(2)
-      } speed-up` +
-      `${side ? ", side by side" : ""}; x${
-        (ratios.speed_up / ratios.mac_reduction).toFixed(2)
-      } of the MAC reduction)`,
+      `top-1 ${pct(base.top1)} -> ${pct(last.top1)}; latency ${ms[0].toFixed(2)} -> ` +
+      `${ms[1].toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up${
+        side ? ", side by side" : ""
+      }; ` +
+      `x${(ratios.speed_up / ratios.mac_reduction).toFixed(2)} of the MAC reduction)`,
     ];
   },
 };

@@ -46,47 +46,23 @@ import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
 
 const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
+const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as const;
 
 /** Flags of the intra_fusion pipeline. */
 export const intraFusionFlags = {
   ...common.dataFlags,
   ...model,
-  pad: { ...common.padFlag, help: "zero-pad images in front of a built model (28 -> 32 for VGG)" },
-  group_idxs: {
-    type: "numbers",
-    default: [0, 1, 2],
-    min: 0,
-    help: "channel groups to prune, numbered from the output (0 = nearest the classifier)",
-  },
-  sparsities: {
-    type: "numbers",
-    default: [0.3, 0.5, 0.7],
-    min: 0,
-    max: 1,
-    maxExclusive: true,
-    help: "fractions of a group's channels to remove",
-  },
+  pad: { ...common.padFlag, help: "zero-pad images in front of a built model (28 -> 32)" },
+  group_idxs: { type: "numbers", default: [0, 1, 2], min: 0, help: "0 = nearest the output" },
+  sparsities: { ...fraction, default: [0.3, 0.5, 0.7], help: "fractions of a group to remove" },
   scorer: { type: "string", default: "l1", help: "channel importance: l1 | taylor | plugin/name" },
   pruner: { type: "string", default: "fusion", help: "the method's channels pruner" },
   baseline: { type: "string", default: "default", help: "the baseline's channels pruner" },
-  merge: {
-    type: "string",
-    default: "sum",
-    choices: ["sum", "average"],
-    help: "how fused neurons combine: sum (the reference) or average",
-  },
-  marginals: {
-    type: "string",
-    default: "uniform",
-    choices: ["uniform", "importance"],
-    help: "OT marginals",
-  },
+  merge: { type: "string", default: "sum", choices: ["sum", "average"], help: "fused neurons" },
+  marginals: { type: "string", default: "uniform", choices: ["uniform", "importance"], help: "OT" },
   solver: { type: "string", default: "emd", choices: ["emd", "sinkhorn"], help: "OT solver" },
   include_eps: { type: "boolean", default: false, help: "put BN's epsilon into the fold" },
-  save: {
-    type: "numbers",
-    help: "group,sparsity whose models are saved (default: the last point)",
-  },
+  save: { type: "numbers", help: "group,sparsity whose models are saved (default: the last)" },
   epochs: { type: "int", default: 3, min: 1, help: "epochs of the pretraining (no --path only)" },
   eval_limit: { type: "int", min: 1, help: "evaluate on at most this many test examples" },
 } satisfies FlagDefs;
@@ -102,7 +78,7 @@ export interface FusionResult {
   fusion_top1: number;
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+const pct = common.pct;
 
 /** The intra_fusion pipeline. */
 export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
@@ -111,7 +87,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     "Intra-Fusion vs default pruning per (group, sparsity), no fine-tuning; table, report, SVG plot.",
   flags: intraFusionFlags,
   plugins: [intraFusion],
-  takes: { target: "channels", flags: { scorers: "--scorer", pruners: "--pruner, --baseline" } },
+  takes: { target: "channels", flags: common.partFlags({ pruners: "--pruner, --baseline" }) },
   async build(f, ctx, ready) {
     const parts = new PartChooser(ctx.registry, f.opt);
     const opts = {
@@ -120,12 +96,11 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       solver: f.solver,
       include_eps: f.include_eps,
     };
-    const choose = (role: string, name: string, kind: "scorers" | "pruners") =>
-      parts.choose(role, { flag: `--${role}`, kind, name, target: "channels", defaults: opts });
-    const scorer = choose("scorer", f.scorer, "scorers");
+    const pick = { target: "channels", defaults: opts } as const;
+    const scorer = parts.choose("scorer", "scorers", f.scorer, pick);
     const pruners = [
-      choose("baseline", f.baseline, "pruners"),
-      choose("pruner", f.pruner, "pruners"),
+      parts.choose("baseline", "pruners", f.baseline, pick),
+      parts.choose("pruner", "pruners", f.pruner, pick),
     ];
     parts.done();
     await ready();
@@ -179,24 +154,16 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
         limit: f.eval_limit,
         log: (e) => `unpruned (BN folded): top-1 ${pct(e.top1)}`,
       }),
-      score({
-        scorer: scorer.name,
-        options: scorer.options,
-        key: "importance",
-        groups: () => groups.map((g) => g.id),
-      }),
+      score({ scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
       sweep({
         points: f.group_idxs.length * S * 2,
         keep: (ctx) => saved(ctx, 1),
         stages: [
           mask({
-            pruner: (ctx) => pruners[point(ctx).method].name,
+            pruner: (ctx) => pruners[point(ctx).method],
             scores: "importance",
             budget: (ctx) => ({ keepRatio: 1 - point(ctx).s }),
-            options: (ctx) => ({
-              ...pruners[point(ctx).method].options,
-              groups: [groups[point(ctx).gi].id],
-            }),
+            options: (ctx) => ({ groups: [groups[point(ctx).gi].id] }),
           }),
           evaluate({ name: "point", accuracyOnly: true, limit: f.eval_limit, log: () => "" }),
           save({ dir: "model_default", when: (ctx) => saved(ctx, 0) }),

@@ -46,75 +46,34 @@ import {
   UsageError,
 } from "@shears/core";
 import magnitude from "@shears/magnitude";
-import {
-  dataFlags,
-  dataFrom,
-  dataShape,
-  type ModelFlagDefs,
-  modelFlags,
-  modelFrom,
-  pretrain,
-  trainFlags,
-} from "./common.ts";
+import * as common from "./common.ts";
 
-const model: ModelFlagDefs = modelFlags("resnet20", 0.25);
+const model: common.ModelFlagDefs = common.modelFlags("resnet20", 0.25);
+const P_PRUNE = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
+const UNIT = { element: "abs", kernel: "kernel_l1" } as Record<string, string>;
+const unit = { type: "number", min: 0, max: 1 } as const;
 
 /** Flags of the magnitude pipeline (the seed's names where it has them). */
 export const magnitudeFlags = {
   ...model,
-  width: {
-    ...model.width,
-    help: "channel width multiplier (0.25: a ResNet-20 that trains on 2 cores)",
-  },
-  ...dataFlags,
+  width: { ...model.width, help: "width multiplier (0.25: a ResNet-20 that trains on 2 cores)" },
+  ...common.dataFlags,
   prune_type: {
     type: "string",
     default: "global",
     choices: ["global", "gradient"],
-    help: "global: zero the weights; gradient: prune only dL/dinput (forward and dL/dW full)",
+    help: "pruner",
   },
-  granularity: {
-    type: "string",
-    default: "element",
-    choices: ["element", "kernel"],
-    help: "element: single weights (the seed's README); kernel: whole kh×kw kernels (its code)",
-  },
-  scorer: {
-    type: "string",
-    help: "weights scorer (default by --granularity: magnitude/abs or kernel_l1)",
-  },
-  pruner: {
-    type: "string",
-    help: "weights pruner (default by --prune_type: magnitude/global or gradient)",
-  },
-  p_prune: {
-    type: "numbers",
-    default: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
-    min: 0,
-    max: 1,
-    help: "fraction of units below the threshold: one value, or a comma list for a sweep",
-  },
-  p_bern: {
-    type: "number",
-    default: 1,
-    min: 0,
-    max: 1,
-    help: "probability that each unit below the threshold is pruned",
-  },
-  include: {
-    type: "strings",
-    default: [],
-    choices: ["dense"],
-    help: "also prune these layer kinds besides Conv2D (global only)",
-  },
+  granularity: { type: "string", default: "element", choices: ["element", "kernel"], help: "unit" },
+  scorer: { type: "string", help: "weights scorer (default: magnitude/abs, kernel_l1 by unit)" },
+  pruner: { type: "string", help: "weights pruner (default: magnitude/<prune_type>)" },
+  p_prune: { ...unit, type: "numbers", default: P_PRUNE, help: "fractions below the threshold" },
+  p_bern: { ...unit, default: 1, help: "probability that a unit below the threshold is pruned" },
+  include: { type: "strings", default: [], choices: ["dense"], help: "prune Dense kernels too" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs at every point" },
-  finetune_lr: {
-    ...trainFlags.lr,
-    default: 0.01,
-    help: "fine-tuning SGD learning rate (momentum 0.9)",
-  },
-  pretrain_epochs: { ...trainFlags.pretrain_epochs, default: 2 },
-  batch_size: trainFlags.batch_size,
+  finetune_lr: { ...common.trainFlags.lr, default: 0.01, help: "fine-tuning SGD lr (momentum .9)" },
+  pretrain_epochs: { ...common.trainFlags.pretrain_epochs, default: 2 },
+  batch_size: common.trainFlags.batch_size,
 } satisfies FlagDefs;
 
 type Flags = Parameters<PipelineSpec<typeof magnitudeFlags>["build"]>[0];
@@ -127,21 +86,18 @@ export interface SweepPoint {
   top1: number;
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 const sweepOf = (ctx: RunContext) => (ctx.report.sweep ??= []) as SweepPoint[];
+const label = (f: Flags) =>
+  `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
+  (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : "");
 
 function check(f: Flags): void {
+  const global = "works with --prune_type global only; gradient pruning";
   if (f.prune_type === "gradient" && f.granularity === "kernel") {
-    throw new UsageError(
-      "--granularity kernel works with --prune_type global only; gradient pruning thresholds single weights",
-    );
+    throw new UsageError(`--granularity kernel ${global} thresholds single weights`);
   }
   if (f.prune_type === "gradient" && f.include.length) {
-    throw new UsageError(
-      `--include ${
-        f.include.join(",")
-      } works with --prune_type global only; gradient pruning covers Conv2D`,
-    );
+    throw new UsageError(`--include ${f.include.join(",")} ${global} covers Conv2D`);
   }
   if (!f.p_prune.length) throw new UsageError("--p_prune needs at least one value in [0, 1]");
 }
@@ -152,37 +108,37 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   description: "DWP global magnitude pruning (p_prune sweep, p_bern) or gradient-only pruning.",
   flags: magnitudeFlags,
   plugins: [magnitude],
-  takes: { target: "weights", flags: { scorers: "--scorer", pruners: "--pruner" } },
+  takes: { target: "weights", flags: common.partFlags() },
   async build(f, ctx, ready) {
     check(f);
     const parts = new PartChooser(ctx.registry, f.opt);
-    const scorer = parts.choose("scorer", {
-      flag: "--scorer",
-      kind: "scorers",
-      name: f.scorer ?? (f.granularity === "kernel" ? "magnitude/kernel_l1" : "magnitude/abs"),
-      target: "weights",
-      defaults: { include: f.include },
-    });
-    const pruner = parts.choose("pruner", {
-      flag: "--pruner",
-      kind: "pruners",
-      name: f.pruner ?? `magnitude/${f.prune_type}`,
+    const scorer = parts.choose(
+      "scorer",
+      "scorers",
+      f.scorer ?? `magnitude/${UNIT[f.granularity]}`,
+      {
+        target: "weights",
+        defaults: { include: f.include },
+      },
+    );
+    const pruner = parts.choose("pruner", "pruners", f.pruner ?? `magnitude/${f.prune_type}`, {
       target: "weights",
       defaults: { p_bern: f.p_bern },
     });
     parts.done();
-    await ready();
+    // magnitude's pruners take p_prune; any other gets the budget 1 - p_prune
     const own = Object.hasOwn(pruner.part.options ?? {}, "p_prune");
     if (!own && f.p_prune.includes(1)) {
       throw new UsageError(
         `--p_prune 1 needs a pruner with a p_prune option; ${pruner.name} has none`,
       );
     }
-    const m = await modelFrom(f)(await dataShape(f));
+    await ready();
+    const m = await common.modelFrom(f)(await common.dataShape(f));
     const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
     return [
-      load({ data: dataFrom(f, f.seed), model: () => m }),
-      pretrain("model", () => !f.path, {
+      load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      common.pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
         batchSize: f.batch_size,
         seed: f.seed,
@@ -191,12 +147,12 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
       sweep({
         points: f.p_prune.length,
         stages: [
-          score({ scorer: scorer.name, options: scorer.options, key: "magnitude" }),
+          score({ scorer, key: "magnitude" }),
           mask({
-            pruner: pruner.name,
+            pruner,
             scores: "magnitude",
             budget: (ctx) => (own ? {} : { keepRatio: 1 - p(ctx) }),
-            options: (ctx) => ({ ...pruner.options, ...(own ? { p_prune: p(ctx) } : {}) }),
+            options: (ctx) => (own ? { p_prune: p(ctx) } : {}),
           }),
           ...(f.finetune_epochs
             ? [finetune({
@@ -210,15 +166,11 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
           evaluate({ name: "pruned", batchSize: 256 }),
           stage("record", (ctx, emit) => {
             const last = (ctx.report.pruning as PruneRecord[]).at(-1)!;
-            const point: SweepPoint = {
-              p_prune: p(ctx),
-              p_bern: f.p_bern,
-              pruned_fraction: 1 - last.kept / Math.max(1, last.total),
-              top1: (ctx.report.pruned as Evaluation).top1,
-            };
-            sweepOf(ctx).push(point);
-            emit.metric("pruned_fraction", point.pruned_fraction, ctx.step.index);
-            emit.metric("top1", point.top1, ctx.step.index);
+            const pruned_fraction = 1 - last.kept / Math.max(1, last.total);
+            const top1 = (ctx.report.pruned as Evaluation).top1;
+            sweepOf(ctx).push({ p_prune: p(ctx), p_bern: f.p_bern, pruned_fraction, top1 });
+            emit.metric("pruned_fraction", pruned_fraction, ctx.step.index);
+            emit.metric("top1", top1, ctx.step.index);
           }),
         ],
       }),
@@ -227,13 +179,12 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
         svg: (ctx) =>
           lineChartSVG({
             title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
-              pct((ctx.report.dense as Evaluation).top1)
+              common.pct((ctx.report.dense as Evaluation).top1)
             })`,
             xLabel: "pruned fraction of conv weights",
             yLabel: "top-1",
             series: [{
-              name: `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
-                (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : ""),
+              name: label(f),
               points: sweepOf(ctx).map((p) => [p.pruned_fraction, p.top1]),
             }],
           }),
@@ -243,24 +194,19 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const sweep = sweepOf(ctx), dense = (ctx.report.dense as Evaluation).top1;
-    ctx.report.top1_dense = dense;
-    const lines = [
-      `magnitude (${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}, ` +
-      `${f.finetune_epochs} fine-tune epochs): dense top-1 ${pct(dense)}`,
-      "p_prune  pruning ratio  top-1",
-      ...sweep.map((p) =>
-        `${p.p_prune.toFixed(2).padStart(7)}  ${pct(p.pruned_fraction).padStart(13)}  ${
-          pct(p.top1).padStart(6)
-        }`
-      ),
+    const dense = ctx.report.top1_dense = (ctx.report.dense as Evaluation).top1;
+    const rows = sweepOf(ctx).map((p) => [
+      p.p_prune.toFixed(2),
+      common.pct(p.pruned_fraction),
+      common.pct(p.top1),
+    ]);
+    return [
+      `magnitude (${label(f)}): dense top-1 ${common.pct(dense)}`,
+      ...common.table(["p_prune", "pruning ratio", "top-1"], rows),
+      ...(f.prune_type === "gradient" && !f.finetune_epochs
+        ? ["(gradient pruning leaves the forward pass as it was: top-1 is the dense one)"]
+        : []),
     ];
-    if (f.prune_type === "gradient" && !f.finetune_epochs) {
-      lines.push(
-        "(gradient pruning leaves the forward pass as it was: without fine-tuning top-1 is the dense one)",
-      );
-    }
-    return lines;
   },
 };
 

@@ -50,7 +50,6 @@ import rni from "@shears/rni";
 import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
 
-const model: common.ModelFlagDefs = common.modelFlags("lenet5");
 const PRUNERS = {
   weights: "magnitude/global",
   channels: "filter_taylor/global_lowest",
@@ -59,83 +58,51 @@ const PRUNERS = {
 
 /** Flags of prune.ts. */
 export const pruneFlags = {
-  ...model,
+  ...common.modelFlags("lenet5"),
   ...common.dataFlags,
-  scorer: {
-    type: "string",
-    default: "magnitude/abs",
-    help: "scorer (its target is what is pruned)",
-  },
+  scorer: { type: "string", default: "magnitude/abs", help: "scorer; its target is pruned" },
   pruner: {
     type: "string",
-    help:
-      "pruner of the scorer's target (default: magnitude/global, filter_taylor/global_lowest, relu_taylor/global_topk)",
+    help: "pruner (default: magnitude/global, filter_taylor/global_lowest, ...)",
   },
-  transform: {
-    type: "strings",
-    default: [],
-    help: "transforms applied to the model first, in order",
-  },
-  keep_ratio: {
-    type: "number",
-    default: 0.5,
-    min: 0,
-    max: 1,
-    minExclusive: true,
-    help: "fraction of the units to keep",
-  },
-  target_macs: {
-    type: "int",
-    min: 1,
-    help: "channels: prune until the model has at most this many MACs",
-  },
+  transform: { type: "strings", default: [], help: "transforms applied to the model first" },
+  keep_ratio: { ...common.ratioFlag, default: 0.5, help: "fraction of the units to keep" },
+  target_macs: { type: "int", min: 1, help: "channels: prune to at most this many MACs" },
   speed_up: {
     type: "number",
     min: 1,
     minExclusive: true,
-    help: "channels: prune until MACs fall by this factor",
+    help: "channels: prune MACs by this factor",
   },
   step: {
-    type: "number",
+    ...common.ratioFlag,
     default: 0.05,
-    min: 0,
-    max: 1,
-    minExclusive: true,
     maxExclusive: true,
-    help: "channels removed per iteration with --target_macs / --speed_up",
+    help: "channels cut per step (MACs)",
   },
   groups: {
     type: "string",
     default: "all",
     choices: ["all", "conv", "scored"],
-    help: "channel groups to prune: all, conv filters, or those the scorer scores",
+    help: "channel groups",
   },
   iterations: {
     type: "int",
     default: 1,
     min: 1,
-    help: "pruning steps to reach --keep_ratio (at most, for a MAC target: 100 if 1)",
+    help: "steps to the budget (MAC targets: at most)",
   },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs after each step" },
   ...common.distillFlags,
   distill: {
     ...common.distillFlags.distill,
     default: "none",
-    help: "distil from the unpruned model while fine-tuning",
+    help: "distil from the unpruned model",
   },
-  lr: {
-    ...common.trainFlags.lr,
-    default: 0.01,
-    help: "fine-tuning SGD learning rate (momentum 0.9)",
-  },
+  lr: { ...common.trainFlags.lr, default: 0.01, help: "fine-tuning SGD lr (momentum 0.9)" },
   batch_size: common.trainFlags.batch_size,
   pretrain_epochs: common.trainFlags.pretrain_epochs,
-  latency_batch: {
-    type: "int",
-    default: 32,
-    min: 1,
-    help: "batch size of the deployed latency measurement",
-  },
+  latency_batch: { type: "int", default: 32, min: 1, help: "batch of the deployed latency" },
 } satisfies FlagDefs;
 
 /** One pruning step, as report.json `iterations` holds it. */
@@ -150,7 +117,6 @@ export interface PruneStepRow {
   relus_active: number;
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as PruneStepRow[];
 
 /** The prune pipeline. */
@@ -159,35 +125,27 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
   description: "Prune any model with any scorer and pruner to a budget; fine-tune, distil, report.",
   flags: pruneFlags,
   plugins: [reluTaylor, magnitude, filterTaylor, rni, intraFusion],
-  takes: {
-    target: "any",
-    flags: { scorers: "--scorer", pruners: "--pruner", transforms: "--transform" },
-  },
+  takes: { target: "any", flags: common.partFlags({ transforms: "--transform" }) },
   async build(f, ctx, ready) {
-    const alpha = common.kdAlpha(f);
+    const alpha = f.distill === "none" ? 0 : common.kdAlpha(f);
     const parts = new PartChooser(ctx.registry, f.opt);
-    const scorer = parts.choose("scorer", { flag: "--scorer", kind: "scorers", name: f.scorer });
+    const scorer = parts.choose("scorer", "scorers", f.scorer);
     const target = scorer.part.target;
-    const pruner = parts.choose("pruner", {
-      flag: "--pruner",
-      kind: "pruners",
-      name: f.pruner ?? PRUNERS[target],
-      target,
-    });
+    const pruner = parts.choose("pruner", "pruners", f.pruner ?? PRUNERS[target], { target });
     const transforms = f.transform.map((name, i) =>
-      parts.choose(`transform${i}`, { flag: "--transform", kind: "transforms", name })
+      parts.choose(`transform${i}`, "transforms", name, { flag: "--transform" })
     );
     parts.done();
-    await ready();
-    const macTarget = f.target_macs !== undefined || f.speed_up !== undefined;
-    if (macTarget && target !== "channels") {
+    const macs = f.target_macs !== undefined || f.speed_up !== undefined;
+    if (macs && target !== "channels") {
       throw new UsageError(
-        `--target_macs and --speed_up prune channels; ${scorer.name} scores ${target}`,
+        `--target_macs and --speed_up cut channels; ${scorer.name} scores ${target}`,
       );
     }
-    if (f.target_macs !== undefined && f.speed_up !== undefined) {
-      throw new UsageError("--target_macs and --speed_up are alternatives; pass one");
+    if (f.target_macs && f.speed_up) {
+      throw new UsageError("pass --target_macs or --speed_up, not both");
     }
+    await ready();
     let m = await common.modelFrom(f)(await common.dataShape(f));
     for (const t of transforms) {
       const next = await t.part.apply(m, t.options);
@@ -196,31 +154,28 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     }
     if (target === "activations" && !activationMaskLayers(m).length) {
       throw new UsageError(
-        `${scorer.name} scores activations, but the model has no MaskedReLU layers; add --transform relu_taylor/masked_relu`,
+        `${scorer.name} scores activations; the model has no MaskedReLU (--transform relu_taylor/masked_relu)`,
       );
     }
-    if (
-      target === "channels" && f.groups !== "scored" &&
-      !prunableGroups(m, f.groups as "all" | "conv").length
-    ) {
-      throw new UsageError(
-        `the model has no prunable ${f.groups === "conv" ? "conv " : ""}channel groups`,
-      );
+    const kind = f.groups === "conv" ? "conv" : "all";
+    if (target === "channels" && !prunableGroups(m, kind).length) {
+      throw new UsageError(`the model has no prunable ${f.groups} channel groups`);
     }
-    const steps = macTarget && f.iterations === 1 ? 100 : f.iterations;
-    const base = (ctx: RunContext) => (ctx.report.before as Evaluation).macs;
-    const macsGoal = (ctx: RunContext) => f.target_macs ?? base(ctx) / f.speed_up!;
-    // masks are rebuilt over all units (ratio of the whole); a structural cut is of what is left
-    const budget = (ctx: RunContext) =>
-      macTarget ? { keepRatio: 1 - f.step } : {
-        keepRatio: f.keep_ratio **
-          (target === "channels" ? 1 / steps : (ctx.step.index + 1) / steps),
-      };
+    const steps = macs && f.iterations === 1 ? 100 : f.iterations;
+    const goal = (ctx: RunContext) =>
+      f.target_macs ?? (ctx.report.before as Evaluation).macs / f.speed_up!;
+    // masks are rebuilt over all units (a ratio of the whole); a structural cut is of what is left
+    const keepRatio = (i: number) =>
+      macs ? 1 - f.step : f.keep_ratio ** (target === "channels" ? 1 / steps : (i + 1) / steps);
     const done = (ctx: RunContext, i: number) => {
-      if (!macTarget) return i + 1 >= steps;
-      const rows = rowsOf(ctx), last = rows.at(-1)!;
-      return i + 1 >= steps || last.macs <= macsGoal(ctx) || last.kept === last.total;
+      const last = rowsOf(ctx).at(-1)!;
+      return i + 1 >= steps || (macs && (last.macs <= goal(ctx) || last.kept === last.total));
     };
+    const groups = target === "channels" && f.groups !== "scored"
+      ? (ctx: RunContext) => prunableGroups(ctx.model!, kind).map((g) => g.id)
+      : undefined;
+    const sgd = { kind: "sgd", lr: f.lr, momentum: 0.9 } as const;
+    const measured = { bytes: true, latency: "deployed", latencyBatch: f.latency_batch } as const;
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
       common.pretrain("model", () => !f.path, {
@@ -229,32 +184,23 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
         seed: f.seed,
       }),
       teacherFromModel(() => alpha > 0),
-      evaluate({
-        name: "before",
-        bytes: true,
-        latency: "deployed",
-        latencyBatch: f.latency_batch,
-        keepDeployed: () => "base",
-      }),
+      evaluate({ name: "before", ...measured, keepDeployed: () => "base" }),
       iterate({
         name: "prune steps",
         until: done,
         total: () => steps,
         stages: [
-          score({
-            scorer: scorer.name,
-            options: scorer.options,
-            batchSize: f.batch_size,
-            groups: target === "channels" && f.groups !== "scored"
-              ? (ctx) => prunableGroups(ctx.model!, f.groups as "all" | "conv").map((g) => g.id)
-              : undefined,
+          score({ scorer, batchSize: f.batch_size, groups }),
+          mask({
+            pruner,
+            scores: scorer.name,
+            budget: (ctx) => ({ keepRatio: keepRatio(ctx.step.index) }),
           }),
-          mask({ pruner: pruner.name, scores: scorer.name, budget, options: pruner.options }),
           ...(f.finetune_epochs
             ? [(alpha ? distill : finetune)({
-              epochs: f.finetune_epochs,
               batchSize: f.batch_size,
-              optimizer: { kind: "sgd", lr: f.lr, momentum: 0.9 },
+              optimizer: sgd,
+              epochs: f.finetune_epochs,
               alpha,
               gamma: alpha ? f.gamma : 1,
               temperature: f.temperature,
@@ -265,41 +211,42 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
           stage("record", (ctx, emit) => {
             const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
               e = ctx.report.step as Evaluation;
-            const row: PruneStepRow = {
-              iteration: ctx.step.index + 1,
+            const { top1, params, nonzero_params, macs, relus_active } = e;
+            const iteration = ctx.step.index + 1;
+            rowsOf(ctx).push({
+              iteration,
               kept: p.kept,
               total: p.total,
-              top1: e.top1,
-              params: e.params,
-              nonzero_params: e.nonzero_params,
-              macs: e.macs,
-              relus_active: e.relus_active,
-            };
-            rowsOf(ctx).push(row);
+              top1,
+              params,
+              nonzero_params,
+              macs,
+              relus_active,
+            });
             emit.log(
-              `step ${row.iteration}: kept ${row.kept} of ${row.total} ${target}, top-1 ${
-                pct(row.top1)
-              }, ${row.macs} MACs`,
+              `step ${iteration}: kept ${p.kept} of ${p.total} ${target}, top-1 ${
+                common.pct(top1)
+              }`,
             );
           }),
         ],
       }),
-      evaluate({ name: "after", bytes: true, latency: "deployed", latencyBatch: f.latency_batch }),
+      evaluate({ name: "after", ...measured }),
       compareDeployed({ base: "base", batchSize: f.latency_batch }),
       plot({
         file: "iterations.svg",
         svg: (ctx) =>
           lineChartSVG({
             title: `${ctx.model!.name} on ${ctx.data!.name}: ${scorer.name} + ${pruner.name}`,
-            xLabel: `${target} kept (share)`,
+            xLabel: "steps",
             yLabel: "top-1",
             series: [{
               name: f.finetune_epochs
-                ? `after ${f.finetune_epochs} fine-tune epochs`
+                ? `${f.finetune_epochs} fine-tune epochs per step`
                 : "no fine-tuning",
               points: [
-                [1, (ctx.report.before as Evaluation).top1],
-                ...rowsOf(ctx).map((r) => [r.kept / r.total, r.top1] as [number, number]),
+                [0, (ctx.report.before as Evaluation).top1],
+                ...rowsOf(ctx).map((r) => [r.iteration, r.top1] as [number, number]),
               ],
             }],
           }),
@@ -307,26 +254,26 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const b = ctx.report.before as Evaluation, a = ctx.report.after as Evaluation;
-    const rows = rowsOf(ctx), last = rows.at(-1)!;
-    const side = ctx.report.speed_up as { speed_up: number } | undefined;
-    Object.assign(ctx.report, {
-      top1_before: b.top1,
-      top1_after: a.top1,
-      kept: last.kept,
-      total: last.total,
-    });
-    const line = (k: keyof Evaluation) =>
-      `${k.padEnd(15)} ${String(b[k]).padStart(12)} ${String(a[k]).padStart(12)}`;
+    const b = ctx.report.before as Required<Evaluation>,
+      a = ctx.report.after as Required<Evaluation>;
+    const rows = rowsOf(ctx), side = ctx.report.speed_up as { speed_up: number } | undefined;
+    Object.assign(ctx.report, { top1_before: b.top1, top1_after: a.top1 });
+    const keys = [
+      "params",
+      "nonzero_params",
+      "macs",
+      "relus_active",
+      "bytes",
+      "latency_ms",
+    ] as const;
     return [
-      `${f.scorer} + ${
-        ctx.report.pruning ? (ctx.report.pruning as PruneRecord[])[0].pruner : ""
-      }: kept ${last.kept} of ${last.total}`,
-      `${"".padEnd(15)} ${"before".padStart(12)} ${"after".padStart(12)}`,
-      `${"top-1".padEnd(15)} ${pct(b.top1).padStart(12)} ${pct(a.top1).padStart(12)}`,
-      ...(["params", "nonzero_params", "macs", "relus_active", "bytes"] as const).map(line),
-      `deployed latency ${b.latency_ms!.toFixed(2)} -> ${a.latency_ms!.toFixed(2)} ms` +
-      (side ? ` (x${side.speed_up.toFixed(2)} side by side)` : ""),
+      `${f.scorer} + ${(ctx.report.pruning as PruneRecord[])[0].pruner}: kept ` +
+      `${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps` +
+      (side ? `; deployed x${side.speed_up.toFixed(2)} faster side by side` : ""),
+      ...common.table(["", "before", "after"], [
+        ["top-1", common.pct(b.top1), common.pct(a.top1)],
+        ...keys.map((k) => [k, +b[k].toFixed(2), +a[k].toFixed(2)]),
+      ], true),
     ];
   },
 };

@@ -39,57 +39,35 @@ import {
   reluTable,
   runMain,
   stage,
-  UsageError,
+  weighted,
 } from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
-import { modelNames } from "@shears/models";
+import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
+
+const AT_LAYERS = ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"];
 
 /** Flags of relu_taylor (the seed's names). */
 export const reluTaylorFlags = {
   ...common.dataFlags,
-  path_t: {
-    type: "string",
-    help: "trained teacher model dir; without it a teacher is trained first",
-  },
-  model_t: {
-    type: "string",
-    default: "resnet18",
-    choices: modelNames,
-    help: "teacher architecture",
-  },
-  model_s: {
-    type: "string",
-    default: "custom_resnet18",
-    choices: modelNames,
-    help: "student architecture (its ReLUs become MaskedReLU)",
-  },
-  width: {
-    ...common.widthFlag,
-    default: 0.125,
-    help: "width multiplier of built models (1 = the paper's)",
-  },
+  path_t: { type: "string", help: "trained teacher model dir (default: train one first)" },
+  model_t: { type: "string", default: "resnet18", choices: models, help: "teacher architecture" },
+  model_s: { type: "string", default: "custom_resnet18", choices: models, help: "student" },
+  width: { ...common.widthFlag, default: 0.125, help: "width of built models (1: the paper's)" },
   init: {
     type: "string",
     default: "scratch",
     choices: ["scratch", "teacher"],
-    help: "student start: fresh weights, or the teacher's where names and shapes match",
+    help: "student init",
   },
   ...common.distillFlags,
-  global_keep_ratio: {
-    type: "number",
-    default: 0.1,
-    min: 0,
-    max: 1,
-    minExclusive: true,
-    help: "fraction of ReLUs to keep",
-  },
+  global_keep_ratio: { ...common.ratioFlag, default: 0.1, help: "fraction of ReLUs to keep" },
   target_relus: {
     type: "int",
     min: 1,
-    help: "exact number of ReLUs to keep (overrides the ratio)",
+    help: "exact number of ReLUs to keep (instead of the ratio)",
   },
-  scorer: { type: "string", default: "taylor", help: "activations scorer (--help lists them)" },
+  scorer: { type: "string", default: "taylor", help: "activations scorer" },
   pruner: { type: "string", default: "global_topk", help: "activations pruner" },
   schedule: { type: "string", default: "progressive", help: "training callback that prunes" },
   regularizer: {
@@ -102,42 +80,19 @@ export const reluTaylorFlags = {
     type: "string",
     default: "none",
     choices: ["none", "mean"],
-    help: "scores per layer before the global top-k: none (the reference) or over their mean",
+    help: "see the pruner",
   },
-  monotone_masks: {
-    type: "boolean",
-    default: false,
-    help: "masks only shrink (the reference rebuilds)",
-  },
+  monotone_masks: { type: "boolean", default: false, help: "masks only shrink (a pruner option)" },
   epochs: { type: "int", default: 6, min: 1, help: "distillation epochs E (the paper: 160)" },
   warmup: { type: "int", default: 1, min: 0, help: "epochs before pruning starts (the paper: 5)" },
-  mask_interval: {
-    type: "int",
-    default: 20,
-    min: 1,
-    help: "batches between mask updates (the paper: 100)",
-  },
+  mask_interval: { type: "int", default: 20, min: 1, help: "batches between mask updates (100)" },
   batch_size: { type: "int", default: 128, min: 1, help: "batch size (the paper: 128)" },
   lr: { ...common.trainFlags.lr, help: "SGD learning rate (cosine-annealed)" },
   momentum: common.trainFlags.momentum,
   weight_decay: common.trainFlags.weight_decay,
-  teacher_epochs: {
-    type: "int",
-    default: 3,
-    min: 1,
-    help: "epochs to train the teacher (no --path_t)",
-  },
-  finetune_epochs: {
-    type: "int",
-    default: 0,
-    min: 0,
-    help: "fine-tune with masks frozen: 0.5 CE + 0.5 KD + 1000 x the regularizer (attention)",
-  },
-  at_layers: {
-    type: "strings",
-    default: ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"],
-    help: "feature layers of the attention-transfer term",
-  },
+  teacher_epochs: { type: "int", default: 3, min: 1, help: "epochs to train the teacher" },
+  finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs, masks frozen" },
+  at_layers: { type: "strings", default: AT_LAYERS, help: "layers of the attention transfer" },
   resume: { type: "string", help: "a relu_taylor run dir: its checkpoint is the student" },
 } satisfies FlagDefs;
 
@@ -151,44 +106,24 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     "ReLUPruner: Taylor importance of single ReLUs, progressive removal to a ReLU budget, KD.",
   flags: reluTaylorFlags,
   plugins: [reluTaylor],
-  takes: {
-    target: "activations",
-    flags: {
-      scorers: "--scorer",
-      pruners: "--pruner",
-      callbacks: "--schedule",
-      regularizers: "--regularizer",
-    },
-  },
+  takes: { target: "activations", flags: common.partFlags({ callbacks: "--schedule" }) },
   async build(f, ctx, ready) {
     const alpha = common.kdAlpha(f);
     const parts = new PartChooser(ctx.registry, f.opt);
-    const pick = { target: "activations" } as const;
-    const scorer = parts.choose("scorer", {
-      ...pick,
-      flag: "--scorer",
-      kind: "scorers",
-      name: f.scorer,
+    const target = "activations";
+    const scorer = parts.choose("scorer", "scorers", f.scorer, {
+      target,
       defaults: { depth_bias: f.depth_bias },
     });
-    const pruner = parts.choose("pruner", {
-      ...pick,
-      flag: "--pruner",
-      kind: "pruners",
-      name: f.pruner,
+    const pruner = parts.choose("pruner", "pruners", f.pruner, {
+      target,
       defaults: { layer_norm: f.layer_norm, monotone: f.monotone_masks },
     });
-    const schedule = parts.choose("schedule", {
-      flag: "--schedule",
-      kind: "callbacks",
-      name: f.schedule,
+    const callback = parts.choose("schedule", "callbacks", f.schedule, {
       defaults: { warmup: f.warmup, interval: f.mask_interval },
     });
     const reg = f.finetune_epochs && f.regularizer !== "none"
-      ? parts.choose("regularizer", {
-        flag: "--regularizer",
-        kind: "regularizers",
-        name: f.regularizer,
+      ? parts.choose("regularizer", "regularizers", f.regularizer, {
         defaults: { layers: f.at_layers },
       })
       : undefined;
@@ -202,10 +137,9 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       student = await ctx.registry.transform("relu_taylor/masked_relu").apply(student, {});
     }
     const teacher = await common.teacherFor(f, data);
-    const total = reluElements(student);
-    if (!total) throw new UsageError(`--model_s ${f.model_s} has no ReLU layers to prune`);
     const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };
-    checkBudget(f.target_relus ? "--target_relus" : "--global_keep_ratio", budget, total, "ReLUs");
+    const flag = f.target_relus ? "--target_relus" : "--global_keep_ratio";
+    checkBudget(flag, budget, reluElements(student), "ReLUs");
     const features = reg?.part.features?.layers(reg.options);
     if (features) {
       checkLayers("--at_layers", student, features.student, "the student");
@@ -217,41 +151,24 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       momentum: f.momentum,
       weightDecay: f.weight_decay,
     } as const;
-    const train = {
-      batchSize: f.batch_size,
-      optimizer: sgd,
-      schedule: { kind: "cosine" },
-      seed: f.seed,
-    } as const;
-    const ctl = control({
-      callback: schedule.name,
-      callbackOptions: schedule.options,
-      scorer: scorer.name,
-      scorerOptions: scorer.options,
-      pruner: pruner.name,
-      prunerOptions: pruner.options,
-      budget,
-      epochs: f.epochs,
-    });
+    const train = { batchSize: f.batch_size, optimizer: sgd, seed: f.seed } as const;
+    const cosine = { ...train, schedule: { kind: "cosine" } } as const;
+    const ctl = control({ callback, scorer, pruner, budget, epochs: f.epochs });
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
-      common.pretrain("teacher", () => !f.path_t, { ...train, epochs: f.teacher_epochs }),
+      common.pretrain("teacher", () => !f.path_t, { ...cosine, epochs: f.teacher_epochs }),
       evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
       stage("prepare", async (ctx, emit) => {
         const t = await reluTable(ctx.model!);
         Object.assign(ctx.report, { relus_before: t.kept, relu_layers_before: t.perLayer });
-        emit.log(
-          `${t.kept} ReLUs; keep ${
-            f.target_relus ?? `${f.global_keep_ratio * 100}%`
-          }; ${scorer.name}`,
-        );
+        emit.log(`${t.kept} ReLUs; ${scorer.name}, ${pruner.name}, ${callback.name}`);
       }),
       inheritWeights(() => f.init === "teacher" && !f.resume),
       ctl.start,
       progressive(
         f.epochs,
         (alpha ? distill : finetune)((ctx) => ({
-          ...train,
+          ...cosine,
           epochs: 1,
           epochOffset: ctx.step.index,
           totalEpochs: f.epochs,
@@ -264,14 +181,12 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       ctl.finish,
       ...(f.finetune_epochs > 0
         ? [finetune({
-          ...train,
+          ...cosine,
           epochs: f.finetune_epochs,
           gamma: 0.5,
           alpha: 0.5,
           temperature: f.temperature,
-          regularizers: reg
-            ? [{ name: reg.name, reg: reg.part, weight: 1000, options: reg.options }]
-            : [],
+          regularizers: reg ? [weighted(reg, 1000)] : [],
         })]
         : []),
       evaluate({ name: "student" }),
@@ -286,18 +201,15 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       student_accuracy: s.top1,
       relu_layers_after: counts.perLayer,
     });
-    const before = ctx.report.relus_before as number;
-    const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+    const before = ctx.report.relus_before as number, pct = common.pct;
     const updates = (ctx.report.mask_updates ?? []) as MaskUpdateRow[];
     const atTarget = updates.filter((u) => u.kept === counts.kept);
     const churn = atTarget.reduce((a, u) => a + u.revived / u.kept, 0) /
       Math.max(1, atTarget.length);
+    const rows = counts.perLayer.map((r) => [r.name, r.before, r.after]);
     return [
       "",
-      "layer                  ReLUs     kept",
-      ...counts.perLayer.map((r) =>
-        `  ${r.name.padEnd(18)} ${String(r.before).padStart(8)} ${String(r.after).padStart(8)}`
-      ),
+      ...common.table(["layer", "ReLUs", "kept"], rows, true),
       "",
       `ReLUs            ${before} -> ${counts.kept} (${pct(counts.kept / before)} kept)`,
       `mask updates     ${updates.length}` +

@@ -48,66 +48,37 @@ import {
   sweep,
   tf,
   UsageError,
+  weighted,
 } from "@shears/core";
 import rni from "@shears/rni";
-import { modelNames } from "@shears/models";
+import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
+
+const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as const;
 
 /** Flags of the rni pipeline. */
 export const rniFlags = {
   ...common.dataFlags,
-  arch: {
-    type: "string",
-    default: "vgg11_bn",
-    choices: modelNames,
-    help: "zoo architecture (the paper: vgg16_bn, resnet56)",
-  },
+  arch: { type: "string", default: "vgg11_bn", choices: models, help: "vgg16_bn, resnet56, ..." },
   width: { ...common.widthFlag, default: 0.125 },
   path: { type: "string", help: "a model trained by this pipeline: skip training" },
   pad: common.padFlag,
-  method: {
-    type: "string",
-    default: "rni",
-    choices: ["rni", "l1", "ucs"],
-    help: "rni (SigBN + RNI, global), l1 (network slimming, global), ucs (no reg., per layer)",
-  },
+  method: { type: "string", default: "rni", choices: ["rni", "l1", "ucs"], help: "the parts" },
   scorer: { type: "string", default: "bn_scale", help: "channels scorer" },
-  pruner: {
-    type: "string",
-    help: "channels pruner (default by --method: global_quantile / local_quantile)",
-  },
-  regularizer: {
-    type: "string",
-    help: "training regulariser or none (default by --method: rni, l1, none)",
-  },
+  pruner: { type: "string", help: "channels pruner (default: rni/<global|local>_quantile)" },
+  regularizer: { type: "string", help: "training regulariser or none (default by --method)" },
   reg_weight: {
     type: "number",
     min: 0,
-    help: "regulariser weight (default: rni 1e-3 / l1 1e-4; ResNets 1e-4 / 1e-5)",
+    help: "its weight (default: rni 1e-3, l1 1e-4; ResNets /10)",
   },
   b: { type: "number", help: "RNI shift b in sigmoid(theta + b) (default 3; ResNets 0)" },
   epochs: { type: "int", default: 4, min: 1, help: "training epochs (reference: 160)" },
   lr: { ...common.trainFlags.lr, default: 0.1 },
   batch_size: common.trainFlags.batch_size,
-  prune_pc: {
-    type: "numbers",
-    default: [0.5, 0.9],
-    min: 0,
-    max: 1,
-    maxExclusive: true,
-    help: "fractions of the prunable channels to prune (one run each)",
-  },
-  finetune_epochs: {
-    type: "int",
-    default: 2,
-    min: 0,
-    help: "fine-tuning epochs after pruning (reference: 160)",
-  },
-  keep_best: {
-    type: "boolean",
-    default: true,
-    help: "keep the epoch with the best test top-1 (the reference)",
-  },
+  prune_pc: { ...fraction, default: [0.5, 0.9], help: "fractions of the channels to prune" },
+  finetune_epochs: { type: "int", default: 2, min: 0, help: "after pruning (reference: 160)" },
+  keep_best: { type: "boolean", default: true, help: "keep the best test epoch (the reference)" },
   augment: common.trainFlags.augment,
 } satisfies FlagDefs;
 
@@ -124,7 +95,7 @@ export interface RniResult {
   channels_total: number;
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+const pct = common.pct;
 
 /** The rni pipeline. */
 export const rniPipeline: PipelineSpec<typeof rniFlags> = {
@@ -133,32 +104,19 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     "Receding Neuron Importances (and the l1 / ucs baselines): train, prune BN channels, fine-tune.",
   flags: rniFlags,
   plugins: [rni],
-  takes: {
-    target: "channels",
-    flags: { scorers: "--scorer", pruners: "--pruner", regularizers: "--regularizer" },
-  },
+  takes: { target: "channels", flags: common.partFlags({ regularizers: "--regularizer" }) },
   async build(f, ctx, ready) {
     const resnet = /resnet/.test(f.arch), target = "channels";
     const parts = new PartChooser(ctx.registry, f.opt);
-    const scorer = parts.choose("scorer", {
-      flag: "--scorer",
-      kind: "scorers",
-      name: f.scorer,
-      target,
-    });
-    const pruner = parts.choose("pruner", {
-      flag: "--pruner",
-      kind: "pruners",
-      name: f.pruner ?? (f.method === "ucs" ? "rni/local_quantile" : "rni/global_quantile"),
-      target,
-    });
+    const scorer = parts.choose("scorer", "scorers", f.scorer, { target });
+    const quantile = f.method === "ucs" ? "rni/local_quantile" : "rni/global_quantile";
+    const pruner = parts.choose("pruner", "pruners", f.pruner ?? quantile, { target });
     const regName = f.regularizer ?? { rni: "rni/rni", l1: "rni/l1", ucs: "none" }[f.method]!;
-    const reg = regName === "none" ? undefined : parts.choose("regularizer", {
-      flag: "--regularizer",
-      kind: "regularizers",
-      name: regName,
-      defaults: { b: f.b ?? (resnet ? 0 : 3) },
-    });
+    const reg = regName === "none"
+      ? undefined
+      : parts.choose("regularizer", "regularizers", regName, {
+        defaults: { b: f.b ?? (resnet ? 0 : 3) },
+      });
     parts.done();
     await ready();
     const data = await common.dataShape(f);
@@ -185,7 +143,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     }
     const weight = f.reg_weight ??
       (f.method === "rni" ? (resnet ? 1e-4 : 1e-3) : (resnet ? 1e-5 : 1e-4));
-    const regs = reg ? [{ name: reg.name, reg: reg.part, weight, options: reg.options }] : [];
+    const regs = reg ? [weighted(reg, weight)] : [];
     ctx.report.regularizer = reg ? `${reg.name} x ${weight}` : "none";
     const recipe = (epochs: number): FitSpec => ({
       epochs,
@@ -206,7 +164,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
       ...(f.path ? [] : [finetune({ ...recipe(f.epochs), regularizers: regs })]),
       evaluate({ name: "trained" }),
-      score({ scorer: scorer.name, options: scorer.options, key: "importance" }),
+      score({ scorer, key: "importance" }),
       stage("importances", async (ctx) => {
         const scores = [...ctx.scores.get("importance")!.values.values()];
         values = (await Promise.all(scores.map((t) => t.data()))).flatMap((d) => Array.from(d));
@@ -232,7 +190,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
       sweep({
         points: f.prune_pc.length,
         stages: [
-          score({ scorer: scorer.name, options: scorer.options, key: "importance" }),
+          score({ scorer, key: "importance" }),
           mask({
             pruner: pruner.name,
             scores: "importance",

@@ -36,17 +36,11 @@ Deno.test("parts by short or full name, options converted once with defaults fil
     "relu_taylor/global_topk.monotone": "true", // full name
     "taylor.grad_at": "input", // short name
   });
-  const scorer = parts.choose("scorer", {
-    flag: "--scorer",
-    kind: "scorers",
-    name: "taylor",
+  const scorer = parts.choose("scorer", "scorers", "taylor", {
     target: "activations",
     defaults: { depth_bias: 0.3, momentum: 0.5, unknown_flag: 1 },
   });
-  const pruner = parts.choose("pruner", {
-    flag: "--pruner",
-    kind: "pruners",
-    name: "relu_taylor/global_topk",
+  const pruner = parts.choose("pruner", "pruners", "relu_taylor/global_topk", {
     target: "activations",
   });
   parts.done();
@@ -64,7 +58,7 @@ Deno.test("parts by short or full name, options converted once with defaults fil
 
 Deno.test("unknown part, ambiguous part, wrong target: one line naming what fits", () => {
   const choose = (name: string, target = "activations" as const) =>
-    new PartChooser(registry).choose("scorer", { flag: "--scorer", kind: "scorers", name, target });
+    new PartChooser(registry).choose("scorer", "scorers", name, { target });
   userError(() => choose("nope"), /^--scorer: unknown scorer 'nope'; known: relu_taylor\/taylor/);
   userError(() => choose("taylor", undefined as never), /scorer 'taylor' is ambiguous/);
   userError(
@@ -76,8 +70,8 @@ Deno.test("unknown part, ambiguous part, wrong target: one line naming what fits
 Deno.test("--opt: bad values, unknown keys, parts not in the run are one-line errors", () => {
   const run = (opt: Record<string, unknown>) => {
     const parts = new PartChooser(registry, opt);
-    parts.choose("scorer", { flag: "--scorer", kind: "scorers", name: "relu_taylor/taylor" });
-    parts.choose("pruner", { flag: "--pruner", kind: "pruners", name: "magnitude/global" });
+    parts.choose("scorer", "scorers", "relu_taylor/taylor");
+    parts.choose("pruner", "pruners", "magnitude/global");
     parts.done();
   };
   userError(

@@ -8,8 +8,9 @@
  *
  * @example
  * ```ts
- * const c = control({ callback: "relu_taylor/progressive", scorer: "relu_taylor/taylor",
- *   pruner: "relu_taylor/global_topk", budget: { keepRatio: 0.1 }, epochs: 6 });
+ * const c = control({ callback: { name: "relu_taylor/progressive" },
+ *   scorer: { name: "relu_taylor/taylor" }, pruner: { name: "relu_taylor/global_topk" },
+ *   budget: { keepRatio: 0.1 }, epochs: 6 });
  * pipeline(load(...), c.start, progressive(6, distill((ctx) => ({ ...cfg, ...c.hooks(ctx) }))), c.finish);
  * ```
  * @module
@@ -17,22 +18,19 @@
 import type {
   Budget,
   CallbackSession,
-  Options,
   PruneDriver,
   ScoreSession,
   TrainCallback,
 } from "../plugin.ts";
+import type { PartRef } from "../parts.ts";
 import { type Emit, type RunContext, type Stage, stage } from "../pipeline.ts";
 
 /** The parts, options and budget of a {@link control}. */
 export interface ControlSpec {
-  /** Registry names and options of the callback, the scorer and the pruner. */
-  callback: string;
-  callbackOptions?: Options;
-  scorer: string;
-  scorerOptions?: Options;
-  pruner: string;
-  prunerOptions?: Options;
+  /** The callback, the scorer and the pruner: registry names and options. */
+  callback: PartRef;
+  scorer: PartRef;
+  pruner: PartRef;
   /** The budget to reach by the end of training. */
   budget: Budget;
   /** Epochs of training the callback rides along. */
@@ -72,19 +70,21 @@ interface Live {
  * Binds a scorer and a pruner to a training callback part; see the module doc.
  */
 export function control(spec: ControlSpec): Control {
-  const key = `control/${spec.callback}`;
+  const key = `control/${spec.callback.name}`;
   const record = spec.record ?? "mask_updates";
   let emit: Emit | undefined;
   const live = (ctx: RunContext) => {
     const l = ctx.state.get(key) as Live | undefined;
-    if (!l) throw new Error(`${spec.callback}: not started (put control().start before training)`);
+    if (!l) {
+      throw new Error(`${spec.callback.name}: not started (put control().start before training)`);
+    }
     return l;
   };
   return {
-    start: stage("start " + spec.callback, (ctx, e) => {
+    start: stage("start " + spec.callback.name, (ctx, e) => {
       emit = e;
-      const session = ctx.registry.scorer(spec.scorer).start(ctx, spec.scorerOptions ?? {});
-      const pruner = ctx.registry.pruner(spec.pruner);
+      const session = ctx.registry.scorer(spec.scorer.name).start(ctx, spec.scorer.options ?? {});
+      const pruner = ctx.registry.pruner(spec.pruner.name);
       const driver: PruneDriver = {
         session,
         budget: spec.budget,
@@ -93,7 +93,7 @@ export function control(spec: ControlSpec): Control {
           const scores = await session.scores();
           let result;
           try {
-            result = await pruner.prune(ctx, scores, budget, spec.prunerOptions ?? {});
+            result = await pruner.prune(ctx, scores, budget, spec.pruner.options ?? {});
           } finally {
             for (const t of scores.values.values()) t.dispose();
           }
@@ -111,11 +111,8 @@ export function control(spec: ControlSpec): Control {
         log: (message, level) => emit?.log(message, level),
       };
       try {
-        const callback = ctx.registry.callback(spec.callback).start(
-          ctx,
-          spec.callbackOptions ?? {},
-          driver,
-        );
+        const callback = ctx.registry.callback(spec.callback.name)
+          .start(ctx, spec.callback.options ?? {}, driver);
         ctx.state.set(key, { session, callback } satisfies Live);
       } catch (err) {
         session.dispose();
@@ -126,7 +123,7 @@ export function control(spec: ControlSpec): Control {
       const { session, callback } = live(ctx);
       return { sessions: [session], callbacks: [callback] };
     },
-    finish: stage("finish " + spec.callback, async (ctx, e) => {
+    finish: stage("finish " + spec.callback.name, async (ctx, e) => {
       emit = e;
       const { session, callback } = live(ctx);
       try {

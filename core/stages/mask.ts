@@ -4,13 +4,17 @@
  * @module
  */
 import type { Budget, LayerPruneRow, Options } from "../plugin.ts";
+import type { PartRef } from "../parts.ts";
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { resolve } from "./score.ts";
 
 /** Which pruner, fed by which scores, under which budget. */
 export interface MaskSpec {
-  /** Registry name, e.g. "relu_taylor/global_topk" (a function: chosen per step). */
-  pruner: string | ((ctx: RunContext) => string);
+  /**
+   * Registry name, e.g. "relu_taylor/global_topk", or a chosen part (its
+   * options as defaults); a function chooses per step.
+   */
+  pruner: string | PartRef | ((ctx: RunContext) => string | PartRef);
   /** Key of the scores in ctx.scores (the scorer's name). */
   scores: string;
   /**
@@ -42,7 +46,9 @@ export function mask(spec: MaskSpec): Stage {
   return stage("mask", async (ctx, emit) => {
     const scores = ctx.scores.get(spec.scores);
     if (!scores) throw new Error(`no scores '${spec.scores}' in the run; run score first`);
-    const name = resolve(spec.pruner, ctx);
+    const picked = resolve(spec.pruner, ctx);
+    const ref = typeof picked === "string" ? { name: picked } : picked;
+    const name = ref.name;
     const pruner = ctx.registry.pruner(name);
     if (pruner.target !== scores.target) {
       throw new Error(
@@ -51,7 +57,8 @@ export function mask(spec: MaskSpec): Stage {
     }
     const units = [...scores.values.values()].reduce((n, t) => n + t.size, 0);
     const budget = typeof spec.budget === "function" ? spec.budget(ctx, units) : spec.budget;
-    const res = await pruner.prune(ctx, scores, budget, resolve(spec.options ?? {}, ctx));
+    const options = { ...ref.options, ...resolve(spec.options ?? {}, ctx) };
+    const res = await pruner.prune(ctx, scores, budget, options);
     const step = ctx.step.index + 1;
     emit.metric("kept", res.kept, step);
     emit.metric("kept_ratio", res.kept / Math.max(1, res.total), step);

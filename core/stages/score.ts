@@ -10,6 +10,7 @@
  */
 import type { tf } from "../tf.ts";
 import type { Options, ScoreRequest, Scores } from "../plugin.ts";
+import type { PartRef } from "../parts.ts";
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { train } from "../train.ts";
 import { buildChannelGraph } from "../graph.ts";
@@ -17,8 +18,8 @@ import { UsageError } from "../errors.ts";
 
 /** Which scorer, with what options, stored under which key. */
 export interface ScoreSpec {
-  /** Registry name, e.g. "filter_taylor/taylor". */
-  scorer: string;
+  /** Registry name, e.g. "filter_taylor/taylor", or a chosen part (its options as defaults). */
+  scorer: string | PartRef;
   options?: Options | ((ctx: RunContext) => Options);
   /** `channels` scorers: the group ids to score (see the module doc); default: what the scorer gives. */
   groups?: (ctx: RunContext) => string[];
@@ -98,11 +99,13 @@ export function checkChannelScores(
  * ```
  */
 export function score(spec: ScoreSpec): Stage {
+  const ref = typeof spec.scorer === "string" ? { name: spec.scorer } : spec.scorer;
   return stage("score", async (ctx, emit, cancel) => {
-    const scorer = ctx.registry.scorer(spec.scorer);
+    const scorer = ctx.registry.scorer(ref.name);
     const groups = spec.groups?.(ctx);
     const request: ScoreRequest = groups ? { groups } : {};
-    const session = scorer.start(ctx, resolve(spec.options ?? {}, ctx), request);
+    const options = { ...ref.options, ...resolve(spec.options ?? {}, ctx) };
+    const session = scorer.start(ctx, options, request);
     try {
       const n = spec.batches ?? scorer.batches;
       if (n !== 0) {
@@ -120,16 +123,16 @@ export function score(spec: ScoreSpec): Stage {
             trainMode: scorer.trainMode ?? true,
             epochOffset: ctx.step.index,
             totalEpochs: 1,
-            label: `score ${spec.scorer}`,
+            label: `score ${ref.name}`,
           },
           emit,
           cancel,
         );
       }
-      const key = spec.key ?? spec.scorer;
+      const key = spec.key ?? ref.name;
       let scores = await session.scores();
       if (scorer.target === "channels") {
-        scores = checkChannelScores(spec.scorer, scores, ctx.model!, groups);
+        scores = checkChannelScores(ref.name, scores, ctx.model!, groups);
       }
       ctx.scores.get(key)?.values.forEach((t) => t.dispose());
       ctx.scores.set(key, scores);
