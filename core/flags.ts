@@ -245,7 +245,7 @@ export function readOptions<D extends FlagDefs>(
  */
 export function flagLines(defs: FlagDefs, prefix: string, indent: string): string[] {
   const heads = Object.entries(defs).map(([name, d]) =>
-    d.type === "boolean"
+    d.type === "boolean" && prefix === "--"
       ? `${prefix}${name}`
       : `${prefix}${name}${prefix === "--" ? " " : "="}<${
         d.type === "numbers" || d.type === "strings"

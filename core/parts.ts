@@ -168,7 +168,8 @@ export function partsHelp(registry: Registry, takes: PartsTaken): string {
   const lines = [
     "",
     `target: ${targets ? targets.join(", ") : "any (the scorer's)"}. Parts by registry name ` +
-    "(plugin/part, or part when unique); options with --opt part.key=value:",
+    "(plugin/part, or part when unique); options with --opt part.key=value (the defaults shown " +
+    "are the part's own; a pipeline flag that sets the same option replaces them, --opt wins):",
   ];
   for (const [kind, flag] of Object.entries(takes.flags) as [PartKind, string][]) {
     lines.push("", `${flag} (${kind}):`);

@@ -1,6 +1,6 @@
 /**
- * Shears pipelines: one runnable spec per pruning method, plus the
- * train_teacher, validate and summary commands. Each spec is what its
+ * Shears pipelines: one runnable spec per pruning method, prune.ts (any
+ * model, any parts), and the train_teacher, validate and summary commands. Each spec is what its
  * `pipelines/<name>.ts` entry point hands to core's `runMain`; importing it
  * here lets a program run a pipeline with its own arguments, read its flags,
  * or add stages around it. Each `<name>Pipeline` comes with `<name>Flags`,
@@ -68,6 +68,16 @@ export { rniFlags, rniPipeline } from "./rni.ts";
  * ```
  */
 export { intraFusionFlags, intraFusionPipeline } from "./intra_fusion.ts";
+
+/**
+ * Prune any model (saved or from the zoo) with any scorer and pruner by
+ * registry name to a budget, in steps, with fine-tuning and distillation.
+ * @example
+ * ```ts
+ * await runPipeline(prunePipeline, ["--backend", "wasm", "--scorer", "magnitude/abs"]);
+ * ```
+ */
+export { pruneFlags, prunePipeline } from "./prune.ts";
 
 /**
  * Trains a teacher (or any zoo model) on a dataset and saves it for the
