@@ -230,7 +230,7 @@ Deno.test("pruners: shapes, kept counts, input model untouched, no tensor leak",
         { keepRatio: 0.5 },
         { merge: "bogus" },
       ),
-    /merge must be "sum" or "average"/,
+    /intra_fusion\/fusion option merge must be one of sum, average, got bogus/,
   );
   equal(tf.memory().numTensors, held, "tensors leaked by a failed fusion");
   scores.values.forEach((t) => t.dispose());

@@ -18,12 +18,13 @@ async function prune(
   scorer: string,
   options: Record<string, unknown>,
 ) {
-  const session = ctx.registry.scorer(scorer).start(ctx, options);
+  const { include, ...pruning } = options; // the scorer's option; the rest are the pruner's
+  const session = ctx.registry.scorer(scorer).start(ctx, include === undefined ? {} : { include });
   const scores = await session.scores();
   try {
     return {
       scores: [...scores.values.keys()],
-      ...(await ctx.registry.pruner("magnitude/global").prune(ctx, scores, {}, options)),
+      ...(await ctx.registry.pruner("magnitude/global").prune(ctx, scores, {}, pruning)),
     };
   } finally {
     scores.values.forEach((t) => t.dispose());
@@ -204,12 +205,12 @@ Deno.test("global: include dense adds the Dense kernel; bad options are one clea
   ctx.masks.restore(model);
   await rejects(
     () => prune(ctx, "magnitude/abs", { p_prune: 1.5 }),
-    /p_prune must be a number in \[0, 1\], got 1.5/,
+    /magnitude\/global option p_prune must be in \[0, 1\], got 1.5$/,
   );
   await rejects(() => prune(ctx, "magnitude/abs", { p_prune: 0.5, p_bern: -1 }), /p_bern/);
   await rejects(
     () => prune(ctx, "magnitude/abs", { p_prune: 0.5, include: "bn" }),
-    /unknown layer kind 'bn'/,
+    /include must be one of dense, got bn/,
   );
   model.dispose();
 });

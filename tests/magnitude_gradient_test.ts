@@ -27,10 +27,11 @@ async function prune(
   pruner: string,
   options: Record<string, unknown>,
 ): Promise<PruneResult> {
-  const session = ctx.registry.scorer("magnitude/abs").start(ctx, options);
+  const { include, ...pruning } = options; // the scorer's option; the rest are the pruner's
+  const session = ctx.registry.scorer("magnitude/abs").start(ctx, include ? { include } : {});
   const scores = await session.scores();
   try {
-    return await ctx.registry.pruner(pruner).prune(ctx, scores, {}, options);
+    return await ctx.registry.pruner(pruner).prune(ctx, scores, {}, pruning);
   } finally {
     scores.values.forEach((t) => t.dispose());
   }
