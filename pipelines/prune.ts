@@ -56,9 +56,11 @@ const PRUNERS = {
   activations: "relu_taylor/global_topk",
 };
 
+const model: common.ModelFlagDefs = common.modelFlags("lenet5");
+
 /** Flags of prune.ts. */
 export const pruneFlags = {
-  ...common.modelFlags("lenet5"),
+  ...model,
   ...common.dataFlags,
   scorer: { type: "string", default: "magnitude/abs", help: "scorer; its target is pruned" },
   pruner: {
