@@ -6,7 +6,7 @@
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { train, type TrainConfig } from "../train.ts";
 import { accuracy } from "../metrics.ts";
-import { saveModel, writeFileAtomic } from "../io.ts";
+import { saveCheckpoint } from "../checkpoint.ts";
 
 /** A training stage's settings; a function form reads the context (schedules, progressive step). */
 export type FitSpec = TrainConfig & {
@@ -14,12 +14,6 @@ export type FitSpec = TrainConfig & {
   evalEach?: boolean;
   evalLimit?: number;
 };
-
-/** What a checkpoint's state.json says: the stage and the epochs (1-based) it has finished. */
-export interface CheckpointState {
-  stage: string;
-  epoch: number;
-}
 
 /** Builds a training stage named `name`; `check` validates the context first. */
 export function fitStage(
@@ -50,13 +44,10 @@ export function fitStage(
             );
           }
           if (ctx.runDir) {
-            const dir = `${ctx.runDir}/checkpoint`;
-            await saveModel(ctx.model!, dir);
-            await writeFileAtomic(
-              `${dir}/state.json`,
-              JSON.stringify({ stage: name, epoch: epoch + 1 }),
+            emit.artifact(
+              "checkpoint",
+              await saveCheckpoint(ctx.model!, ctx.runDir, { stage: name, epoch: epoch + 1 }),
             );
-            emit.artifact("checkpoint", dir);
           }
         },
       },
