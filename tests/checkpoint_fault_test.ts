@@ -7,14 +7,10 @@
 import { loadModel, readCheckpoint, tf } from "@shears/core";
 import { deepEqual, equal, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
+import { repoRoot, runTaskArgs } from "./subprocess.ts";
 import { readReport, runCli, testBackend } from "../pipelines/test_harness.ts";
 
 await useTestBackend();
-
-const root = new URL("..", import.meta.url).pathname;
-/** The permissions of deno.json's `run` task, as a user's `deno task run` gets them. */
-const runTask: string[] = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.run
-  .split(/\s+/).slice(2);
 
 const small = [
   "--limit_train=64",
@@ -30,8 +26,8 @@ const small = [
  */
 async function killAt(fault: string, args: string[]): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...runTask, "pipelines/train_teacher.ts", ...args],
-    cwd: root,
+    args: runTaskArgs("train_teacher.ts", args),
+    cwd: repoRoot,
     env: { SHEARS_FAULT: fault },
     stdout: "null",
     stderr: "piped",
