@@ -20,12 +20,9 @@
  */
 
 function faultSpec(): { artifact: string; point: string; n: number } | undefined {
-  let v: string | undefined;
-  try {
-    v = Deno.env.get("SHEARS_FAULT");
-  } catch {
-    return undefined;
-  }
+  const env = { name: "env", variable: "SHEARS_FAULT" } as const;
+  if (Deno.permissions.querySync(env).state !== "granted") return undefined; // never prompt
+  const v = Deno.env.get("SHEARS_FAULT");
   const m = v?.match(/^([^:@]+):([^:@]+)(?:@(\d+))?$/);
   return m ? { artifact: m[1], point: m[2], n: Number(m[3] ?? 1) } : undefined;
 }
