@@ -32,6 +32,21 @@ function setup(): RunContext {
   return testContext({ model, data, runDir: Deno.makeTempDirSync({ prefix: "shears_nan_" }) });
 }
 
+/** A test body on a fresh {@link setup}: the model disposed and the run dir removed after. */
+function onFreshRun(
+  body: (ctx: RunContext, model: tf.LayersModel) => Promise<void>,
+): () => Promise<void> {
+  return async () => {
+    const ctx = setup();
+    try {
+      await body(ctx, ctx.model!);
+    } finally {
+      ctx.model!.dispose();
+      Deno.removeSync(ctx.runDir!, { recursive: true });
+    }
+  };
+}
+
 /** Fills weight `w` with `value`. */
 function poison(w: tf.LayerVariable, value: number): void {
   const t = tf.fill(w.read().shape, value);
@@ -64,9 +79,9 @@ async function expectNonFinite(p: Promise<unknown>, re: RegExp): Promise<void> {
   match(e.message, re);
 }
 
-Deno.test("a NaN loss stops training at its batch; the epoch-1 checkpoint stays, finite", async () => {
-  const ctx = setup(), model = ctx.model!;
-  try {
+Deno.test(
+  "a NaN loss stops training at its batch; the epoch-1 checkpoint stays, finite",
+  onFreshRun(async (ctx, model) => {
     let epoch1: tf.TypedArray[] = [];
     const stage = finetune(spec({
       onEpochEnd: async (epoch) => {
@@ -91,30 +106,24 @@ Deno.test("a NaN loss stops training at its batch; the epoch-1 checkpoint stays,
     const saved = await Promise.all(back.weights.map((w) => w.read().data()));
     deepEqual(saved, epoch1, "the checkpoint holds the weights of epoch 1");
     back.dispose();
-  } finally {
-    model.dispose();
-    Deno.removeSync(ctx.runDir!, { recursive: true });
-  }
-});
+  }),
+);
 
-Deno.test("a step that makes weights non-finite stops at that batch, before any checkpoint", async () => {
-  const ctx = setup(), model = ctx.model!;
-  try {
+Deno.test(
+  "a step that makes weights non-finite stops at that batch, before any checkpoint",
+  onFreshRun(async (ctx) => {
     // lr 1e39 is Inf in float32: the first step leaves ±Inf / NaN weights behind a finite loss
     await expectNonFinite(
       run(finetune(spec({ optimizer: { kind: "sgd", lr: 1e39 } })), ctx),
       /^weights became NaN or Inf \(fc1\/kernel, .*\) after the step at epoch 1\/3, batch 1\/4 \(lr 1\.00e\+39\): training diverged/,
     );
     await rejects(readCheckpoint(ctx.runDir!), /no checkpoint in/);
-  } finally {
-    model.dispose();
-    Deno.removeSync(ctx.runDir!, { recursive: true });
-  }
-});
+  }),
+);
 
-Deno.test("saveCheckpoint refuses non-finite weights and keeps the previous checkpoint", async () => {
-  const ctx = setup(), model = ctx.model!;
-  try {
+Deno.test(
+  "saveCheckpoint refuses non-finite weights and keeps the previous checkpoint",
+  onFreshRun(async (ctx, model) => {
     await saveCheckpoint(model, ctx.runDir!, { stage: "finetune", epoch: 1 });
     poison(model.getLayer("fc2").weights[1], Infinity);
     await expectNonFinite(
@@ -122,11 +131,8 @@ Deno.test("saveCheckpoint refuses non-finite weights and keeps the previous chec
       /^not checkpointing finetune epoch 2: fc2\/bias hold NaN or Inf$/,
     );
     deepEqual((await readCheckpoint(ctx.runDir!)).state, { stage: "finetune", epoch: 1 });
-  } finally {
-    model.dispose();
-    Deno.removeSync(ctx.runDir!, { recursive: true });
-  }
-});
+  }),
+);
 
 Deno.test("train_teacher --lr 1e9 stops with one line, exit 2, and leaves no empty run dir", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shears_nan_cli_" });
