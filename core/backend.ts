@@ -24,6 +24,7 @@ export {
   countDispatches,
   DawnError,
   type DispatchCounts,
+  FUSED_BN_GRAD,
   PARALLEL_FILTER_GRADS,
   probeAdapter,
   type WebGpuProvider,

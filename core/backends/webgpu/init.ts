@@ -58,6 +58,9 @@ async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   });
 }
 
+/** The adapter tfjs's `webgpu` backend is registered on, and the choice that found it. */
+let registered: { key: string; found: FoundAdapter } | undefined;
+
 /**
  * Registers tfjs's `webgpu` backend on `found` (replacing any earlier
  * registration, which would ask Deno's navigator.gpu for its own adapter).
@@ -85,12 +88,20 @@ export async function initWebGpu(
   provider: WebGpuProvider = "auto",
   dawnOptions: DawnOptions = [],
 ): Promise<BackendInfo> {
-  const found = await findAdapter(provider, dawnOptions);
+  const key = [provider, ...dawnOptions].join(" ");
+  // The same choice again (tests switch backends back and forth): keep the device and its
+  // compiled pipelines.
+  const found = registered?.key === key && tf.findBackend("webgpu") != null
+    ? registered.found
+    : await findAdapter(provider, dawnOptions);
   if (found == null) {
     throw new Error("no WebGPU adapter (Dawn offers none; Deno's needs --unstable-webgpu)");
   }
   if (found.fallback && !allowFallback) throw new Error(`only a fallback adapter (${found.name})`);
-  await registerOn(found);
+  if (registered?.found !== found) {
+    await registerOn(found);
+    registered = { key, found };
+  }
   if (!(await tf.setBackend("webgpu"))) throw new Error(`failed to initialise on ${found.name}`);
   return {
     name: "webgpu",
