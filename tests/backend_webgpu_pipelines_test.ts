@@ -65,6 +65,7 @@ const runs: [string, string[]][] = [
     "--limit_train=64",
     "--limit_test=32",
     "--epochs=1",
+    "--group_idxs=0,1",
     "--sparsities=0.5",
   ]],
 ];

@@ -16,7 +16,8 @@
  * NCHW inputs go to the original kernels.
  * @module
  */
-import { tf } from "../../tf.ts";
+import type { tf } from "../../tf.ts";
+import { convInfo } from "../conv_info.ts";
 import { free, type GpuBackendLike, type Info, type KernelArgs, reshape, run } from "./kit.ts";
 
 /** Side of the square output tile of tfjs-backend-webgpu's matmul programs. */
@@ -35,15 +36,7 @@ const MIN_CHUNK = 256;
 
 /** The forward convolution's geometry (NHWC) from a filter-gradient kernel's inputs. */
 function geometry(xShape: number[], attrs: tf.NamedAttrMap, depthwise: boolean) {
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    attrs.filterShape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    (attrs.dilations ?? 1) as number | [number, number],
-    attrs.pad as "same" | "valid" | number,
-    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
-    depthwise,
-  );
+  return convInfo(xShape, attrs.filterShape as number[], attrs, depthwise);
 }
 
 /**
