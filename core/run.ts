@@ -36,7 +36,7 @@ import {
   parseFlags,
   renderEvents,
 } from "./cli.ts";
-import { type BackendName, initBackend } from "./backend.ts";
+import { type BackendName, initBackend, type WebGpuProvider } from "./backend.ts";
 import { createRunDir, saveModel, writeReport } from "./io.ts";
 
 /** Flags every pipeline has, merged with its own. */
@@ -81,12 +81,13 @@ export async function runPipeline<D extends FlagDefs>(
   const flags = parseFlags(defs, args, spec) as PipelineFlags<D>;
   const common = flags as unknown as {
     backend: string;
+    webgpu: WebGpuProvider;
     seed: number;
     out?: string;
     plugin?: string[];
     quiet?: boolean;
   };
-  const backend = await initBackend(common.backend as BackendName, { quiet: common.quiet });
+  const backend = await initBackend(common.backend as BackendName, common);
   const registry = new Registry(spec.plugins ?? []);
   for (const p of common.plugin ?? []) registry.add(await importPlugin(p));
   const ac = new AbortController();

@@ -4,7 +4,7 @@
  * the pure-JS cpu backend's, within 1e-4 relative to the reference's scale.
  * @module
  */
-import { initBackend, Rng, tf } from "@shears/core";
+import { initBackend, Rng, tf, type WebGpuProvider } from "@shears/core";
 import { allClose, equal } from "./assert.ts";
 
 /** One parity case: inputs of these shapes, a differentiable function of them. */
@@ -101,6 +101,23 @@ export const cases: Case[] = [
     fn: (x) => tf.mean(x, [1, 2]),
   },
   residualCase(),
+  // Shapes that steer the webgpu parallel filter gradients (core/backends/webgpu/filter_grads.ts)
+  // down their paths: one tap per matmul, uneven tap groups, a depthwise batch folded into channels.
+  {
+    name: "conv 3x3, 32 input channels",
+    shapes: [[1, 6, 6, 32], [3, 3, 32, 3]],
+    fn: (x, f) => tf.conv2d(as4(x), as4(f), 1, "same"),
+  },
+  {
+    name: "conv 3x3 stride 2, 12 input channels",
+    shapes: [[2, 7, 7, 12], [3, 3, 12, 5]],
+    fn: (x, f) => tf.conv2d(as4(x), as4(f), 2, "same"),
+  },
+  {
+    name: "depthwise 3x3 x3, batch 3",
+    shapes: [[3, 6, 5, 4], [3, 3, 4, 3]],
+    fn: (x, f) => tf.depthwiseConv2d(as4(x), as4(f), 1, "same"),
+  },
   { name: "tile", shapes: [[2, 3, 4]], fn: (x) => tf.tile(x, [2, 1, 3]) },
   {
     name: "zero padding (H, W)",
@@ -161,13 +178,18 @@ export function close(actual: Float32Array, expected: Float32Array, what: string
   allClose(actual, expected, { rtol: 1e-4, atol: 1e-4 * scale + 1e-7 }, what);
 }
 
-export async function parity(backend: "wasm" | "webgpu"): Promise<void> {
+/** Checks `backend` (WebGPU from `webgpu`) against cpu on `only` (default every case). */
+export async function parity(
+  backend: "wasm" | "webgpu",
+  webgpu: WebGpuProvider = "auto",
+  only: Case[] = cases,
+): Promise<void> {
   await initBackend("cpu", { quiet: true });
   const reference: Float32Array[][] = [];
-  const data = cases.map(inputsFor);
-  for (const [i, c] of cases.entries()) reference.push(await evaluate(c, data[i], i));
-  await initBackend(backend, { quiet: true });
-  for (const [i, c] of cases.entries()) {
+  const data = only.map(inputsFor);
+  for (const [i, c] of only.entries()) reference.push(await evaluate(c, data[i], i));
+  await initBackend(backend, { quiet: true, webgpu });
+  for (const [i, c] of only.entries()) {
     const got = await evaluate(c, data[i], i);
     equal(got.length, reference[i].length);
     got.forEach((g, j) =>

@@ -54,7 +54,7 @@ async function onTmpfs(size: string, setup: string, args: string[], keep: string
         ...args,
       ]),
       repoRoot,
-      [...unshare!, "sh", "-c", script, m],
+      { wrapper: [...unshare!, "sh", "-c", script, m] },
     );
   } finally {
     await Deno.remove(m);

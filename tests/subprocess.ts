@@ -17,7 +17,8 @@ export interface Output {
 
 /**
  * Runs `deno <args>` (this deno binary) and collects its exit code and output.
- * `wrapper` is a command line to run deno under (e.g. `unshare --mount sh -c ...`).
+ * `opts.env` adds to (or overrides) the inherited environment; `opts.wrapper`
+ * is a command line to run deno under (e.g. `unshare --mount sh -c ...`).
  *
  * @example
  * ```ts
@@ -27,12 +28,13 @@ export interface Output {
 export async function runDeno(
   args: string[],
   cwd?: string,
-  wrapper: string[] = [],
+  opts: { env?: Record<string, string>; wrapper?: string[] } = {},
 ): Promise<Output> {
-  const [cmd, ...pre] = [...wrapper, Deno.execPath()];
+  const [cmd, ...pre] = [...(opts.wrapper ?? []), Deno.execPath()];
   const out = await new Deno.Command(cmd, {
     args: [...pre, ...args],
     cwd,
+    env: opts.env,
     stdout: "piped",
     stderr: "piped",
   }).output();
