@@ -22,7 +22,7 @@
  * @module
  */
 import { exitOnError, type FlagDefs, parseFlags, UsageError } from "@shears/core";
-import { readSpec, type Sweep } from "./spec.ts";
+import { type Point, readSpec, type Sweep } from "./spec.ts";
 import { checkDir, claimDir, lockDir, readRecord, readSweep, writeResults } from "./store.ts";
 import { type Executor, indexExecutor, localExecutor } from "./executor.ts";
 import { DEFAULT_QUEUE, probeRedis, queueExecutor } from "./queue.ts";
@@ -149,8 +149,15 @@ function executorFor(f: Flags, signal: AbortSignal): Executor {
   return localExecutor({ ...common, workers: f.workers });
 }
 
-/** Rewrites results.jsonl and, when no point is pending, the report; returns the summary lines. */
-async function finish(sweep: Sweep, always: boolean): Promise<{ lines: string[]; failed: number }> {
+/**
+ * Rewrites results.jsonl and, when no point is pending, the report; returns
+ * the summary lines and how many of `mine` (the points this run was for) failed.
+ */
+async function finish(
+  sweep: Sweep,
+  always: boolean,
+  mine: Point[] = sweep.points,
+): Promise<{ lines: string[]; failed: number }> {
   const records = await writeResults(sweep);
   const n = (s: string) => records.filter((r) => r.status === s).length;
   const lines = [
@@ -165,7 +172,8 @@ async function finish(sweep: Sweep, always: boolean): Promise<{ lines: string[];
   } else {
     lines.push(`report: when every shard is done, deno task sweep --gather ${sweep.out}`);
   }
-  return { lines, failed: n("failed") };
+  const ids = new Set(mine.map((p) => p.id));
+  return { lines, failed: records.filter((r) => ids.has(r.id) && r.status === "failed").length };
 }
 
 /**
@@ -234,7 +242,7 @@ export async function sweepMain(args: string[]): Promise<number> {
         } already completed, ${todo.length} to run (${executor.name})`,
     );
     if (todo.length) await executor.run(sweep, todo, new Progress(todo.length));
-    const { lines, failed } = await finish(sweep, executor.name !== "index");
+    const { lines, failed } = await finish(sweep, executor.name !== "index", mine);
     lines.forEach((l) => console.log(l));
     if (ac.signal.aborted) return 130;
     return failed > 0 ? 1 : 0;

@@ -16,17 +16,23 @@ export interface Output {
 }
 
 /**
- * Runs `deno <args>` (this deno binary) and collects its exit code and output.
+ * Runs `deno <args>` (this deno binary) and collects its exit code and output;
+ * `env` adds environment variables.
  *
  * @example
  * ```ts
  * const out = await runDeno(["run", "--allow-all", "script.ts", "--flag=1"]);
  * ```
  */
-export async function runDeno(args: string[], cwd?: string): Promise<Output> {
+export async function runDeno(
+  args: string[],
+  cwd?: string,
+  env?: Record<string, string>,
+): Promise<Output> {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
