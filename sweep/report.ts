@@ -37,9 +37,21 @@ function numericAxes(g: Gathered): string[] {
   });
 }
 
+/** Whether axis `a`'s value follows from axis `x`'s in every group (a budget's own KD weights). */
+function follows(g: Gathered, a: string, x: string): boolean {
+  const seen = new Map<string, string>();
+  for (const grp of g.groups) {
+    const [kx, ka] = [JSON.stringify(grp.axes[x]), JSON.stringify(grp.axes[a])];
+    if (seen.has(kx) && seen.get(kx) !== ka) return false;
+    seen.set(kx, ka);
+  }
+  return true;
+}
+
 /**
  * The plots of a gathered sweep: the spec's, else the main metric against
- * every numeric axis and against the cost metric.
+ * every numeric axis (but one whose values follow from an earlier one's)
+ * and against the cost metric.
  *
  * @example
  * ```ts
@@ -51,16 +63,24 @@ export function plotsOf(g: Gathered): PlotSpec[] {
   if (r.plots) return r.plots;
   const y = r.y ?? Object.keys(g.metrics).find((m) => m !== "seconds");
   if (!y) return [];
-  const plots = numericAxes(g).map((x) => ({ x, y }));
+  const numeric = numericAxes(g);
+  const plots = numeric.filter((x, i) => !numeric.slice(0, i).some((e) => follows(g, x, e)))
+    .map((x) => ({ x, y }));
   if (r.cost) plots.push({ x: r.cost, y });
   return plots;
 }
 
-/** Series of `y` against axis or metric `x`, one per value of the other (non-numeric) axes. */
+/**
+ * Series of `y` against `x`: against an axis, one per value of the other
+ * axes (but those that follow from `x`); against a metric, one per value of
+ * the non-numeric axes.
+ */
 function seriesOf(g: Gathered, p: PlotSpec): Series[] {
   const onAxis = g.groupAxes.includes(p.x);
   const numeric = numericAxes(g);
-  const by = g.groupAxes.filter((a) => a !== p.x && (onAxis || !numeric.includes(a)));
+  const by = g.groupAxes.filter((a) =>
+    a !== p.x && (onAxis ? !follows(g, a, p.x) : !numeric.includes(a))
+  );
   const series = new Map<string, { pts: [number, number, number][] }>();
   for (const grp of g.groups) {
     const y = grp.stats[p.y];

@@ -7,7 +7,14 @@
  * (report.json, point.json), with numbers chosen so every statistic is
  * known.
  */
-import { gather, pointDir, resolveSpec, type Sweep, writeSweepReport } from "@shears/sweep";
+import {
+  gather,
+  plotsOf,
+  pointDir,
+  resolveSpec,
+  type Sweep,
+  writeSweepReport,
+} from "@shears/sweep";
 import { allClose, deepEqual, equal, ok } from "./assert.ts";
 
 /** top1 of each point, by granularity, p_bern and seed; null: the point failed; undefined: pending. */
@@ -123,6 +130,54 @@ Deno.test("sweep report: mean and sample sd over seeds per group, tables, failur
         [1, 0.8, 0.9],
       ].flat(),
     );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("sweep report: an axis whose values follow the budget's (KD weights per budget) splits no line", async () => {
+  const out = await Deno.makeTempDir({ prefix: "shears_sweep_report_" });
+  try {
+    const sweep = await resolveSpec(
+      {
+        pipeline: "relu_taylor",
+        points: [
+          { global_keep_ratio: 0.1, alpha: 0.5, gamma: 0.5 },
+          { global_keep_ratio: 0.05, alpha: 0.3, gamma: 0.01 },
+        ],
+        grid: { scorer: ["taylor", "random"], seed: [0] },
+      },
+      "follows.yaml",
+      { out },
+    );
+    for (const p of sweep.points) {
+      const dir = pointDir(sweep.out, p);
+      await Deno.mkdir(dir, { recursive: true });
+      const record = { id: p.id, label: p.label, axes: p.axes, status: "completed" };
+      await Deno.writeTextFile(`${dir}/point.json`, JSON.stringify(record));
+      const acc = (p.axes.global_keep_ratio as number) + (p.axes.scorer === "taylor" ? 0.5 : 0.4);
+      await Deno.writeTextFile(`${dir}/report.json`, JSON.stringify({ student_accuracy: acc }));
+    }
+    const g = await gather(sweep);
+    deepEqual(
+      plotsOf(g),
+      [{ x: "global_keep_ratio", y: "student_top1" }],
+      "not against alpha, gamma",
+    );
+    await writeSweepReport(g);
+    const svg = await Deno.readTextFile(`${out}/student_top1_vs_global_keep_ratio.svg`);
+    const points = [
+      ...svg.matchAll(
+        /aria-label="global_keep_ratio: ([\d.]+); student_top1: ([\d.]+); series: ([^";]+)" role="graphics-symbol" aria-roledescription="point"/g,
+      ),
+    ]
+      .map((m) => `${m[3]} ${m[1]} ${m[2]}`).sort();
+    deepEqual(points, [
+      "scorer=random 0.05 0.45",
+      "scorer=random 0.1 0.5",
+      "scorer=taylor 0.05 0.55",
+      "scorer=taylor 0.1 0.6",
+    ]);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
