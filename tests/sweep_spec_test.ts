@@ -5,7 +5,15 @@
  * exit 2, nothing written).
  */
 import { UsageError } from "@shears/core";
-import { checkPath, indexExecutor, readPath, resolveSpec, type Sweep } from "@shears/sweep";
+import {
+  checkPath,
+  indexExecutor,
+  readPath,
+  readSpec,
+  resolveSpec,
+  type Sweep,
+} from "@shears/sweep";
+import { parse as parseYaml } from "yaml";
 import { deepEqual, equal, match, notEqual, ok, rejects, throws } from "./assert.ts";
 import { oneLineError, runDeno } from "./subprocess.ts";
 import config from "../deno.json" with { type: "json" };
@@ -118,6 +126,30 @@ Deno.test("sweep shards: N shards of a spec cover every point exactly once, roun
     deepEqual([...all].sort(), s.points.map((p) => p.id).sort(), `${n} shards`);
     ok(shards.every((sh) => sh.length <= Math.ceil(7 / n)), "balanced");
   }
+});
+
+Deno.test("sweep examples: each spec resolves; the Kubernetes Job and SLURM array match smoke.yaml", async () => {
+  const dir = new URL("../examples/sweeps/", import.meta.url).pathname;
+  const counts = {
+    "smoke.yaml": 4,
+    "relu_taylor_scorers.yaml": 18,
+    "filter_taylor_budgets.yaml": 18,
+  };
+  for (const [file, n] of Object.entries(counts)) {
+    equal((await readSpec(`${dir}${file}`)).points.length, n, file);
+  }
+  const job = parseYaml(await Deno.readTextFile(`${dir}k8s_indexed_job.yaml`)) as {
+    spec: { completions: number; template: { spec: { containers: { command: string[] }[] } } };
+  };
+  const command = job.spec.template.spec.containers[0].command;
+  equal(job.spec.completions, 4);
+  ok(
+    command.includes("examples/sweeps/smoke.yaml") && command.includes("--shards=4"),
+    `${command}`,
+  );
+  const slurm = await Deno.readTextFile(`${dir}slurm_array.sh`);
+  match(slurm, /^#SBATCH --array=0-3$/m);
+  match(slurm, /deno task sweep examples\/sweeps\/smoke\.yaml --executor index/);
 });
 
 // The command as a user runs it: bad input is one line and exit 2, before anything is written.
