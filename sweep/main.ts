@@ -170,7 +170,7 @@ async function finish(
     const [md] = await writeSweepReport(await gather(sweep));
     lines.push(`report: ${md}`);
   } else {
-    lines.push(`report: when every shard is done, deno task sweep --gather ${sweep.out}`);
+    lines.push(`report: once every point has run, deno task sweep --gather ${sweep.out}`);
   }
   const ids = new Set(mine.map((p) => p.id));
   return { lines, failed: records.filter((r) => ids.has(r.id) && r.status === "failed").length };
@@ -223,8 +223,12 @@ export async function sweepMain(args: string[]): Promise<number> {
   if (executor.name === "queue") await probeRedis(f.redis!, f.queue);
   await claimDir(sweep);
   const lock = executor.name === "index" ? undefined : lockDir(sweep.out);
+  let first = 0;
   const onSigint = () => {
-    if (ac.signal.aborted) Deno.exit(130);
+    // under `deno task` one Ctrl-C arrives twice (the terminal's and the task runner's)
+    if (ac.signal.aborted && Date.now() - first > 1000) Deno.exit(130);
+    if (ac.signal.aborted) return;
+    first = Date.now();
     console.error(
       executor.name === "queue"
         ? "\nstopped waiting; the points stay queued (rerun this command to collect them)"
@@ -242,7 +246,8 @@ export async function sweepMain(args: string[]): Promise<number> {
         } already completed, ${todo.length} to run (${executor.name})`,
     );
     if (todo.length) await executor.run(sweep, todo, new Progress(todo.length));
-    const { lines, failed } = await finish(sweep, executor.name !== "index", mine);
+    const always = executor.name !== "index" && !ac.signal.aborted;
+    const { lines, failed } = await finish(sweep, always, mine);
     lines.forEach((l) => console.log(l));
     if (ac.signal.aborted) return 130;
     return failed > 0 ? 1 : 0;

@@ -87,13 +87,17 @@ export async function workerMain(args: string[]): Promise<void> {
     `worker ${workerName}: taking points from queue '${f.queue}' at ${f.redis} (concurrency ${f.concurrency})`,
   );
   const closed = new Promise<void>((resolve) => {
+    let first = 0;
     const stop = () => {
       if (ac.signal.aborted) return;
-      if (worker.closing) {
+      // under `deno task` one Ctrl-C arrives twice (the terminal's and the task runner's)
+      if (worker.closing && Date.now() - first > 1000) {
         console.error("stopping the running points; they go back to the queue");
         ac.abort();
         return;
       }
+      if (worker.closing) return;
+      first = Date.now();
       console.error("finishing the running points, then stopping (again: stop them now)");
       worker.close().then(resolve);
     };
