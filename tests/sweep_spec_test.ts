@@ -8,6 +8,7 @@ import { UsageError } from "@shears/core";
 import {
   checkPath,
   indexExecutor,
+  lockDir,
   readPath,
   readSpec,
   resolveSpec,
@@ -150,6 +151,27 @@ Deno.test("sweep examples: each spec resolves; the Kubernetes Job and SLURM arra
   const slurm = await Deno.readTextFile(`${dir}slurm_array.sh`);
   match(slurm, /^#SBATCH --array=0-3$/m);
   match(slurm, /deno task sweep examples\/sweeps\/smoke\.yaml --executor index/);
+});
+
+Deno.test("sweep lock: a second producer on one directory is refused; a dead one's lock is taken over", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shears_sweep_lock_" });
+  try {
+    const lock = lockDir(dir);
+    throws(() => lockDir(dir), (e: Error) => {
+      ok(e instanceof UsageError);
+      match(e.message, new RegExp(`another sweep is running in ${dir} \\(.* pid ${Deno.pid}\\)`));
+      return true;
+    });
+    lock.release();
+    // a lock left by a process of this host that has exited
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    await Deno.writeTextFile(`${dir}/sweep.lock`, `${Deno.hostname()} ${child.pid}\n`);
+    lockDir(dir).release();
+    deepEqual([...Deno.readDirSync(dir)], [], "released");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // The command as a user runs it: bad input is one line and exit 2, before anything is written.
