@@ -142,7 +142,7 @@ Deno.test({
       const local = sweep(["--out", `${dir}/local`, "--workers", "2"]);
       workers.push(startWorker(redis.url, queue), startWorker(redis.url, queue));
       const [victim, survivor] = workers;
-      await until(() => /started /.test(victim.stderr()), 120_000, "the first worker to start");
+      await until(() => /started /.test(victim.stderr()), 300_000, "the first worker to start");
       const killedLabel = victim.stderr().match(/started (\S+) \(attempt 1\)/)![1];
       await sleep(1000); // mid-point: the pipeline subprocess is running
       victim.child.kill("SIGKILL");
