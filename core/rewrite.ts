@@ -59,7 +59,8 @@ export interface LayerSpec {
 
 /**
  * Who reads whom in a functional model's config: each layer's sources (the
- * layers its first inbound node reads) and its readers.
+ * layers its first inbound node reads) and its readers (one entry per call
+ * that reads it, so a layer called twice on it is listed twice).
  */
 export function wiring(
   layers: LayerSpec[],
@@ -67,9 +68,9 @@ export function wiring(
   const sources = new Map<string, string[]>();
   const readers = new Map<string, string[]>(layers.map((l) => [l.name, []]));
   for (const l of layers) {
-    const from = ((l.inboundNodes as NodeRef[][])[0] ?? []).map((n) => n[0]);
-    sources.set(l.name, from);
-    for (const f of from) readers.get(f)?.push(l.name);
+    const nodes = l.inboundNodes as NodeRef[][];
+    sources.set(l.name, (nodes[0] ?? []).map((n) => n[0]));
+    for (const node of nodes) for (const [f] of node) readers.get(f)?.push(l.name);
   }
   return { sources, readers };
 }

@@ -2,6 +2,7 @@ import {
   buildChannelGraph,
   type ChannelGroup,
   channelRows,
+  isUserFacing,
   producerKernels,
   rewireModel,
   tf,
@@ -12,6 +13,7 @@ import { buildModel } from "@shears/models";
 import { allClose, deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { chainModel, concatDepthwise, lenetLike, resnetLike, vggLike } from "./channel_models.ts";
+import { checkRemoval } from "./prune_check.ts";
 
 await useTestBackend();
 
@@ -196,20 +198,46 @@ Deno.test("zoo: group counts of resnet18, resnet56, vgg16_bn", () => {
   }
 });
 
-Deno.test("an unsupported layer is a clear error naming it", () => {
-  const input = tf.input({ shape: [4, 4, 2], name: "input" });
-  const r = tf.layers.reshape({ name: "squash", targetShape: [16, 2] }).apply(input);
-  const model = tf.model({ inputs: input, outputs: r as tf.SymbolicTensor });
+/** An elementwise square with no registration: the graph cannot know it is channel-wise. */
+class Square extends tf.layers.Layer {
+  static className = "Square";
+  override call(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.square(Array.isArray(x) ? x[0] : x));
+  }
+}
+tf.serialization.registerClass(Square);
+
+Deno.test("an unknown layer: one user-facing line saying how to register it, or pinned with allowUnknown", async () => {
+  const input = tf.input({ shape: [6, 6, 2], name: "input" });
+  const a = tf.layers.conv2d({ name: "a", filters: 4, kernelSize: 3 }).apply(input);
+  const sq = new Square({ name: "sq" }).apply(a);
+  const b = tf.layers.conv2d({ name: "b", filters: 5, kernelSize: 3 }).apply(sq);
+  const gap = tf.layers.globalAveragePooling2d({ name: "gap" }).apply(b);
+  const y = tf.layers.dense({ name: "fc", units: 3 }).apply(gap) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: y });
   throws(() => buildChannelGraph(model), (e: Error) => {
-    ok(e instanceof UnsupportedLayerError);
-    match(
-      e.message,
-      /^layer 'squash' \(Reshape\) is not supported by the channel graph; supported:/,
-    );
+    ok(e instanceof UnsupportedLayerError && isUserFacing(e));
+    match(e.message, /^layer 'sq' \(Square\) is not known to the channel graph: /);
+    match(e.message, /registerChannelwiseLayer\("Square"\)/);
+    match(e.message, /registerProducerLayer\("Square", /);
+    match(e.message, /allowUnknown \(--allow_unknown\)/);
+    ok(!e.message.includes("\n"));
     return true;
   });
+  const graph = buildChannelGraph(model, { allowUnknown: true });
+  deepEqual(summary(graph.groups), ["input:2!", "a:4!", "sq:4!", "b:5", "fc:3!"]);
+  match(graph.group("a").reason!, /is read by Square 'sq', which the channel graph does not know/);
+  match(graph.group("sq").reason!, /is made by Square 'sq'/);
+  const x = tf.randomNormal([2, 6, 6, 2], 0, 1, "float32", 1);
+  const { pruned } = await checkRemoval(model, x, { graph });
+  deepEqual(pruned.getLayer("b").getWeights()[0].shape, [3, 3, 4, 3]);
+  tf.dispose([x]);
+  pruned.dispose();
+  model.dispose();
+});
+
+Deno.test("a Sequential model is a clear error", () => {
   const seq = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
   throws(() => buildChannelGraph(seq), /Sequential model; build it with the functional API/);
-  model.dispose();
   seq.dispose();
 });

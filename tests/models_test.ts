@@ -94,24 +94,53 @@ Deno.test("custom_resnet18: 16 MaskedReLU layers, 491,520 elements, no stem ReLU
   });
 });
 
+/** A small input every zoo model takes, and the family whose conventions it follows. */
+const SMALL: Record<string, { inputShape: number[]; width: number; keras?: boolean }> = {
+  resnet18: { inputShape: [16, 16, 3], width: 0.125 },
+  custom_resnet18: { inputShape: [16, 16, 3], width: 0.125 },
+  resnet20: { inputShape: [16, 16, 3], width: 0.125 },
+  resnet56: { inputShape: [16, 16, 3], width: 0.125 },
+  vgg11_bn: { inputShape: CIFAR, width: 0.125 },
+  vgg16_bn: { inputShape: CIFAR, width: 0.125 },
+  vgg16: { inputShape: CIFAR, width: 0.125 },
+  lenet5: { inputShape: [28, 28, 1], width: 0.125 },
+  mlp: { inputShape: [16, 16, 3], width: 0.125 },
+  mobilenet_v1: { inputShape: CIFAR, width: 0.25, keras: true },
+  mobilenet_v2: { inputShape: CIFAR, width: 0.35, keras: true },
+  mobilenet_v3_small: { inputShape: CIFAR, width: 0.5, keras: true },
+  resnet50: { inputShape: CIFAR, width: 0.125, keras: true },
+  se_resnet50: { inputShape: CIFAR, width: 0.125, keras: true },
+  densenet121: { inputShape: CIFAR, width: 0.125, keras: true },
+  inception_v3: { inputShape: [75, 75, 3], width: 0.125, keras: true },
+  xception: { inputShape: [71, 71, 3], width: 0.0625, keras: true },
+  efficientnet_b0: { inputShape: CIFAR, width: 0.25, keras: true },
+  unet: { inputShape: [16, 16, 3], width: 0.0625, keras: true },
+  text_cnn: { inputShape: [12], width: 0.1, keras: true },
+};
+
 Deno.test("conventions: linear convs/denses, separate activations, names, BN settings", () => {
+  deepEqual(Object.keys(SMALL).sort(), [...modelNames].sort(), "a small case per zoo model");
   for (const name of modelNames) {
-    const small = name.startsWith("vgg") ? CIFAR : name === "lenet5" ? [28, 28, 1] : [16, 16, 3];
-    withModel(buildModel(name, { inputShape: small, numClasses: 5, width: 0.125 }), (m) => {
+    const { inputShape, width, keras } = SMALL[name];
+    withModel(buildModel(name, { inputShape, numClasses: 5, width }), (m) => {
       for (const l of m.layers) {
-        ok(!l.name.includes("."), `${name}: layer name ${l.name} has a dot`);
+        ok(!/[./]/.test(l.name), `${name}: layer name ${l.name} has a dot or a slash`);
         const cfg = l.getConfig();
-        if ("activation" in cfg) equal(cfg.activation, "linear", `${name}/${l.name} activation`);
-        if (l.getClassName() === "BatchNormalization") {
-          equal(cfg.epsilon, 1e-5);
-          equal(cfg.momentum, 0.9);
+        if ("activation" in cfg && l.getClassName() !== "Activation") {
+          equal(cfg.activation, "linear", `${name}/${l.name} activation`);
         }
-        if (l.getClassName() === "Conv2D" && name.startsWith("resnet")) {
+        if (l.getClassName() === "BatchNormalization") {
+          const [eps, momentum] = keras ? [[1e-3, 1.001e-5], [0.99, 0.999]] : [[1e-5], [0.9]];
+          ok(eps.includes(cfg.epsilon as number), `${name}/${l.name} epsilon ${cfg.epsilon}`);
+          ok(momentum.includes(cfg.momentum as number), `${name}/${l.name} momentum`);
+        }
+        if (l.getClassName() === "Conv2D" && !keras && name.startsWith("resnet")) {
           equal(cfg.useBias, false, `${name}/${l.name}: conv before BN has no bias`);
         }
       }
-      const last = m.layers[m.layers.length - 1];
-      equal(last.getClassName(), "Dense", `${name} ends in logits`);
+      const out = name === "unet" ? [null, ...inputShape.slice(0, 2), 5] : [null, 5];
+      deepEqual(m.outputs[0].shape, out, `${name} ends in logits`);
+      ok(!m.layers.some((l) => l.getClassName() === "Softmax"), `${name} has no softmax`);
     });
   }
 });
