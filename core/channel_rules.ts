@@ -182,6 +182,8 @@ const RULES = new Map<string, Rule>([
 /** Standard layers the graph does not see through, and why. */
 const OPAQUE = new Map<string, string>([
   ["LayerNormalization", "normalizes across channels"],
+  // tfjs runs a softmax over the last axis only
+  ["Softmax", "applies a softmax across channels"],
   ["Dot", "takes dot products across channels"],
   ["MultiHeadAttention", "mixes channels across heads"],
   ["EinsumDense", "contracts axes the graph does not trace"],

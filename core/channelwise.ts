@@ -73,12 +73,6 @@ const registry = new Map<string, ChannelwiseLayer>([
   ["Activation", {
     check: (c) => c.activation === "softmax" ? "applies a softmax across channels" : undefined,
   }],
-  ["Softmax", {
-    check: (c, inShape) =>
-      resolveAxis(c.axis ?? -1, inShape.length + 1) === inShape.length
-        ? "applies a softmax across channels"
-        : undefined,
-  }],
   ["PReLU", {
     check: (c, inShape) =>
       Array.isArray(c.sharedAxes) && c.sharedAxes.includes(inShape.length)

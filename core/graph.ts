@@ -214,48 +214,54 @@ class Tracer {
     }
   }
 
-  /** Traces every call of one layer; `nodes` are its calls in this model, in config order. */
-  visit(spec: LayerSpec, layer: tf.layers.Layer, nodes: Node[], options: GraphOptions): void {
+  /** The first traced call of each layer (refs are recorded there; later calls couple to it). */
+  firsts = new Map<string, { xs: Sym[]; ys: Sym[] }>();
+
+  /** Whether the tensors call k of `spec` reads are traced. */
+  ready(spec: LayerSpec, k: number): boolean {
+    return (spec.inboundNodes[k] ?? []).every(([f, n, t]) => this.outputs.has(key(f, n, t)));
+  }
+
+  /** Traces call k of a layer, its node `node` in this model. */
+  visit(spec: LayerSpec, layer: tf.layers.Layer, k: number, node: Node, options: GraphOptions) {
     const { name, className, config } = spec;
     const weights = layer.weights.map((w) => ({
       param: paramName(name, w.originalName),
       rank: w.shape.length,
     }));
-    const calls = spec.inboundNodes.length ? spec.inboundNodes : [[]];
-    const coupled = calls.length > 1 && (weights.length > 0 || CONFIG_COUPLED.has(className));
-    let first: { xs: Sym[]; ys: Sym[] } | undefined;
-    calls.forEach((inbound, k) => {
-      const xs = inbound.map(([from, node, tensor]) => this.outputs.get(key(from, node, tensor))!);
-      const shapes = (ts: tf.SymbolicTensor[]) => ts.map((t) => (t.shape as number[]).slice(1));
-      const call: LayerCall = {
-        name,
-        className,
-        config,
-        xs,
-        inShapes: shapes(nodes[k].inputTensors),
-        outShapes: shapes(nodes[k].outputTensors),
-        weights,
-        fresh: (n, producer) => this.fresh(name, n, producer),
-        pin: (elems, reason) => this.pin(elems, reason),
-        union: (a, b) => this.union(a, b),
-        ref: (role, x, weight, axis) => {
-          if (k === 0) this.pending.push({ role, layer: name, className, ...x, weight, axis });
-        },
-      };
-      const ys = traceCall(call, options);
-      if (config.activation === "softmax") {
-        for (const y of ys) this.pin(y.elems, `feeds a softmax over channels at '${name}'`);
-      }
-      if (k === 0) {
-        first = { xs, ys };
-        for (const y of ys) call.ref("tensors", y);
-      } else if (coupled) {
-        const why = `is read by '${name}' (${className}), called on tensors of different channels`;
-        xs.forEach((x, i) => first!.xs[i] && this.couple(first!.xs[i], x, why));
-        ys.forEach((y, i) => this.couple(first!.ys[i], y, why));
-      }
-      ys.forEach((y, t) => this.outputs.set(key(name, k, t), y));
-    });
+    const first = this.firsts.get(name);
+    const inbound = spec.inboundNodes[k] ?? [];
+    const xs = inbound.map(([from, n, tensor]) => this.outputs.get(key(from, n, tensor))!);
+    const shapes = (ts: tf.SymbolicTensor[]) => ts.map((t) => (t.shape as number[]).slice(1));
+    const call: LayerCall = {
+      name,
+      className,
+      config,
+      xs,
+      inShapes: shapes(node.inputTensors),
+      outShapes: shapes(node.outputTensors),
+      weights,
+      fresh: (n, producer) => this.fresh(name, n, producer),
+      pin: (elems, reason) => this.pin(elems, reason),
+      union: (a, b) => this.union(a, b),
+      ref: (role, x, weight, axis) => {
+        if (!first) this.pending.push({ role, layer: name, className, ...x, weight, axis });
+      },
+    };
+    const ys = traceCall(call, options);
+    if (config.activation === "softmax") {
+      for (const y of ys) this.pin(y.elems, `feeds a softmax over channels at '${name}'`);
+    }
+    if (!first) {
+      this.firsts.set(name, { xs, ys });
+      for (const y of ys) call.ref("tensors", y);
+    } else if (weights.length > 0 || CONFIG_COUPLED.has(className)) {
+      // One set of weights (or one config) serves every call: their channels are removed together.
+      const why = `is read by '${name}' (${className}), called on tensors of different channels`;
+      xs.forEach((x, i) => first.xs[i] && this.couple(first.xs[i], x, why));
+      ys.forEach((y, i) => first.ys[i] && this.couple(first.ys[i], y, why));
+    }
+    ys.forEach((y, t) => this.outputs.set(key(name, k, t), y));
   }
 }
 
@@ -292,8 +298,15 @@ export function buildChannelGraph(
   };
   const t = new Tracer();
   const nodes = modelNodes(model);
-  for (const spec of config.layers) {
-    t.visit(spec, model.getLayer(spec.name), nodes.get(spec.name) ?? [], options);
+  // Calls in config order; a shared layer's later call waits until what it reads is traced.
+  const calls = config.layers.flatMap((spec) =>
+    (nodes.get(spec.name) ?? []).map((node, k) => ({ spec, k, node }))
+  );
+  while (calls.length) {
+    const i = calls.findIndex((c) => t.ready(c.spec, c.k));
+    if (i < 0) throw new Error(`model '${model.name}': its layers read tensors no layer makes`);
+    const { spec, k, node } = calls.splice(i, 1)[0];
+    t.visit(spec, model.getLayer(spec.name), k, node, options);
   }
   for (const [name, node, tensor] of config.outputLayers) {
     t.pin(t.outputs.get(key(name, node, tensor))!.elems, `feeds the model output '${name}'`);
@@ -350,6 +363,13 @@ function assemble(t: Tracer): ChannelGraph {
       groups[g].id = s.layer;
     }
   });
+  // Ids are unique: a second group named after one layer (an output of a multi-output layer) gets #1, ...
+  const used = new Map<string, number>();
+  for (const g of groups) {
+    const n = used.get(g.id) ?? 0;
+    used.set(g.id, n + 1);
+    if (n > 0) g.id = `${g.id}#${n}`;
+  }
   // Channels of a group in order of their first element (a lone producer's own order).
   const where = new Map<number, { g: number; j: number }>();
   t.parent.forEach((_, e) => {

@@ -91,7 +91,10 @@ export function zeroedCopy(
 }
 
 /** The model's outputs on x, flattened and concatenated (read asynchronously). */
-export async function outputsOf(model: tf.LayersModel, x: tf.Tensor): Promise<Float32Array> {
+export async function outputsOf(
+  model: tf.LayersModel,
+  x: tf.Tensor | tf.Tensor[],
+): Promise<Float32Array> {
   const y = tf.tidy(() => {
     const out = model.predict(x);
     const ys = Array.isArray(out) ? out : [out];
@@ -162,7 +165,7 @@ export interface RemovalCheck {
  */
 export async function checkRemoval(
   model: tf.LayersModel,
-  x: tf.Tensor,
+  x: tf.Tensor | tf.Tensor[],
   o: {
     removals?: Map<string, number[]>;
     graph?: ChannelGraph;
