@@ -3,21 +3,25 @@
  * forward shapes, save/load round trips and the option-A shortcut layer.
  * @module
  */
-import { ChannelPadShortcut, MaskedReLU, tf } from "@shears/core";
+import { ChannelPadShortcut, isUserFacing, MaskedReLU, tf } from "@shears/core";
 import {
   buildModel,
+  buildWith,
   customResnet18,
+  type LayerKit,
   lenet5,
   mlp,
   modelNames,
+  ModelOptionsError,
   resnet18,
   resnet20,
   resnet56,
+  TORCH,
   vgg11Bn,
   vgg16,
   vgg16Bn,
 } from "@shears/models";
-import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
 await useTestBackend();
@@ -377,19 +381,106 @@ Deno.test("ChannelPadShortcut equals x[:, ::s, ::s, :] zero-padded on channels",
   throws(() => new ChannelPadShortcut({ padBefore: -1 }), /padBefore must be an integer >= 0/);
 });
 
+/** Asserts `f` throws a user-facing ModelOptionsError of one line matching `re`, making no tensor. */
+function rejects1(f: () => unknown, re: RegExp): void {
+  const before = tf.memory().numTensors;
+  throws(f, (e: Error) => {
+    ok(e instanceof ModelOptionsError && isUserFacing(e), `${e.name}: ${e.message}`);
+    match(e.message, re);
+    ok(!e.message.includes("\n"), "one line");
+    return true;
+  });
+  equal(tf.memory().numTensors, before, "weights were made before the error");
+}
+
 Deno.test("bad names and options fail with one clear line", () => {
+  rejects1(() => buildModel("resnet19", { inputShape: CIFAR, numClasses: 10 }), /resnet19/);
   throws(
     () => buildModel("resnet19", { inputShape: CIFAR, numClasses: 10 }),
-    (e: Error) =>
-      e.message.includes("resnet19") && modelNames.every((n) => e.message.includes(n)) &&
-      !e.message.includes("\n"),
+    (e: Error) => modelNames.every((n) => e.message.includes(n)),
   );
-  throws(() => resnet18({ inputShape: [32, 32], numClasses: 10 }), /inputShape must be 3/);
-  throws(() => resnet18({ inputShape: CIFAR, numClasses: 0 }), /numClasses must be/);
-  throws(() => resnet18({ inputShape: CIFAR, numClasses: 10, width: 0 }), /width must be/);
-  throws(() => vgg16Bn({ inputShape: [16, 16, 3], numClasses: 10 }), /sides must be >= 32/);
-  throws(() => lenet5({ inputShape: [10, 10, 1], numClasses: 10 }), /too small/);
-  throws(() => mlp({ inputShape: [4], numClasses: 2, hidden: [0] }), /hidden must be/);
+  rejects1(() => resnet18({ inputShape: [32, 32], numClasses: 10 }), /inputShape must be 3/);
+  rejects1(() => resnet18({ inputShape: CIFAR, numClasses: 0 }), /numClasses must be/);
+  rejects1(() => resnet18({ inputShape: CIFAR, numClasses: 10, width: 0 }), /width must be/);
+  rejects1(() => vgg16Bn({ inputShape: [16, 16, 3], numClasses: 10 }), /sides must be >= 32/);
+  rejects1(() => lenet5({ inputShape: [10, 10, 1], numClasses: 10 }), /too small/);
+  rejects1(() => mlp({ inputShape: [4], numClasses: 2, hidden: [0] }), /hidden must be/);
+});
+
+Deno.test("shapes and widths a builder cannot take: one line before any weight is made", () => {
+  // train_teacher --model vgg11_bn on 28x28 MNIST; summary --model lenet5 --width 1e6
+  rejects1(
+    () => buildModel("vgg11_bn", { inputShape: [28, 28, 1], numClasses: 10 }),
+    /^vgg11_bn: inputShape spatial sides must be >= 32, got \[28,28,1\]$/,
+  );
+  rejects1(
+    () => buildModel("lenet5", { inputShape: [28, 28, 1], numClasses: 10, width: 1e6 }),
+    /^lenet5: width 1000000 makes a layer of 6000000 channels, more than 65536; use a smaller width$/,
+  );
+  // Within the channel limit but too many weights in all: found by the dry run, nothing allocated.
+  rejects1(
+    () => buildModel("vgg16", { inputShape: CIFAR, numClasses: 10, width: 20 }),
+    /^vgg16: width 20 makes more than 1073741824 weights \(\d+ by layer 'features_conv\d+'\)/,
+  );
+  const mins: [string, number][] = [
+    ["mobilenet_v1", 32],
+    ["mobilenet_v2", 32],
+    ["mobilenet_v3_small", 32],
+    ["resnet50", 32],
+    ["se_resnet50", 32],
+    ["densenet121", 32],
+    ["inception_v3", 75],
+    ["xception", 71],
+    ["efficientnet_b0", 32],
+    ["unet", 16],
+  ];
+  for (const [name, side] of mins) {
+    const re = new RegExp(`^${name}: inputShape spatial sides must be >= ${side}, got`);
+    rejects1(() => buildModel(name, { inputShape: [side - 1, side, 3], numClasses: 2 }), re);
+  }
+  rejects1(
+    () => buildModel("unet", { inputShape: [40, 32, 1], numClasses: 2 }),
+    /^unet: inputShape sides must be multiples of 16/,
+  );
+  rejects1(
+    () => buildModel("unet", { inputShape: [32, 32, 1], numClasses: 2, up: "nearest" as never }),
+    /up must be/,
+  );
+  rejects1(
+    () => buildModel("text_cnn", { inputShape: [28, 28, 1], numClasses: 10 }),
+    /inputShape must be 1 positive/,
+  );
+  rejects1(
+    () => buildModel("text_cnn", { inputShape: [4], numClasses: 2 }),
+    /sequence length >= 5/,
+  );
+  rejects1(
+    () => buildModel("text_cnn", { inputShape: [8], numClasses: 2, vocabSize: 0 }),
+    /vocabSize/,
+  );
+  rejects1(
+    () => buildModel("mobilenet_v1", { inputShape: CIFAR, numClasses: 2, depthMultiplier: 0 }),
+    /depthMultiplier must be an integer >= 1/,
+  );
+});
+
+Deno.test("buildWith: an input too small for some layer is found by the dry run, naming the layer", () => {
+  const pools = (kit: LayerKit, x: tf.SymbolicTensor, n: number) => {
+    for (let i = 1; i <= n; i++) {
+      x = tf.layers.maxPooling2d({ name: `p${i}`, poolSize: 3 }).apply(x) as tf.SymbolicTensor;
+    }
+    return kit.dense(tf.layers.flatten({ name: "f" }).apply(x) as tf.SymbolicTensor, "fc", 2);
+  };
+  const build = (n: number) =>
+    buildWith("tiny", { inputShape: [4, 4, 1], numClasses: 2 }, TORCH, (kit) => {
+      const input = tf.input({ shape: [4, 4, 1] });
+      return tf.model({ inputs: input, outputs: pools(kit, input, n) });
+    });
+  rejects1(
+    () => build(2),
+    /^tiny: inputShape \[4,4,1\] is too small: layer 'p2' would output \[0,0,1\]$/,
+  );
+  withModel(build(1), (m) => deepEqual(m.outputs[0].shape, [null, 2]));
 });
 
 /** murmur3 fmix32 of (h, j) mapped to [-1, 1); the same as in models_torch_reference.py. */
