@@ -197,12 +197,18 @@ const OPAQUE = new Map<string, string>([
   ["Sequential", "is a nested model (apply its layers directly to prune inside it)"],
 ]);
 
+/** Why a registered layer's call is not traced through: more inputs than one, or its check. */
+function whyNot(
+  c: LayerCall,
+  check?: (config: Record<string, unknown>, inShape: number[]) => string | undefined,
+): string | undefined {
+  return c.xs.length !== 1 ? `reads ${c.xs.length} tensors` : check?.(c.config, c.inShapes[0]);
+}
+
 function producer(c: LayerCall): Sym[] | undefined {
   const spec = producerLayer(c.className);
   if (!spec) return undefined;
-  const why = c.xs.length !== 1
-    ? `reads ${c.xs.length} tensors`
-    : spec.check?.(c.config, c.inShapes[0]);
+  const why = whyNot(c, spec.check);
   if (why) return opaque(c, why);
   const [x] = c.xs;
   if (Object.keys(spec.reads).length === 0) {
@@ -221,9 +227,7 @@ function producer(c: LayerCall): Sym[] | undefined {
 function channelwise(c: LayerCall): Sym[] | undefined {
   const spec = channelwiseLayer(c.className);
   if (!spec) return undefined;
-  const why = c.xs.length !== 1
-    ? `reads ${c.xs.length} tensors`
-    : spec.check?.(c.config, c.inShapes[0]);
+  const why = whyNot(c, spec.check);
   if (why) return opaque(c, why);
   const [x] = c.xs;
   for (const { param, rank } of c.weights) {

@@ -12,9 +12,12 @@
  * @module
  */
 import { tf } from "@shears/core";
-import type { LayerKit } from "./layer_kit.ts";
+import { type Conventions, KERAS, type LayerKit } from "./layer_kit.ts";
 
 type ST = tf.SymbolicTensor;
+
+/** MobileNet V2 and V3's BatchNorm: on axis -1, momentum 0.999. */
+export const MOBILENET: Conventions = { ...KERAS, bnAxis: -1, bnMomentum: 0.999 };
 
 /** Keras' `_make_divisible(v, divisor)`: v rounded to a multiple of divisor, at least divisor, within 10%. */
 export function makeDivisible(v: number, divisor = 8): number {

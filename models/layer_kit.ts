@@ -183,9 +183,32 @@ export class LayerKit {
     return { x, padding: "valid" as const };
   }
 
+  /** A conv layer made by `make`: linear, the conventions' kernel initialiser and bias. */
+  #conv(
+    make: (args: Parameters<typeof tf.layers.conv2d>[0]) => tf.layers.Layer,
+    x: ST,
+    name: string,
+    filters: number,
+    k: number | [number, number],
+    o: ConvOptions,
+  ): ST {
+    const area = typeof k === "number" ? k : k[0] * k[1], bias = o.bias ?? this.#c.convBias;
+    const cin = x.shape[x.shape.length - 1] as number;
+    const layer = make({
+      name,
+      filters,
+      kernelSize: k,
+      strides: o.stride ?? 1,
+      padding: o.padding,
+      useBias: bias,
+      kernelInitializer: this.#kernelInit(area * filters),
+    });
+    return this.apply(layer, x, area * cin * filters + (bias ? filters : 0));
+  }
+
   /**
-   * A conv, linear. Kernel initialiser per the conventions (He normal fan_out
-   * is N(0, 2 / (kh * kw * filters)), untruncated, as torchvision's
+   * A 2-D conv, linear. Kernel initialiser per the conventions (He normal
+   * fan_out is N(0, 2 / (kh * kw * filters)), untruncated, as torchvision's
    * kaiming_normal_(mode="fan_out")).
    */
   conv(
@@ -195,19 +218,9 @@ export class LayerKit {
     kernel: number | [number, number],
     o: ConvOptions = {},
   ): ST {
-    const k = pair(kernel), stride = o.stride ?? 1, bias = o.bias ?? this.#c.convBias;
-    const s = this.#same(x, name, k, stride, o);
-    const cin = x.shape[x.shape.length - 1] as number;
-    const layer = tf.layers.conv2d({
-      name,
-      filters,
-      kernelSize: k,
-      strides: stride,
-      padding: s.padding,
-      useBias: bias,
-      kernelInitializer: this.#kernelInit(k[0] * k[1] * filters),
-    });
-    return this.apply(layer, s.x, prod(k) * cin * filters + (bias ? filters : 0));
+    const k = pair(kernel);
+    const s = this.#same(x, name, k, o.stride ?? 1, o);
+    return this.#conv(tf.layers.conv2d, s.x, name, filters, k, { ...o, padding: s.padding });
   }
 
   /** A depthwise conv, linear. */
@@ -246,35 +259,18 @@ export class LayerKit {
     return this.apply(layer, s.x, prod(k) * cin * m + cin * m * filters + (bias ? filters : 0));
   }
 
-  /** A transposed conv ("up-convolution"), linear, "same" or "valid" as tfjs pads it. */
+  /** A transposed conv ("up-convolution"), linear, "same" (default) or "valid" as tfjs pads it. */
   convTranspose(x: ST, name: string, filters: number, kernel: number, o: ConvOptions = {}): ST {
-    const k = pair(kernel), bias = o.bias ?? this.#c.convBias;
-    const cin = x.shape[x.shape.length - 1] as number;
-    const layer = tf.layers.conv2dTranspose({
-      name,
-      filters,
-      kernelSize: k,
-      strides: o.stride ?? 1,
-      padding: o.padding ?? "same",
-      useBias: bias,
-      kernelInitializer: this.#kernelInit(k[0] * k[1] * filters),
-    });
-    return this.apply(layer, x, prod(k) * cin * filters + (bias ? filters : 0));
+    const padding = o.padding ?? "same";
+    return this.#conv(tf.layers.conv2dTranspose, x, name, filters, pair(kernel), { ...o, padding });
   }
 
-  /** A 1-D conv over the second-last axis, linear. */
+  /** A 1-D conv over the second-last axis, linear, "valid" (default) or "same". */
   conv1d(x: ST, name: string, filters: number, kernel: number, o: ConvOptions = {}): ST {
-    const bias = o.bias ?? this.#c.convBias, cin = x.shape[x.shape.length - 1] as number;
-    const layer = tf.layers.conv1d({
-      name,
-      filters,
-      kernelSize: kernel,
-      strides: o.stride ?? 1,
+    return this.#conv(tf.layers.conv1d, x, name, filters, kernel, {
+      ...o,
       padding: o.padding ?? "valid",
-      useBias: bias,
-      kernelInitializer: this.#kernelInit(kernel * filters),
     });
-    return this.apply(layer, x, kernel * cin * filters + (bias ? filters : 0));
   }
 
   /** BatchNorm over channels with the conventions' epsilon, momentum and axis; gamma = bnGammaInit. */

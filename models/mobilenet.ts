@@ -7,7 +7,14 @@
  */
 import { tf } from "@shears/core";
 import { buildWith, KERAS, type LayerKit } from "./layer_kit.ts";
-import { activation, classifierTop, correctPad, makeDivisible, zeroPad } from "./keras_blocks.ts";
+import {
+  activation,
+  classifierTop,
+  correctPad,
+  makeDivisible,
+  MOBILENET,
+  zeroPad,
+} from "./keras_blocks.ts";
 import { checkOptions, type ModelOptions, ModelOptionsError } from "./options.ts";
 
 type ST = tf.SymbolicTensor;
@@ -141,8 +148,7 @@ const V2_BLOCKS: [number, number, number][] = [
 export function mobilenetV2(opts: ModelOptions): tf.LayersModel {
   checkOptions("mobilenet_v2", opts, 3, 32);
   const alpha = opts.width ?? 1;
-  const conventions = { ...KERAS, bnAxis: -1, bnMomentum: 0.999 };
-  return buildWith("mobilenet_v2", opts, conventions, (kit) => {
+  return buildWith("mobilenet_v2", opts, MOBILENET, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });
     const first = kit.channels(makeDivisible(32 * alpha));
     let x = kit.conv(input, "Conv1", first, 3, { stride: 2, bias: false });

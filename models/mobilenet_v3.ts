@@ -8,12 +8,13 @@
  * @module
  */
 import { tf } from "@shears/core";
-import { buildWith, KERAS, type LayerKit } from "./layer_kit.ts";
+import { buildWith, type LayerKit } from "./layer_kit.ts";
 import {
   type Act,
   activation,
   correctPad,
   makeDivisible,
+  MOBILENET,
   squeezeExcite,
   zeroPad,
 } from "./keras_blocks.ts";
@@ -87,8 +88,7 @@ const SMALL: Block[] = [
 export function mobilenetV3Small(opts: ModelOptions): tf.LayersModel {
   checkOptions("mobilenet_v3_small", opts, 3, 32);
   const alpha = opts.width ?? 1;
-  const conventions = { ...KERAS, bnAxis: -1, bnMomentum: 0.999 };
-  return buildWith("mobilenet_v3_small", opts, conventions, (kit) => {
+  return buildWith("mobilenet_v3_small", opts, MOBILENET, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });
     let x = kit.bn(kit.conv(input, "conv", 16, 3, { stride: 2, bias: false }), "conv_bn");
     x = activation(x, "hard_swish", "conv_act");
