@@ -54,7 +54,13 @@ const FOLDS = new Map<string, { kernel: string; scale: Scale }>([
   ["DepthwiseConv2D", { kernel: "depthwise_kernel", scale: depthwise }],
 ] as [string, { kernel: string; scale: Scale }][]);
 
-/** Whether a BN after a layer of this class can be folded into it (and an activation fused). */
+/**
+ * Whether a BN after a layer of this class can be folded into it (and an activation fused).
+ * @example
+ * ```ts
+ * isFoldTarget("DepthwiseConv2D"); // true
+ * ```
+ */
 export function isFoldTarget(className: string): boolean {
   return FOLDS.has(className);
 }

@@ -255,8 +255,3 @@ export function traceCall(c: LayerCall, options: TraceOptions = {}): Sym[] {
       `channels pinned`,
   );
 }
-
-/** Classes with a built-in rule (besides the channel-wise and producer registries). */
-export function ruleLayerNames(): string[] {
-  return [...RULES.keys(), ...OPAQUE.keys()];
-}

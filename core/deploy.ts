@@ -41,7 +41,13 @@ const ELEMENTWISE = new Set([
   "gelu_new",
 ]);
 
-/** The `activation` identifier an activation layer computes, if a producer can take it over. */
+/**
+ * The `activation` identifier an activation layer computes, if a producer can take it over.
+ * @example
+ * ```ts
+ * fusableActivation({ name: "r", className: "ReLU", config: { maxValue: 6 }, inboundNodes: [] }); // "relu6"
+ * ```
+ */
 export function fusableActivation(spec: LayerSpec | undefined): string | undefined {
   const c = spec?.config ?? {};
   if (spec?.className === "ReLU") {

@@ -139,7 +139,14 @@ export function channelRows(model: tf.LayersModel, ref: WeightRef): tf.Tensor2D 
   });
 }
 
-/** Whether a producer ref is its layer's kernel (`kernel`, `pointwise_kernel`, `embeddings`). */
+/**
+ * Whether a producer ref is its layer's kernel (`kernel`, `pointwise_kernel`,
+ * `embeddings`), not its bias.
+ * @example
+ * ```ts
+ * const kernels = group.producers.filter(isProducerKernel);
+ * ```
+ */
 export function isProducerKernel(ref: WeightRef): boolean {
   return producerLayer(ref.className)?.kernel === ref.weight;
 }

@@ -70,17 +70,35 @@ const registry = new Map<string, ProducerLayer>([
   ["Embedding", { kernel: "embeddings", out: -1, reads: {}, count: "outputDim" }],
 ]);
 
-/** Registers (or replaces) a producer layer class by its serialized class name. */
+/**
+ * Registers (or replaces) a producer layer class by its serialized class name.
+ * @example
+ * ```ts
+ * registerProducerLayer("MyDense", { kernel: "w", out: -1, reads: { w: -2 }, count: "units" });
+ * ```
+ */
 export function registerProducerLayer(className: string, spec: ProducerLayer): void {
   registry.set(className, spec);
 }
 
-/** The registration of a class name, if it is a producer layer. */
+/**
+ * The registration of a class name, if it is a producer layer.
+ * @example
+ * ```ts
+ * producerLayer("Conv2DTranspose")?.out; // -2: kernel [kh, kw, out, in]
+ * ```
+ */
 export function producerLayer(className: string): ProducerLayer | undefined {
   return registry.get(className);
 }
 
-/** Class names of all registered producer layers. */
+/**
+ * Class names of all registered producer layers.
+ * @example
+ * ```ts
+ * producerLayerNames().includes("SeparableConv2D"); // true
+ * ```
+ */
 export function producerLayerNames(): string[] {
   return [...registry.keys()];
 }

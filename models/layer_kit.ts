@@ -26,8 +26,9 @@ import { type ModelOptions, ModelOptionsError, scaleWidth } from "./options.ts";
 
 type ST = tf.SymbolicTensor;
 
-/** Most channels one layer may have, and most weights one model may have (4 GiB of float32). */
+/** Most channels one layer of a zoo model may have. */
 export const MAX_CHANNELS = 65536;
+/** Most weights one zoo model may have (4 GiB of float32). */
 export const MAX_WEIGHTS = 2 ** 30;
 
 /** How a family of builders makes its layers. */
