@@ -165,13 +165,7 @@ type Pending = {
   weight?: string;
   axis?: number;
 };
-type NodeRef = [string, number, number, ...unknown[]];
-type LayerSpec = {
-  name: string;
-  className: string;
-  config: Record<string, unknown>;
-  inboundNodes: NodeRef[][];
-};
+type LayerSpec = { name: string; className: string; config: Record<string, unknown> };
 
 /** Classes whose calls must agree on channels when a layer is called more than once. */
 const CONFIG_COUPLED = new Set(["Reshape", "ChannelPadShortcut"]);
@@ -183,8 +177,8 @@ class Tracer {
   parent: number[] = [];
   pins = new Map<number, string>();
   pending: Pending[] = [];
-  /** Traced channels of each tensor, by `layer|node|tensor`. */
-  outputs = new Map<string, Sym>();
+  /** Traced channels of each tensor, by its id. */
+  outputs = new Map<number, Sym>();
 
   fresh(layer: string, n: number, producer: boolean): number[] {
     const s = this.sources.push({ layer, producer }) - 1;
@@ -224,21 +218,23 @@ class Tracer {
   /** The first traced call of each layer (refs are recorded there; later calls couple to it). */
   firsts = new Map<string, { xs: Sym[]; ys: Sym[] }>();
 
-  /** Whether the tensors call k of `spec` reads are traced. */
-  ready(spec: LayerSpec, k: number): boolean {
-    return (spec.inboundNodes[k] ?? []).every(([f, n, t]) => this.outputs.has(key(f, n, t)));
+  /** Whether the tensors a call (node) reads are traced. */
+  ready(node: Node): boolean {
+    return node.inboundLayers.length === 0 ||
+      node.inputTensors.every((t) => this.outputs.has(t.id));
   }
 
-  /** Traces call k of a layer, its node `node` in this model. */
-  visit(spec: LayerSpec, layer: tf.layers.Layer, k: number, node: Node, options: GraphOptions) {
+  /** Traces one call (node) of a layer in this model. */
+  visit(spec: LayerSpec, layer: tf.layers.Layer, node: Node, options: GraphOptions) {
     const { name, className, config } = spec;
     const weights = layer.weights.map((w) => ({
       param: paramName(name, w.originalName),
       rank: w.shape.length,
     }));
     const first = this.firsts.get(name);
-    const inbound = spec.inboundNodes[k] ?? [];
-    const xs = inbound.map(([from, n, tensor]) => this.outputs.get(key(from, n, tensor))!);
+    const xs = node.inboundLayers.length
+      ? node.inputTensors.map((t) => this.outputs.get(t.id)!)
+      : [];
     const shapes = (ts: tf.SymbolicTensor[]) => ts.map((t) => (t.shape as number[]).slice(1));
     const call: LayerCall = {
       name,
@@ -268,11 +264,9 @@ class Tracer {
       xs.forEach((x, i) => first.xs[i] && this.couple(first.xs[i], x, why));
       ys.forEach((y, i) => first.ys[i] && this.couple(first.ys[i], y, why));
     }
-    ys.forEach((y, t) => this.outputs.set(key(name, k, t), y));
+    ys.forEach((y, i) => this.outputs.set(node.outputTensors[i].id, y));
   }
 }
-
-const key = (layer: string, node: number, tensor: number) => `${layer}|${node}|${tensor}`;
 
 /** Options of {@link buildChannelGraph}. */
 export interface GraphOptions {
@@ -299,33 +293,30 @@ export function buildChannelGraph(
       `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
     );
   }
-  const config = model.getConfig() as unknown as {
-    layers: LayerSpec[];
-    outputLayers: NodeRef[];
-  };
+  const config = model.getConfig() as unknown as { layers: LayerSpec[] };
   const t = new Tracer();
   const nodes = modelNodes(model);
   // Calls in config order; a shared layer's later call waits until what it reads is traced.
   const calls = config.layers.flatMap((spec) =>
-    (nodes.get(spec.name) ?? []).map((node, k) => ({ spec, k, node }))
+    (nodes.get(spec.name) ?? []).map((node) => ({ spec, node }))
   );
   while (calls.length) {
-    const i = calls.findIndex((c) => t.ready(c.spec, c.k));
+    const i = calls.findIndex((c) => t.ready(c.node));
     if (i < 0) throw new Error(`model '${model.name}': its layers read tensors no layer makes`);
-    const { spec, k, node } = calls.splice(i, 1)[0];
-    t.visit(spec, model.getLayer(spec.name), k, node, options);
+    const { spec, node } = calls.splice(i, 1)[0];
+    t.visit(spec, model.getLayer(spec.name), node, options);
   }
-  for (const [name, node, tensor] of config.outputLayers) {
-    t.pin(t.outputs.get(key(name, node, tensor))!.elems, `feeds the model output '${name}'`);
+  for (const out of model.outputs) {
+    t.pin(t.outputs.get(out.id)!.elems, `feeds the model output '${out.sourceLayer.name}'`);
   }
   return assemble(t);
 }
 
 /**
- * Each layer's calls (nodes) in `model`'s own graph, in the order its config
- * lists them. A layer shared with another model (one rewired by
- * `rewireModel`, say) has nodes in both; the config numbers only this
- * model's, which are the ones in `nodesByDepth`.
+ * Each layer's calls (nodes) in `model`'s own graph. A layer shared with
+ * another model (one rewired by `rewireModel`, say, or a nested model, whose
+ * first node is its own) has nodes in both; this model's are the ones in
+ * `nodesByDepth`.
  */
 function modelNodes(model: tf.LayersModel): Map<string, Node[]> {
   const mine = new Set(Object.values(model.nodesByDepth).flat());

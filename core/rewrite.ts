@@ -130,7 +130,9 @@ export function rewriteLayers(
       if (!from) continue;
       for (const w of layer.weights) {
         const param = paramName(layer.name, w.originalName);
-        const src = from.weights.find((v) => paramName(from.name, v.originalName) === param);
+        // The same weight name first (a nested model holds several `kernel`s), then the param.
+        const src = from.weights.find((v) => v.originalName === w.originalName) ??
+          from.weights.find((v) => paramName(from.name, v.originalName) === param);
         if (!src) continue;
         const value = options.weight?.(layer.name, param, src.read()) ?? src.read().clone();
         if (value.shape.join() !== w.shape.join()) {

@@ -310,3 +310,22 @@ Deno.test("a shared layer slices its weights for all its calls; a shared ReLU jo
   const l0 = groups.find((g) => g.id === "l0")!;
   deepEqual(l0.producers.filter((p) => p.weight === "kernel").map((p) => p.layer), ["l0", "r0"]);
 });
+
+Deno.test("a nested model is pinned, the layers around it prune, and its weights survive surgery", async () => {
+  const inner = tf.input({ shape: [6, 6, 4], name: "inner_in" });
+  const base = tf.model({
+    inputs: inner,
+    outputs: conv(on(L.reLU({ name: "inner_relu" }), conv(inner, "c1", 5)), "c2", 5),
+    name: "base",
+  });
+  const input = tf.input({ shape: [6, 6, 2], name: "input" });
+  const x = on(base, conv(input, "pre", 4));
+  const y = dense(
+    on(L.reLU({ name: "r" }), dense(on(L.globalAveragePooling2d({ name: "gap" }), x), "fc1", 6)),
+    "fc",
+    2,
+  );
+  const groups = await prunes(input, y, 9);
+  deepEqual(summary(groups), ["input:2!", "pre:4!", "base:5!", "fc1:6", "fc:2!"]);
+  match(groups[1].reason!, /is read by Model 'base', which is a nested model/);
+});
