@@ -22,7 +22,7 @@ import { tf } from "./tf.ts";
 import { resolveAxis } from "./channelwise.ts";
 import { layerWeight } from "./graph.ts";
 import { readScalars } from "./read.ts";
-import { type LayerSpec, rewriteLayers, wiring } from "./rewrite.ts";
+import { functionalView, type LayerSpec, rewriteLayers, wiring } from "./rewrite.ts";
 
 /** Options of {@link foldBatchNorm}. */
 export interface FoldOptions {
@@ -67,6 +67,7 @@ export function isFoldTarget(className: string): boolean {
 
 /** Pairs (producer, BN) where BN reads only the producer and nothing else reads the producer. */
 function foldablePairs(model: tf.LayersModel): FoldedPair[] {
+  model = functionalView(model);
   const layers = (model.getConfig() as unknown as { layers: LayerSpec[] }).layers;
   const { sources, readers } = wiring(layers);
   const outputs = new Set(model.outputs.map((o) => o.sourceLayer.name));

@@ -35,6 +35,7 @@
 import { tf } from "./tf.ts";
 import { type LayerCall, type Role, type Sym, traceCall } from "./channel_rules.ts";
 import { producerLayer } from "./producers.ts";
+import { functionalView } from "./rewrite.ts";
 
 export { UnsupportedLayerError } from "./channel_rules.ts";
 
@@ -280,7 +281,7 @@ export interface GraphOptions {
 }
 
 /**
- * Builds the channel graph of a functional LayersModel (channels-last).
+ * Builds the channel graph of a LayersModel (functional or Sequential; channels-last).
  * Throws {@link UnsupportedLayerError} naming the first layer of a class it
  * does not know, unless `options.allowUnknown`.
  */
@@ -288,11 +289,7 @@ export function buildChannelGraph(
   model: tf.LayersModel,
   options: GraphOptions = {},
 ): ChannelGraph {
-  if (model instanceof tf.Sequential) {
-    throw new Error(
-      `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
-    );
-  }
+  model = functionalView(model);
   const config = model.getConfig() as unknown as { layers: LayerSpec[] };
   const t = new Tracer();
   const nodes = modelNodes(model);

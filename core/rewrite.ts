@@ -46,6 +46,34 @@ function bypass(
   config.outputLayers = config.outputLayers.map(resolve);
 }
 
+const views = new WeakMap<tf.LayersModel, tf.LayersModel>();
+
+/**
+ * `model` as a functional model: itself, or for a Sequential a functional
+ * model over the same layers and weights (its input layer included), whose
+ * config has the wiring (`inboundNodes`) a Sequential's lacks. Read it, never
+ * dispose it: that would dispose the Sequential's layers.
+ *
+ * @example
+ * ```ts
+ * const { layers } = functionalView(model).getConfig() as unknown as { layers: LayerSpec[] };
+ * ```
+ */
+export function functionalView(model: tf.LayersModel): tf.LayersModel {
+  if (!(model instanceof tf.Sequential)) return model;
+  let view = views.get(model);
+  if (!view) {
+    if (!model.inputs?.length) {
+      throw new Error(
+        `Sequential model '${model.name}' is not built: give its first layer an inputShape`,
+      );
+    }
+    view = tf.model({ inputs: model.inputs, outputs: model.outputs, name: model.name });
+    views.set(model, view);
+  }
+  return view;
+}
+
 /** One layer of a functional model's config, as `model.getConfig().layers` holds it. */
 export interface LayerSpec {
   name: string;
@@ -92,7 +120,8 @@ export interface RewriteOptions {
 }
 
 /**
- * A new model built from `model`'s config with `edit` applied to each layer
+ * A new (functional) model built from `model`'s config (a Sequential's too,
+ * through {@link functionalView}) with `edit` applied to each layer
  * spec (return the spec, edited or replaced; a copy is passed in; or `null`
  * to remove a layer that reads one tensor, its readers then reading that
  * tensor). Every
@@ -105,12 +134,7 @@ export function rewriteLayers(
   edit: (spec: LayerSpec) => LayerSpec | null,
   options: RewriteOptions = {},
 ): tf.LayersModel {
-  if (model instanceof tf.Sequential) {
-    throw new Error(
-      `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
-    );
-  }
-  const config = structuredClone(model.getConfig()) as unknown as {
+  const config = structuredClone(functionalView(model).getConfig()) as unknown as {
     layers: LayerSpec[];
     outputLayers: NodeRef[];
   };

@@ -2,6 +2,7 @@ import {
   buildChannelGraph,
   type ChannelGroup,
   channelRows,
+  inferenceModel,
   isUserFacing,
   producerKernels,
   rewireModel,
@@ -13,7 +14,7 @@ import { buildModel } from "@shears/models";
 import { allClose, deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { chainModel, concatDepthwise, lenetLike, resnetLike, vggLike } from "./channel_models.ts";
-import { checkRemoval } from "./prune_check.ts";
+import { checkRemoval, maxAbsDiff, outputsOf } from "./prune_check.ts";
 
 await useTestBackend();
 
@@ -236,8 +237,33 @@ Deno.test("an unknown layer: one user-facing line saying how to register it, or 
   model.dispose();
 });
 
-Deno.test("a Sequential model is a clear error", () => {
-  const seq = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
-  throws(() => buildChannelGraph(seq), /Sequential model; build it with the functional API/);
-  seq.dispose();
+Deno.test("a Sequential model prunes, deploys and folds like its functional twin", async () => {
+  const seq = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ name: "c1", filters: 4, kernelSize: 3, inputShape: [6, 6, 2] }),
+      tf.layers.batchNormalization({ name: "bn1" }),
+      tf.layers.reLU({ name: "r1" }),
+      tf.layers.flatten({ name: "flat" }),
+      tf.layers.dense({ name: "fc1", units: 5 }),
+      tf.layers.reLU({ name: "r2" }),
+      tf.layers.dense({ name: "fc", units: 3 }),
+    ],
+  });
+  const graph = buildChannelGraph(seq);
+  deepEqual(summary(graph.groups), ["c1_input:2!", "c1:4", "fc1:5", "fc:3!"]);
+  const x = tf.randomNormal([2, 6, 6, 2], 0, 1, "float32", 2);
+  const { pruned } = await checkRemoval(seq, x, { graph });
+  const deployed = await inferenceModel(seq);
+  deepEqual(deployed.layers.map((l) => l.getClassName()), [
+    "InputLayer",
+    "Conv2D",
+    "Flatten",
+    "Dense",
+    "Dense",
+  ]);
+  ok(maxAbsDiff(await outputsOf(deployed, x), await outputsOf(seq, x)) < 1e-5);
+  // the Sequential is whole and usable after all of it
+  ok((await outputsOf(seq, x)).every(Number.isFinite));
+  tf.dispose(x);
+  for (const m of [pruned, deployed, seq]) m.dispose();
 });
