@@ -224,40 +224,39 @@ export class LayerKit {
     return this.#conv(tf.layers.conv2d, s.x, name, filters, k, { ...o, padding: s.padding });
   }
 
-  /** A depthwise conv, linear. */
-  depthwise(x: ST, name: string, kernel: number, o: ConvOptions = {}): ST {
-    const k = pair(kernel), stride = o.stride ?? 1, bias = o.bias ?? this.#c.convBias;
-    const m = o.depthMultiplier ?? 1, cin = x.shape[x.shape.length - 1] as number;
+  /** What a depthwise and a separable conv share: the padded input, layer args, weight counts. */
+  #depthwiseParts(x: ST, name: string, kernel: number, o: ConvOptions) {
+    const k = pair(kernel), stride = o.stride ?? 1, m = o.depthMultiplier ?? 1;
+    const cm = (x.shape[x.shape.length - 1] as number) * m;
     const s = this.#same(x, name, k, stride, o);
-    const layer = tf.layers.depthwiseConv2d({
+    const args = {
       name,
       kernelSize: k,
       strides: stride,
       padding: s.padding,
       depthMultiplier: m,
-      useBias: bias,
+      useBias: o.bias ?? this.#c.convBias,
       depthwiseInitializer: this.#kernelInit(k[0] * k[1] * m),
-    });
-    return this.apply(layer, s.x, prod(k) * cin * m + (bias ? cin * m : 0));
+    };
+    return { x: s.x, args, depthwise: prod(k) * cm, cm };
+  }
+
+  /** A depthwise conv, linear. */
+  depthwise(x: ST, name: string, kernel: number, o: ConvOptions = {}): ST {
+    const p = this.#depthwiseParts(x, name, kernel, o);
+    const layer = tf.layers.depthwiseConv2d(p.args);
+    return this.apply(layer, p.x, p.depthwise + (p.args.useBias ? p.cm : 0));
   }
 
   /** A separable conv (depthwise then pointwise), linear. */
   separable(x: ST, name: string, filters: number, kernel: number, o: ConvOptions = {}): ST {
-    const k = pair(kernel), stride = o.stride ?? 1, bias = o.bias ?? this.#c.convBias;
-    const m = o.depthMultiplier ?? 1, cin = x.shape[x.shape.length - 1] as number;
-    const s = this.#same(x, name, k, stride, o);
+    const p = this.#depthwiseParts(x, name, kernel, o);
     const layer = tf.layers.separableConv2d({
-      name,
+      ...p.args,
       filters,
-      kernelSize: k,
-      strides: stride,
-      padding: s.padding,
-      depthMultiplier: m,
-      useBias: bias,
-      depthwiseInitializer: this.#kernelInit(k[0] * k[1] * m),
       pointwiseInitializer: this.#kernelInit(filters),
     });
-    return this.apply(layer, s.x, prod(k) * cin * m + cin * m * filters + (bias ? filters : 0));
+    return this.apply(layer, p.x, p.depthwise + p.cm * filters + (p.args.useBias ? filters : 0));
   }
 
   /** A transposed conv ("up-convolution"), linear, "same" (default) or "valid" as tfjs pads it. */
