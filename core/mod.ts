@@ -18,6 +18,7 @@ export * from "./taps.ts";
 export * from "./optim.ts";
 export * from "./losses.ts";
 export * from "./channelwise.ts";
+export * from "./producers.ts";
 export * from "./graph.ts";
 export * from "./rewrite.ts";
 export * from "./surgery.ts";
