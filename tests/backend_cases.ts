@@ -51,6 +51,32 @@ function depthwiseCase(
   };
 }
 
+/**
+ * A (depthwise) convolution of fixed shapes: `x` = [n, h, w, c], a `kh` x `kw`
+ * kernel with `out` output channels (depthwise: multiplier). With H != W of
+ * different parity, a non-square kernel or different strides per axis, the
+ * padding before (top, left) differs between the axes, which drawn square
+ * cases never show.
+ */
+function asymmetricCase(
+  name: string,
+  [n, h, w, c]: number[],
+  [kh, kw]: [number, number],
+  out: number,
+  strides: [number, number],
+  pad: "same" | "valid",
+  depthwise = false,
+): Case {
+  return {
+    name,
+    shapes: [[n, h, w, c], [kh, kw, c, out]],
+    fn: (x, f) =>
+      depthwise
+        ? tf.depthwiseConv2d(as4(x), as4(f), strides, pad)
+        : tf.conv2d(as4(x), as4(f), strides, pad),
+  };
+}
+
 /** Training-mode batch norm as tfjs-layers does it: batch moments, then FusedBatchNorm. */
 function batchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
@@ -82,6 +108,13 @@ export const cases: Case[] = [
   convCase("conv 3x3 dilation 2 (forward)", 3, 1, "same", 2),
   depthwiseCase("depthwise 3x3 stride 1 same", 3, 1, "same", 1),
   depthwiseCase("depthwise 3x3 stride 2 valid x2", 3, 2, "valid", 2),
+  // padding (top, left): (1, 0) / (1, 0) / (0, 1) / (0, 1) / none / (1, 0)
+  asymmetricCase("conv 3x2 stride 1 same, 7x8", [2, 7, 8, 3], [3, 2], 4, [1, 1], "same"),
+  asymmetricCase("conv 3x2 stride 2 same, 7x8", [2, 7, 8, 3], [3, 2], 4, [2, 2], "same"),
+  asymmetricCase("conv 3x3 stride 2 same, 8x7", [2, 8, 7, 2], [3, 3], 3, [2, 2], "same"),
+  asymmetricCase("conv 3x3 strides 2,1 same, 8x7", [1, 8, 7, 2], [3, 3], 3, [2, 1], "same"),
+  asymmetricCase("conv 2x3 stride 2 valid, 9x6", [2, 9, 6, 3], [2, 3], 2, [2, 2], "valid"),
+  asymmetricCase("depthwise 3x2 stride 2 same, 7x8", [1, 7, 8, 2], [3, 2], 2, [2, 2], "same", true),
   {
     name: "dense",
     shapes: [[int(2, 5), 7], [7, int(2, 6)], [1]],
