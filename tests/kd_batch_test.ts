@@ -7,10 +7,10 @@
  * batch cannot tell a batch mean from a sum; three rows at two temperatures
  * pin the reduction and the T² scale.
  */
-import { type Batch, type Dataset, type Emit, kdLoss, tf, train } from "@shears/core";
+import { type Batch, type Dataset, kdLoss, tf, train } from "@shears/core";
 import { allClose, equal } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
-import { testContext } from "./context.ts";
+import { notCancelled, quietEmit, testContext } from "./context.ts";
 
 await useTestBackend();
 
@@ -101,12 +101,6 @@ Deno.test("train() with only the KD term: one SGD step = -lr·alpha·Xᵀ·T(ps 
       yield { x: tf.tensor2d(X), y: tf.tensor1d([0, 1, 2], "int32") };
     },
   };
-  const quiet = Object.assign(() => {}, {
-    progress() {},
-    metric() {},
-    log() {},
-    artifact() {},
-  }) as unknown as Emit;
   const ctx = testContext({ model: student, teacher, data });
   const lr = 0.5, alpha = 0.7, T = 4;
   await train(
@@ -119,8 +113,8 @@ Deno.test("train() with only the KD term: one SGD step = -lr·alpha·Xᵀ·T(ps 
       augment: false,
       optimizer: { kind: "sgd", lr },
     },
-    quiet,
-    { cancelled: false },
+    quietEmit,
+    notCancelled,
   );
   const matmul = (a: number[][], b: number[][]) =>
     a.map((row) => b[0].map((_, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));

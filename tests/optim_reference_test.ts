@@ -11,7 +11,6 @@
 import {
   type Batch,
   type Dataset,
-  type Emit,
   lrAt,
   makeOptimizer,
   type NamedVariable,
@@ -24,7 +23,7 @@ import {
 } from "@shears/core";
 import { allClose, equal } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
-import { testContext } from "./context.ts";
+import { notCancelled, quietEmit, testContext } from "./context.ts";
 
 await useTestBackend();
 
@@ -230,12 +229,6 @@ Deno.test("train() steps each epoch with the cosine lr of its place in the whole
     description: "-sum(bias)",
     loss: (m: tf.LayersModel) => m.getLayer("fc").getWeights()[1].sum().neg() as tf.Scalar,
   };
-  const quiet = Object.assign(() => {}, {
-    progress() {},
-    metric() {},
-    log() {},
-    artifact() {},
-  }) as unknown as Emit;
   const stats = await train(
     ctx,
     {
@@ -249,8 +242,8 @@ Deno.test("train() steps each epoch with the cosine lr of its place in the whole
       schedule: { kind: "cosine" },
       regularizers: [{ name: "up", reg, weight: 1 }],
     },
-    quiet,
-    { cancelled: false },
+    quietEmit,
+    notCancelled,
   );
   const want = torchCosine(0.4, 0, 8, 8).slice(2, 5);
   allClose(stats.map((s) => s.lr), want, { rtol: 1e-9, atol: 0 }, "reported lr");
