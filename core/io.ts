@@ -25,6 +25,7 @@
  */
 import { statfsSync } from "node:fs";
 import { tf } from "./tf.ts";
+import { announceAlive, isAlive } from "./liveness.ts";
 import { markUserFacing, UsageError } from "./errors.ts";
 import { faultPoint } from "./fault.ts";
 
@@ -73,6 +74,7 @@ function writeFailure(path: string, e: unknown): unknown {
 
 /** A hidden sibling of `path` for this process: `.<name>.<pid>-<id>.<kind>`. */
 function sibling(path: string, kind: "tmp" | "old"): string {
+  announceAlive(); // so cleanOrphans in other processes leaves this one's files alone
   const id = crypto.randomUUID().slice(0, 8);
   return `${dirname(path)}/.${basename(path)}.${Deno.pid}-${id}.${kind}`;
 }
@@ -127,17 +129,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** True while process `pid` runs (this one included); false when /proc cannot tell. */
-function running(pid: number): boolean {
-  if (pid === Deno.pid) return true;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) [ZX]/s.test(stat); // a zombie is dead
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Removes what killed writes left in `dir`: temp files and directories
  * (incomplete, never read), and versions set aside by an interrupted
@@ -159,7 +150,7 @@ export async function cleanOrphans(dir: string, only?: string): Promise<void> {
   }
   for (const e of entries) {
     const m = e.name.match(SIBLING);
-    if (!m || (only !== undefined && m[1] !== only) || running(Number(m[2]))) continue;
+    if (!m || (only !== undefined && m[1] !== only) || isAlive(Number(m[2]))) continue;
     const path = `${dir}/${e.name}`, target = `${dir}/${m[1]}`;
     try {
       if (m[3] === "old" && !(await exists(target))) await Deno.rename(path, target);

@@ -30,6 +30,7 @@ export * from "./run.ts";
 export * from "./errors.ts";
 export * from "./metrics.ts";
 export * from "./io.ts";
+export * from "./liveness.ts";
 export * from "./checkpoint.ts";
 export * from "./finite.ts";
 export * from "./cli.ts";

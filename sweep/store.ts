@@ -21,7 +21,7 @@
  * ```
  * @module
  */
-import { UsageError, writeFileAtomic } from "@shears/core";
+import { announceAlive, isAlive, UsageError, writeFileAtomic } from "@shears/core";
 import type { FlagValue, Point, Sweep } from "./spec.ts";
 
 /** What happened to a point, as results.jsonl and point.json hold it. */
@@ -193,15 +193,6 @@ export interface SweepLock {
   release(): void;
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return !Deno.build.os.startsWith("linux"); // unknown elsewhere: assume alive
-  }
-}
-
 /**
  * Locks `out` for one producer (a local or queue sweep): a second sweep
  * started on the same directory is refused with a usage error while the
@@ -217,6 +208,7 @@ function alive(pid: number): boolean {
 export function lockDir(out: string): SweepLock {
   const path = `${out}/sweep.lock`;
   const host = Deno.hostname();
+  announceAlive();
   for (let tries = 0; tries < 3; tries++) {
     try {
       const f = Deno.openSync(path, { write: true, createNew: true });
@@ -234,7 +226,7 @@ export function lockDir(out: string): SweepLock {
       throw e;
     }
     const [h, pid] = text.trim().split(" ");
-    if (h === host && !alive(Number(pid))) {
+    if (h === host && !isAlive(Number(pid))) {
       Deno.removeSync(path);
       continue;
     }
