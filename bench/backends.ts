@@ -18,7 +18,7 @@
  * @example
  * ```sh
  * deno task bench --json --machine "2-core CI-class VM, no GPU"
- * deno task bench --backends webgpu,wasm --torch_device cuda --machine "1x H100"
+ * deno task bench --backends webgpu-dawn,webgpu-deno,wasm --torch_device cuda --machine "1x H100"
  * ```
  * @module
  */
@@ -29,6 +29,7 @@ import {
   type BackendName,
   backendNames,
   cpuName,
+  describeBackend,
   exitOnError,
   type FlagDefs,
   initBackend,
@@ -36,6 +37,7 @@ import {
   probeAdapter,
   tf,
   UsageError,
+  type WebGpuProvider,
 } from "@shears/core";
 import { benchBatch, buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
 import { appendToBenchMd } from "./bench_md.ts";
@@ -63,9 +65,9 @@ type TorchDevice = "cpu" | "cuda";
 export const benchFlags = {
   backends: {
     type: "strings",
-    choices: backendNames.filter((n) => n !== "auto"),
-    help:
-      "backends to time (default: every one that initialises; webgpu only on a hardware adapter)",
+    choices: [...backendNames.filter((n) => n !== "auto"), "webgpu-dawn", "webgpu-deno"],
+    help: "backends to time; webgpu-dawn / webgpu-deno name the WebGPU provider (default: " +
+      "every one that initialises, webgpu on each provider with a hardware adapter)",
   },
   nets: {
     type: "strings",
@@ -118,6 +120,24 @@ async function timeMs(fn: () => Promise<unknown>, warmup: number, steps: number)
   return Math.min(...times);
 }
 
+/** A backend to bench: its name (with the WebGPU provider) and how to select it. */
+interface Candidate {
+  label: string;
+  init: () => Promise<BackendInfo>;
+}
+
+/** "webgpu-dawn" for webgpu through Dawn; the backend's name otherwise. */
+const labelOf = (info: BackendInfo) => info.provider ? `${info.name}-${info.provider}` : info.name;
+
+/** A candidate for a `--backends` name ("webgpu-dawn": webgpu with provider dawn). */
+function candidate(name: string): Candidate {
+  const [backend, provider] = name.split("-") as [BackendName, WebGpuProvider | undefined];
+  return {
+    label: name,
+    init: () => initBackend(backend, { webgpu: provider ?? "auto", quiet: true }),
+  };
+}
+
 async function measure(
   info: BackendInfo,
   net: NetName,
@@ -125,7 +145,6 @@ async function measure(
   warmup: number,
   steps: number,
 ): Promise<Row> {
-  tf.setBackend(info.name);
   const model = buildNet(net);
   const optimizer = tf.train.sgd(0.01);
   const { x, labels } = benchBatch();
@@ -140,7 +159,7 @@ async function measure(
   tf.dispose([x, labels]);
   optimizer.dispose();
   model.dispose();
-  return { backend: info.name, device: info.device, net, train_ms, infer_ms };
+  return { backend: labelOf(info), device: info.device, net, train_ms, infer_ms };
 }
 
 /**
@@ -190,25 +209,34 @@ function torchDevice(t: TorchResult): string {
     : `CPU, torch ${t.torch}, ${t.threads} threads`;
 }
 
-/** Backends to bench: the named ones, or every one that initialises (webgpu on hardware only). */
-async function pickBackends(named: string[] | undefined): Promise<BackendInfo[]> {
-  const infos: BackendInfo[] = [];
+/**
+ * Backends to bench: the named ones (each checked now, so a bad one fails
+ * before minutes of timing), or every one that initialises, webgpu on each
+ * provider that offers a hardware adapter.
+ */
+async function pickBackends(named: string[] | undefined): Promise<Candidate[]> {
   if (named) {
-    for (const n of named) infos.push(await initBackend(n as BackendName));
-    return infos;
+    const picked = named.map(candidate);
+    for (const c of picked) await c.init();
+    return picked;
   }
-  const candidates: BackendName[] = ["tensorflow", "wasm", "cpu"];
-  const adapter = await probeAdapter();
-  if (adapter != null && !adapter.fallback) candidates.unshift("webgpu");
-  for (const n of candidates) {
+  const names: string[] = [];
+  for (const provider of ["dawn", "deno"] as const) {
+    const adapter = await probeAdapter(provider);
+    if (adapter != null && !adapter.fallback) names.push(`webgpu-${provider}`);
+  }
+  names.push("tensorflow", "wasm", "cpu");
+  const picked: Candidate[] = [];
+  for (const c of names.map(candidate)) {
     try {
-      infos.push(await initBackend(n));
+      await c.init();
+      picked.push(c);
     } catch (e) {
       if (!(e instanceof BackendError)) throw e;
-      console.error(`skipping ${n}: ${e.message}`);
+      console.error(`skipping ${c.label}: ${e.message}`);
     }
   }
-  return infos;
+  return picked;
 }
 
 function bestOf(a: TorchResult, b: TorchResult | null): TorchResult {
@@ -253,7 +281,9 @@ async function main(args: string[]): Promise<void> {
   const backends = await pickBackends(values.backends);
   const torchBefore = values.torch ? await runTorch(device, warmup, steps) : null;
   const rows: Row[] = [];
-  for (const info of backends) {
+  for (const backend of backends) {
+    const info = await backend.init();
+    console.error(describeBackend(info));
     for (const net of nets) {
       const slow = info.name === "cpu";
       const row = await measure(info, net, !slow, slow ? 1 : warmup, slow ? 1 : steps);

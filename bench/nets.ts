@@ -68,29 +68,44 @@ export function buildNet(name: NetName): tf.LayersModel {
 /** Batch size of every bench measurement. */
 export const BATCH = 64;
 
-/** The seeded batch every measurement uses: BATCH random 32x32x3 images and one-hot labels. */
-export function benchBatch(): { x: tf.Tensor4D; labels: tf.Tensor2D } {
-  const x = tf.randomNormal([BATCH, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+/**
+ * The seeded batch every measurement uses: `batch` (default BATCH) random
+ * 32x32x3 images and one-hot labels.
+ */
+export function benchBatch(batch = BATCH): { x: tf.Tensor4D; labels: tf.Tensor2D } {
+  const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D;
   const labels = tf.tidy(() =>
-    tf.oneHot(tf.randomUniform([BATCH], 0, 10, "int32", 2) as tf.Tensor1D, 10).toFloat()
+    tf.oneHot(tf.randomUniform([batch], 0, 10, "int32", 2) as tf.Tensor1D, 10).toFloat()
   ) as tf.Tensor2D;
   return { x, labels };
 }
 
 /**
- * One SGD training step: forward in training mode, softmax cross-entropy,
- * gradients of all trainable variables, update. Returns the loss.
+ * The synchronous part of a training step: forward in training mode, softmax
+ * cross-entropy, gradients of all trainable variables, update. On a GPU
+ * backend this only records and submits the work (its duration is the host
+ * cost); returns the loss tensor.
  */
+export function recordTrainStep(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  labels: tf.Tensor2D,
+): tf.Scalar {
+  return optimizer.minimize(() => {
+    const logits = model.apply(x, { training: true }) as tf.Tensor2D;
+    return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+  }, true)!;
+}
+
+/** One SGD training step ({@link recordTrainStep}, then the loss read back). Returns the loss. */
 export async function trainStep(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   x: tf.Tensor4D,
   labels: tf.Tensor2D,
 ): Promise<number> {
-  const loss = optimizer.minimize(() => {
-    const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-    return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-  }, true)!;
+  const loss = recordTrainStep(model, optimizer, x, labels);
   const v = (await loss.data())[0];
   loss.dispose();
   return v;

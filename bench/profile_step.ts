@@ -1,13 +1,22 @@
 /**
- * Where a training step's time goes, per kernel: `deno task profile --backend
- * webgpu --net vgg`. Runs the bench nets (bench/nets.ts; batch 64 of 32x32x3),
- * times one warm training step and one inference batch, then profiles a step
- * with `tf.profile` and prints the kernels by total time. Comparing the wall
- * time with the sum of kernel times separates kernel cost from per-dispatch
- * and host overhead (the open question for WebGPU on a real GPU, BENCH.md).
+ * Where a training step's time goes: `deno task profile --backend webgpu`.
+ * Runs a bench net (bench/nets.ts; 32x32x3 images, `--batch` of them) and
+ * prints, per training step:
+ *
+ * - on webgpu: the dispatch count (and queue submits and uploads), the host
+ *   time (the synchronous part of the step: JS, kernel selection, encoding
+ *   and WebGPU API calls, until the step is recorded) beside the wall time,
+ *   and the GPU time per kernel from timestamp queries where the adapter
+ *   offers them (`--webgpu dawn-null`, Dawn's null adapter, executes nothing:
+ *   its wall time is host cost alone);
+ * - on every backend: the top kernels, by GPU (or kernel) time, with their
+ *   dispatch counts on webgpu.
+ *
+ * Changes to the webgpu kernels are judged by these figures (BENCH.md).
  *
  * @example
  * ```sh
+ * deno task profile --backend webgpu --webgpu dawn-null --batch 4
  * deno task profile --backend wasm --net resnet --top 15
  * ```
  * @module
@@ -15,13 +24,25 @@
 import {
   type BackendName,
   backendNames,
+  countDispatches,
+  type DispatchCounts,
   exitOnError,
   type FlagDefs,
   initBackend,
+  PARALLEL_FILTER_GRADS,
   parseFlags,
   tf,
+  type WebGpuProvider,
 } from "@shears/core";
-import { benchBatch, buildNet, inferStep, type NetName, trainStep } from "./nets.ts";
+import {
+  BATCH,
+  benchBatch,
+  buildNet,
+  inferStep,
+  type NetName,
+  recordTrainStep,
+  trainStep,
+} from "./nets.ts";
 
 const flags = {
   backend: {
@@ -30,60 +51,155 @@ const flags = {
     choices: backendNames.filter((n) => n !== "auto"),
     help: "backend to profile",
   },
+  webgpu: {
+    type: "string",
+    default: "auto",
+    choices: ["auto", "dawn", "deno", "dawn-null"],
+    help: "WebGPU provider; dawn-null: Dawn's null adapter (executes nothing: host cost alone)",
+  },
   net: { type: "string", default: "vgg", choices: ["vgg", "resnet"], help: "bench net" },
+  batch: { type: "int", default: BATCH, min: 1, help: "images per step" },
+  steps: { type: "int", default: 3, min: 1, help: "timed steps (their median is printed)" },
   top: { type: "int", default: 20, min: 1, help: "kernels to list" },
+  parallel_filter_grads: {
+    type: "boolean",
+    default: false,
+    help: "webgpu: Shears' parallel filter-gradient kernels instead of tfjs's",
+  },
+  json: {
+    type: "boolean",
+    default: false,
+    help: "print the figures as one JSON object on the last stdout line",
+  },
 } satisfies FlagDefs;
 
-/** Kernel name -> calls and summed kernel time (ms) of one profiled step. */
-async function profileStep(step: () => Promise<unknown>): Promise<{
-  kernels: Map<string, { n: number; ms: number }>;
-  count: number;
-}> {
+/** Per kernel: calls, dispatches (webgpu) and summed GPU/kernel time of one profiled step. */
+interface KernelRow {
+  calls: number;
+  dispatches: number;
+  ms: number;
+}
+
+/** Kernel name -> calls and summed kernel time (ms) of one step under `tf.profile`. */
+async function kernelTimes(step: () => Promise<unknown>): Promise<Map<string, KernelRow>> {
   const info = await tf.profile(async () => {
     await step();
   });
-  const kernels = new Map<string, { n: number; ms: number }>();
+  const rows = new Map<string, KernelRow>();
   // "...__op" entries are op scopes around kernels listed too: counting them would count twice
   for (const k of info.kernels.filter((k) => !k.name.endsWith("__op"))) {
-    const e = kernels.get(k.name) ?? { n: 0, ms: 0 };
-    e.n++;
-    e.ms += Number(await k.kernelTimeMs) || 0;
-    kernels.set(k.name, e);
+    const row = rows.get(k.name) ?? { calls: 0, dispatches: 0, ms: 0 };
+    row.calls++;
+    row.ms += Number(await k.kernelTimeMs) || 0;
+    rows.set(k.name, row);
   }
-  return { kernels, count: [...kernels.values()].reduce((s, e) => s + e.n, 0) };
+  return rows;
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Host and wall time (ms) and dispatch counts of `steps` training steps (medians; counts of the last). */
+async function timeSteps(
+  record: () => tf.Scalar,
+  steps: number,
+  gpu: boolean,
+): Promise<{ hostMs: number; wallMs: number; counts?: DispatchCounts }> {
+  const host: number[] = [], wall: number[] = [];
+  let counts: DispatchCounts | undefined;
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    let loss: tf.Scalar;
+    if (gpu) ({ result: loss, counts } = countDispatches(record));
+    else loss = record();
+    host.push(performance.now() - t0);
+    await loss.data();
+    wall.push(performance.now() - t0);
+    loss.dispose();
+  }
+  return { hostMs: median(host), wallMs: median(wall), counts };
+}
+
+const ms = (v: number) => v.toFixed(1);
 
 async function main(): Promise<void> {
   const f = parseFlags(flags, Deno.args, {
     name: "profile_step",
-    description: "Per-kernel profile of one training step of a bench net.",
+    description:
+      "Dispatches, host time and per-kernel GPU time of one training step of a bench net.",
   });
-  const info = await initBackend(f.backend as BackendName);
+  const nullAdapter = f.webgpu === "dawn-null";
+  const info = await initBackend(f.backend as BackendName, {
+    webgpu: (nullAdapter ? "dawn" : f.webgpu) as WebGpuProvider,
+    dawnOptions: nullAdapter ? ["backend=null"] : [],
+  });
+  const gpu = info.name === "webgpu";
+  if (gpu) tf.env().set(PARALLEL_FILTER_GRADS, f.parallel_filter_grads);
   const model = buildNet(f.net as NetName);
   const optimizer = tf.train.sgd(0.01);
-  const { x, labels } = benchBatch();
-  const step = () => trainStep(model, optimizer, x, labels);
-  await step();
+  const { x, labels } = benchBatch(f.batch);
+  const record = () => recordTrainStep(model, optimizer, x, labels);
+  await trainStep(model, optimizer, x, labels); // compiles the pipelines
   await inferStep(model, x);
-  let t0 = performance.now();
-  await step();
-  const trainMs = performance.now() - t0;
-  t0 = performance.now();
+  const { hostMs, wallMs, counts } = await timeSteps(record, f.steps, gpu);
+  const t0 = performance.now();
   await inferStep(model, x);
   const inferMs = performance.now() - t0;
-  const { kernels, count } = await profileStep(step);
+  // The null adapter's timestamps are meaningless: list its kernels by dispatches alone.
+  const kernels = nullAdapter
+    ? new Map<string, KernelRow>()
+    : await kernelTimes(() => trainStep(model, optimizer, x, labels));
+  for (const [name, n] of counts?.byKernel ?? []) {
+    const row = kernels.get(name) ?? { calls: 0, dispatches: 0, ms: 0 };
+    kernels.set(name, { ...row, dispatches: n });
+  }
   const total = [...kernels.values()].reduce((s, e) => s + e.ms, 0);
+  const provider = info.provider ? ` (${info.provider})` : "";
   console.log(
-    `${info.name} (${info.device}), ${f.net}: train step ${trainMs.toFixed(1)} ms, ` +
-      `inference ${inferMs.toFixed(1)} ms`,
+    `${info.name}${provider} on ${info.device}, ${f.net}, batch ${f.batch}` +
+      (gpu ? `, parallel filter grads ${f.parallel_filter_grads ? "on" : "off"}` : ""),
   );
-  console.log(`profiled step: ${count} kernels, ${total.toFixed(1)} ms of kernel time`);
-  const rows = [...kernels].sort((a, b) => b[1].ms - a[1].ms).slice(0, f.top);
+  console.log(
+    `per training step (median of ${f.steps}): wall ${ms(wallMs)} ms, host ${ms(hostMs)} ms` +
+      (counts
+        ? `, ${counts.dispatches} dispatches, ${counts.submits} submits, ${counts.uploads} uploads`
+        : ""),
+  );
+  console.log(`inference batch: ${ms(inferMs)} ms`);
+  const what = gpu ? "GPU time (timestamp queries)" : "kernel time";
+  console.log(
+    `profiled step: ${ms(total)} ms of ${what}${gpu && total === 0 ? ": none offered" : ""}`,
+  );
+  const rows = [...kernels].sort((a, b) => b[1].ms - a[1].ms || b[1].dispatches - a[1].dispatches)
+    .slice(0, f.top);
+  console.log(
+    `  ${"kernel".padEnd(36)} ${"ms".padStart(9)}  calls${gpu ? "  dispatches" : ""}  share`,
+  );
   for (const [name, e] of rows) {
-    const share = total > 0 ? (100 * e.ms / total).toFixed(1) : "-";
-    console.log(`  ${name.padEnd(36)} ${e.ms.toFixed(1).padStart(9)} ms  x${e.n}  ${share}%`);
+    const share = total > 0 ? `${(100 * e.ms / total).toFixed(1)}%` : "-";
+    const d = gpu ? `  ${String(e.dispatches).padStart(10)}` : "";
+    console.log(
+      `  ${name.padEnd(36)} ${ms(e.ms).padStart(9)}  ${String(e.calls).padStart(5)}${d}  ${share}`,
+    );
+  }
+  if (f.json) {
+    console.log(JSON.stringify({
+      backend: info.name,
+      provider: info.provider,
+      device: info.device,
+      net: f.net,
+      batch: f.batch,
+      parallel_filter_grads: gpu ? f.parallel_filter_grads : undefined,
+      wall_ms: wallMs,
+      host_ms: hostMs,
+      infer_ms: inferMs,
+      dispatches: counts?.dispatches,
+      submits: counts?.submits,
+      uploads: counts?.uploads,
+      kernel_ms: total,
+    }));
   }
   tf.dispose([x, labels]);
+  optimizer.dispose();
   model.dispose();
 }
 

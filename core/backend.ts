@@ -18,10 +18,21 @@
 import { tf } from "./tf.ts";
 import type { BackendInfo } from "./pipeline.ts";
 import { initTensorflow, TENSORFLOW_INSTALL_HINT } from "./backends/tensorflow.ts";
-import { initWebGpu } from "./backends/webgpu.ts";
-export { type AdapterProbe, probeAdapter } from "./backends/webgpu.ts";
+import { type DawnOptions, initWebGpu, type WebGpuProvider } from "./backends/webgpu/mod.ts";
+export {
+  type AdapterProbe,
+  countDispatches,
+  DawnError,
+  type DispatchCounts,
+  FUSED_BN_GRAD,
+  PARALLEL_FILTER_GRADS,
+  probeAdapter,
+  type WebGpuProvider,
+  webgpuProviders,
+} from "./backends/webgpu/mod.ts";
 export { cpuName } from "./backends/host.ts";
 import { initWasm } from "./backends/wasm/init.ts";
+import { webgpuProviders as webgpuProviderNames } from "./backends/webgpu/mod.ts";
 import { cpuName, firstLine } from "./backends/host.ts";
 
 /** Values accepted by `--backend`. */
@@ -38,9 +49,13 @@ export class BackendError extends Error {
   }
 }
 
-/** One line for logs: "backend: wasm on <cpu> (2 cores), SIMD on, threads off". */
+/**
+ * One line for logs: "backend: wasm on <cpu> (2 cores), SIMD on, threads off",
+ * "backend: webgpu (dawn) on NVIDIA H100 80GB HBM3".
+ */
 export function describeBackend(info: BackendInfo): string {
-  const parts = [`backend: ${info.name} on ${info.device}`];
+  const provider = info.provider ? ` (${info.provider})` : "";
+  const parts = [`backend: ${info.name}${provider} on ${info.device}`];
   if (info.simd !== undefined) parts.push(`SIMD ${info.simd ? "on" : "off"}`);
   if (info.threads !== undefined) parts.push(`threads ${info.threads ? "on" : "off"}`);
   return parts.join(", ");
@@ -53,13 +68,26 @@ function initCpu(): Promise<BackendInfo> {
   });
 }
 
-async function initNamed(name: Exclude<BackendName, "auto">): Promise<BackendInfo> {
+/** How to initialise: the WebGPU provider (`--webgpu`), and log output. */
+export interface BackendOptions {
+  /** Print nothing (the choice is still returned). */
+  quiet?: boolean;
+  /** Where WebGPU comes from (`--webgpu`); default auto. */
+  webgpu?: WebGpuProvider;
+  /** Options for Dawn's create(), e.g. ["backend=null"] (bench/profile_step.ts). */
+  dawnOptions?: DawnOptions;
+}
+
+async function initNamed(
+  name: Exclude<BackendName, "auto">,
+  opts: BackendOptions,
+): Promise<BackendInfo> {
   try {
     switch (name) {
       case "tensorflow":
         return await initTensorflow(false);
       case "webgpu":
-        return await initWebGpu(true);
+        return await initWebGpu(true, opts.webgpu, opts.dawnOptions);
       case "wasm":
         return await initWasm();
       case "cpu":
@@ -67,14 +95,17 @@ async function initNamed(name: Exclude<BackendName, "auto">): Promise<BackendInf
     }
   } catch (e) {
     const hint = name === "tensorflow" ? `; ${TENSORFLOW_INSTALL_HINT}` : "";
-    throw new BackendError(`--backend ${name} is not usable here: ${firstLine(e)}${hint}`);
+    const via = name === "webgpu" && opts.webgpu && opts.webgpu !== "auto"
+      ? ` --webgpu ${opts.webgpu}`
+      : "";
+    throw new BackendError(`--backend ${name}${via} is not usable here: ${firstLine(e)}${hint}`);
   }
 }
 
-async function initAuto(): Promise<BackendInfo> {
+async function initAuto(opts: BackendOptions): Promise<BackendInfo> {
   const attempts: (() => Promise<BackendInfo>)[] = [
     () => initTensorflow(true),
-    () => initWebGpu(false),
+    () => initWebGpu(false, opts.webgpu, opts.dawnOptions),
     initWasm,
     initCpu,
   ];
@@ -92,12 +123,14 @@ async function initAuto(): Promise<BackendInfo> {
 /**
  * Initialises and selects a backend; returns what to print and record (it is
  * printed to stderr unless `quiet`). Throws {@link BackendError} (one clear
- * line) when an explicitly requested backend cannot be used.
+ * line) when an explicitly requested backend cannot be used. `webgpu` names
+ * the WebGPU provider: with `--backend webgpu` a named provider that cannot
+ * run is an error; `--backend auto` falls through to wasm as always.
  *
  * @example
  * ```ts
  * try {
- *   ctx.backend = await initBackend(flags.backend as BackendName);
+ *   ctx.backend = await initBackend(flags.backend as BackendName, { webgpu: "auto" });
  * } catch (e) {
  *   if (e instanceof BackendError) { console.error(e.message); Deno.exit(2); }
  *   throw e;
@@ -106,12 +139,17 @@ async function initAuto(): Promise<BackendInfo> {
  */
 export async function initBackend(
   name: BackendName,
-  opts: { quiet?: boolean } = {},
+  opts: BackendOptions = {},
 ): Promise<BackendInfo> {
   if (!backendNames.includes(name)) {
     throw new BackendError(`--backend must be one of ${backendNames.join(", ")}, got ${name}`);
   }
-  const info = name === "auto" ? await initAuto() : await initNamed(name);
+  if (opts.webgpu && !webgpuProviderNames.includes(opts.webgpu)) {
+    throw new BackendError(
+      `--webgpu must be one of ${webgpuProviderNames.join(", ")}, got ${opts.webgpu}`,
+    );
+  }
+  const info = name === "auto" ? await initAuto(opts) : await initNamed(name, opts);
   await tf.ready();
   if (!opts.quiet) console.error(describeBackend(info));
   return info;

@@ -1,8 +1,10 @@
 /**
- * Folding BatchNorm into the Conv2D / Dense layer before it (Intra-Fusion's
- * reference does this before fusing, its `merge_bn`; {@link inferenceModel}
- * does it for deployment): with s = gamma / sqrt(var),
- * W' = W s and b' = (b - mean) s + beta; the BN layer is then set to the
+ * Folding BatchNorm into the linear layer before it — Conv1D / Conv2D /
+ * Conv3D, Dense, DepthwiseConv2D, SeparableConv2D (its pointwise kernel),
+ * Conv2DTranspose / Conv3DTranspose (Intra-Fusion's reference does this
+ * before fusing, its `merge_bn`; {@link inferenceModel} does it for
+ * deployment): with s = gamma / sqrt(var), each output channel's kernel
+ * slice W' = W s and b' = (b - mean) s + beta; the BN layer is then set to the
  * identity (gamma 1, beta 0, mean 0, variance 1 - epsilon, so tfjs'
  * (x - mean) / sqrt(var + epsilon) is x). The reference leaves epsilon out of
  * s; `includeEps: true` puts it in (then the folded model computes exactly
@@ -17,9 +19,10 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { resolveAxis } from "./channelwise.ts";
 import { layerWeight } from "./graph.ts";
 import { readScalars } from "./read.ts";
-import { type LayerSpec, rewriteLayers, wiring } from "./rewrite.ts";
+import { functionalView, type LayerSpec, rewriteLayers, wiring } from "./rewrite.ts";
 
 /** Options of {@link foldBatchNorm}. */
 export interface FoldOptions {
@@ -33,8 +36,38 @@ export interface FoldedPair {
   bn: string;
 }
 
+/** A kernel scaled by s per output channel. */
+type Scale = (kernel: tf.Tensor, s: tf.Tensor1D) => tf.Tensor;
+
+const lastAxis: Scale = (k, s) => k.mul(s);
+/** [..., out, in]: the output channels on the second-last axis. */
+const transposed: Scale = (k, s) => k.mul(s.reshape([-1, 1]));
+/** [kh, kw, in, m]: output channel c * m + i is [.., c, i]. */
+const depthwise: Scale = (k, s) => k.mul(s.reshape(k.shape.slice(2)));
+
+/** The layers a BN folds into: the weight that makes their output channels, and how to scale it. */
+const FOLDS = new Map<string, { kernel: string; scale: Scale }>([
+  ...["Conv1D", "Conv2D", "Conv3D", "Dense"].map((c) => [c, { kernel: "kernel", scale: lastAxis }]),
+  ["SeparableConv2D", { kernel: "pointwise_kernel", scale: lastAxis }],
+  ["Conv2DTranspose", { kernel: "kernel", scale: transposed }],
+  ["Conv3DTranspose", { kernel: "kernel", scale: transposed }],
+  ["DepthwiseConv2D", { kernel: "depthwise_kernel", scale: depthwise }],
+] as [string, { kernel: string; scale: Scale }][]);
+
+/**
+ * Whether a BN after a layer of this class can be folded into it (and an activation fused).
+ * @example
+ * ```ts
+ * isFoldTarget("DepthwiseConv2D"); // true
+ * ```
+ */
+export function isFoldTarget(className: string): boolean {
+  return FOLDS.has(className);
+}
+
 /** Pairs (producer, BN) where BN reads only the producer and nothing else reads the producer. */
 function foldablePairs(model: tf.LayersModel): FoldedPair[] {
+  model = functionalView(model);
   const layers = (model.getConfig() as unknown as { layers: LayerSpec[] }).layers;
   const { sources, readers } = wiring(layers);
   const outputs = new Set(model.outputs.map((o) => o.sourceLayer.name));
@@ -43,16 +76,14 @@ function foldablePairs(model: tf.LayersModel): FoldedPair[] {
   for (const l of layers) {
     if (l.className !== "BatchNormalization") continue;
     const from = sources.get(l.name)!;
-    if (from.length !== 1) continue;
     const p = byName.get(from[0])!;
-    if (p.className !== "Conv2D" && p.className !== "Dense") continue;
+    // one call each: a shared layer's weights serve its other calls too
+    if (from.length !== 1 || l.inboundNodes.length > 1 || p.inboundNodes.length > 1) continue;
+    if (!FOLDS.has(p.className) || p.config.dataFormat === "channelsFirst") continue;
     if (p.config.activation !== undefined && p.config.activation !== "linear") continue;
     if (readers.get(p.name)!.length !== 1 || outputs.has(p.name)) continue;
-    const axis = l.config.axis;
-    if (axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1)) {
-      const rank = (model.getLayer(l.name).outputShape as number[]).length;
-      if (axis !== rank - 1 && !(Array.isArray(axis) && axis[0] === rank - 1)) continue;
-    }
+    const rank = (model.getLayer(l.name).outputShape as number[]).length;
+    if (resolveAxis(l.config.axis ?? -1, rank) !== rank - 1) continue;
     pairs.push({ producer: p.name, bn: l.name });
   }
   return pairs;
@@ -105,11 +136,12 @@ export async function foldBatchNorm(
       const { gamma, beta, mean, variance, eps } = bnParams(b);
       const denom = (options.includeEps ? variance.add(eps) : variance.maximum(1e-30)).sqrt();
       const s = gamma ? gamma.div(denom) : tf.onesLike(denom).div(denom);
-      const kernel = layerWeight(p, "kernel")!.read();
+      const fold = FOLDS.get(p.getClassName())!;
+      const kernel = layerWeight(p, fold.kernel)!.read();
       const bias = layerWeight(p, "bias")?.read() ?? tf.zerosLike(mean);
       let newBias = bias.sub(mean).mul(s);
       if (beta) newBias = newBias.add(beta);
-      values.set(key(producer, "kernel"), tf.keep(kernel.mul(s))); // s broadcasts on the last axis
+      values.set(key(producer, fold.kernel), tf.keep(fold.scale(kernel, s as tf.Tensor1D)));
       values.set(key(producer, "bias"), tf.keep(newBias));
       if (gamma) values.set(key(bn, "gamma"), tf.keep(tf.onesLike(gamma)));
       if (beta) values.set(key(bn, "beta"), tf.keep(tf.zerosLike(beta)));

@@ -6,7 +6,11 @@
  * channel; a plugin with its own such layer registers it once, on import.
  *
  * Every weight of a registered layer is per-channel along its last axis,
- * unless `axes` names another axis for it.
+ * unless `axes` names another axis for it. A `check` that finds a config
+ * that is not channel-wise (BatchNormalization over an axis other than the
+ * channels, a channelsFirst pooling, a depthwise conv with depthMultiplier 2)
+ * does not fail the graph: the layer's channels are pinned (not prunable),
+ * with the reason in `ChannelGroup.reason`.
  *
  * @example
  * ```ts
@@ -20,48 +24,100 @@
 export interface ChannelwiseLayer {
   /** Channel axis of a weight by its param name (`depthwise_kernel`), default: its last axis. */
   axes?: Record<string, number>;
-  /** Returns why a layer's config is not channel-wise (it is then rejected), or undefined. */
-  check?: (config: Record<string, unknown>) => string | undefined;
+  /**
+   * Returns why a layer's config is not channel-wise for an input of shape
+   * `inShape` (batch axis dropped), or undefined. When it says why, the
+   * layer's input and output channels are pinned with that reason.
+   */
+  check?: (config: Record<string, unknown>, inShape: number[]) => string | undefined;
 }
 
-const lastAxis = (config: Record<string, unknown>) =>
-  config.axis === undefined || config.axis === -1 || (Array.isArray(config.axis) &&
-      config.axis.length === 1 && config.axis[0] === -1)
+/**
+ * A layer config's axis (a number, or a one-element list as Keras saves it,
+ * negative from the end) as an index into a tensor of `rank` axes (batch
+ * included), or undefined when it is not one axis.
+ *
+ * @example
+ * ```ts
+ * resolveAxis([3], 4); // 3
+ * resolveAxis(-1, 2); // 1
+ * ```
+ */
+export function resolveAxis(axis: unknown, rank: number): number | undefined {
+  const a = Array.isArray(axis) ? (axis.length === 1 ? axis[0] : undefined) : axis;
+  if (typeof a !== "number" || !Number.isInteger(a)) return undefined;
+  const i = a < 0 ? a + rank : a;
+  return i >= 0 && i < rank ? i : undefined;
+}
+
+/** Why a normalization's `axis` is not the channel axis of an input of shape `inShape`. */
+const overChannels = (config: Record<string, unknown>, inShape: number[]) =>
+  resolveAxis(config.axis ?? -1, inShape.length + 1) === inShape.length
     ? undefined
-    : `normalizes over axis ${
-      JSON.stringify(config.axis)
-    }; only the channel axis (-1) is supported`;
+    : `normalizes over axis ${JSON.stringify(config.axis)}, not the channel axis`;
+
+const channelsLast = (config: Record<string, unknown>) =>
+  config.dataFormat === "channelsFirst" ? "is channelsFirst (channels are not last)" : undefined;
 
 const registry = new Map<string, ChannelwiseLayer>([
-  ["BatchNormalization", { check: lastAxis }],
-  ["SigmoidBatchNorm", { check: lastAxis }],
+  ["BatchNormalization", { check: overChannels }],
+  ["SigmoidBatchNorm", { check: overChannels }],
   ["MaskedReLU", {}],
   ["DepthwiseConv2D", {
     axes: { depthwise_kernel: 2 },
     check: (c) =>
       c.depthMultiplier !== undefined && c.depthMultiplier !== 1
-        ? `has depthMultiplier ${c.depthMultiplier}; only 1 is supported`
-        : c.dataFormat === "channelsFirst"
-        ? "is channelsFirst; only channelsLast is supported"
+        ? `has depthMultiplier ${c.depthMultiplier} (output channels c*m..c*m+m-1 per input channel)`
+        : channelsLast(c),
+  }],
+  ["Activation", {
+    check: (c) => c.activation === "softmax" ? "applies a softmax across channels" : undefined,
+  }],
+  ["PReLU", {
+    check: (c, inShape) =>
+      Array.isArray(c.sharedAxes) && c.sharedAxes.includes(inShape.length)
+        ? "shares one alpha across channels"
         : undefined,
+  }],
+  ["Masking", {
+    // A removed channel held at zero changes no mask when the mask value is 0.
+    check: (c) =>
+      (c.maskValue ?? 0) === 0
+        ? undefined
+        : `masks time steps by all channels (maskValue ${c.maskValue})`,
   }],
   ...[
     "ReLU",
-    "Activation",
     "LeakyReLU",
     "ELU",
+    "ThresholdedReLU",
     "Dropout",
+    "SpatialDropout1D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "RepeatVector",
+    "Rescaling",
+    "Resizing",
+    "CenterCrop",
+    "RandomWidth",
+    "RandomHeight",
+  ].map((name): [string, ChannelwiseLayer] => [name, {}]),
+  ...[
     "ZeroPadding2D",
+    "Cropping2D",
+    "UpSampling2D",
     "MaxPooling2D",
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
-  ].map((name): [string, ChannelwiseLayer] => [name, {
-    check: (c) =>
-      c.dataFormat === "channelsFirst"
-        ? "is channelsFirst; only channelsLast is supported"
-        : undefined,
-  }]),
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "MaxPooling3D",
+    "AveragePooling3D",
+  ].map((name): [string, ChannelwiseLayer] => [name, { check: channelsLast }]),
 ]);
 
 /**

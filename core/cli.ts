@@ -22,13 +22,14 @@ import { parse as parseYaml } from "yaml";
 import type { Observable } from "rxjs";
 import type { ProgressEvent, RunEvent } from "./pipeline.ts";
 import { isUserFacing, markUserFacing, UsageError } from "./errors.ts";
-import { BackendError, backendNames } from "./backend.ts";
+import { BackendError, backendNames, DawnError, webgpuProviders } from "./backend.ts";
 import { coerceFlag, type FlagDefs, flagLines, type FlagValues } from "./flags.ts";
 
 export { UsageError };
 
 // Core's own user-facing errors.
 markUserFacing(BackendError);
+markUserFacing(DawnError);
 
 /** Flags every pipeline has. */
 export const commonFlags = {
@@ -37,6 +38,12 @@ export const commonFlags = {
     default: "auto",
     choices: backendNames,
     help: "compute backend (auto tries tensorflow, webgpu, wasm, cpu in that order)",
+  },
+  webgpu: {
+    type: "string",
+    default: "auto",
+    choices: webgpuProviders,
+    help: "WebGPU provider: dawn (npm webgpu), deno (built-in), auto (Dawn on a GPU, else Deno's)",
   },
   seed: { type: "int", default: 0, help: "random seed (data order, augmentation, init)" },
   out: { type: "string", help: "run directory (default runs/<pipeline>/<timestamp>)" },

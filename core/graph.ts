@@ -3,18 +3,24 @@
  * channels must be removed together, and every weight to slice with them.
  *
  * Every channel of every tensor is traced back to the channels that make it:
- * a producer's (Conv2D filters, Dense units), the model input's, or a
+ * a producer's (Conv / Dense / Embedding outputs, see
+ * {@link registerProducerLayer}), the model input's, or a
  * ChannelPadShortcut's zero padding. Channel-wise layers (BN, activations,
  * pooling, depthwise convs, MaskedReLU, ... see {@link registerChannelwiseLayer})
- * pass channels through; Concatenate shifts their indices; Flatten folds H*W
- * positions in (unit `(h*W + w)*C + c`, NHWC); an elementwise merge (Add, ...)
- * makes the channels it adds one channel. A {@link ChannelGroup} is a set of
- * such channels that share a producer or an Add: group channel j is removed
- * from every weight that sees it, or from none.
+ * pass channels through; Concatenate shifts their indices; Flatten and
+ * Reshape fold positions into the last axis (unit `(h*W + w)*C + c`, NHWC);
+ * an elementwise merge (Add, Multiply, ...) makes the channels it combines one
+ * channel. A {@link ChannelGroup} is a set of such channels that share a
+ * producer or a merge: group channel j is removed from every weight that sees
+ * it, or from none. The rules per layer class are in channel_rules.ts; a
+ * table of every standard layer is in docs/layers.md.
  *
- * A group is not prunable when it touches the model input, a model output or
- * a softmax over channels, or has no producer (only zero padding); `reason`
- * says which.
+ * A group is not prunable when it touches the model input, a model output,
+ * a softmax over channels, or a layer the graph cannot see through (a
+ * LayerNormalization, a recurrent layer's units, a broadcast one-channel
+ * input, an unknown layer with `allowUnknown`), or has no producer (only
+ * zero padding); `reason` says which. A layer called more than once with
+ * weights slices them for all its calls, so their channels are joined.
  *
  * @example
  * ```ts
@@ -27,7 +33,13 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { channelwiseLayer, channelwiseLayerNames } from "./channelwise.ts";
+import { type LayerCall, type Role, type Sym, traceCall } from "./channel_rules.ts";
+import { producerLayer } from "./producers.ts";
+import { functionalView } from "./rewrite.ts";
+
+export { UnsupportedLayerError } from "./channel_rules.ts";
+
+type Node = tf.LayersModel["nodesByDepth"][string][number];
 
 /** Where a group's channels sit in one layer's output tensor (or one of its weights). */
 export interface ChannelMap {
@@ -61,11 +73,11 @@ export interface ChannelGroup {
   prunable: boolean;
   /** Why not, when not prunable. */
   reason?: string;
-  /** Output weights of the Conv2D / Dense layers that make the channels (kernel, bias). */
+  /** Output weights of the producer layers (Conv, Dense, ...) that make the channels (kernel, bias). */
   producers: WeightRef[];
   /** Per-channel weights of channel-wise layers on the way (BN, depthwise, masks, ...). */
   followers: WeightRef[];
-  /** Input-side kernels of the Conv2D / Dense layers that read the channels. */
+  /** Input-side kernels of the producers (and recurrent layers) that read the channels. */
   consumers: WeightRef[];
   /** ChannelPadShortcut outputs whose zero padding channels belong to the group. */
   pads: ChannelMap[];
@@ -83,14 +95,6 @@ export interface ChannelGraph {
   groupsOf(layer: string): ChannelGroup[];
   /** The one group the output channels of a layer belong to. */
   groupOf(layer: string): ChannelGroup;
-}
-
-/** A layer the channel graph cannot see through, named with what is supported. */
-export class UnsupportedLayerError extends Error {
-  constructor(layer: string, className: string, why: string) {
-    super(`layer '${layer}' (${className}) ${why}`);
-    this.name = "UnsupportedLayerError";
-  }
 }
 
 /** The flattened units of group channel j in a map (empty if the channel is not there). */
@@ -136,13 +140,23 @@ export function channelRows(model: tf.LayersModel, ref: WeightRef): tf.Tensor2D 
   });
 }
 
-/** The kernel rows of each producer of a group ({@link channelRows}); the caller disposes them. */
-export function producerKernels(model: tf.LayersModel, group: ChannelGroup): tf.Tensor2D[] {
-  return group.producers.filter((p) => p.weight === "kernel").map((p) => channelRows(model, p));
+/**
+ * Whether a producer ref is its layer's kernel (`kernel`, `pointwise_kernel`,
+ * `embeddings`), not its bias.
+ * @example
+ * ```ts
+ * const kernels = group.producers.filter(isProducerKernel);
+ * ```
+ */
+export function isProducerKernel(ref: WeightRef): boolean {
+  return producerLayer(ref.className)?.kernel === ref.weight;
 }
 
-type Role = "producers" | "followers" | "consumers" | "pads" | "tensors";
-type Sym = { elems: number[]; spatial: number };
+/** The kernel rows of each producer of a group ({@link channelRows}); the caller disposes them. */
+export function producerKernels(model: tf.LayersModel, group: ChannelGroup): tf.Tensor2D[] {
+  return group.producers.filter(isProducerKernel).map((p) => channelRows(model, p));
+}
+
 type Pending = {
   role: Role;
   layer: string;
@@ -152,27 +166,20 @@ type Pending = {
   weight?: string;
   axis?: number;
 };
-type LayerSpec = {
-  name: string;
-  className: string;
-  config: Record<string, unknown>;
-  inboundNodes: [string, number, number, unknown][][];
-};
+type LayerSpec = { name: string; className: string; config: Record<string, unknown> };
 
-const MERGES = new Set(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]);
-const PRODUCERS: Record<string, { out: number; in: number }> = {
-  Conv2D: { out: 3, in: 2 },
-  Dense: { out: 1, in: 0 },
-};
+/** Classes whose calls must agree on channels when a layer is called more than once. */
+const CONFIG_COUPLED = new Set(["Reshape", "ChannelPadShortcut"]);
 
-/** Traces channels through a model; see the module doc. */
+/** Union-find over traced channels, and everything recorded along the way; see the module doc. */
 class Tracer {
   sources: { layer: string; producer: boolean }[] = [];
   elemSource: number[] = [];
   parent: number[] = [];
   pins = new Map<number, string>();
   pending: Pending[] = [];
-  outputs = new Map<string, Sym>();
+  /** Traced channels of each tensor, by its id. */
+  outputs = new Map<number, Sym>();
 
   fresh(layer: string, n: number, producer: boolean): number[] {
     const s = this.sources.push({ layer, producer }) - 1;
@@ -190,6 +197,7 @@ class Tracer {
   }
 
   union(a: number, b: number): void {
+    if (a < 0 || b < 0) return;
     const [ra, rb] = [this.find(a), this.find(b)];
     if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb);
   }
@@ -198,144 +206,120 @@ class Tracer {
     for (const e of elems) if (e >= 0 && !this.pins.has(e)) this.pins.set(e, reason);
   }
 
-  ref(role: Role, layer: tf.layers.Layer, x: Sym, weight?: string, axis?: number): void {
-    const className = layer.getClassName();
-    this.pending.push({ role, layer: layer.name, className, ...x, weight, axis });
-  }
-
-  /** Refs for the weights of `layer` named in `axes` (param -> axis), seeing tensor x. */
-  weights(
-    role: Role,
-    layer: tf.layers.Layer,
-    x: Sym,
-    axes: (param: string, rank: number) => number,
-  ) {
-    for (const w of layer.weights) {
-      const param = paramName(layer.name, w.originalName);
-      this.ref(role, layer, x, param, axes(param, w.shape.length));
+  /** Joins two tensors' channels one to one (the calls of a shared layer), or pins both. */
+  couple(a: Sym, b: Sym, why: string): void {
+    if (a.elems.length === b.elems.length && a.spatial === b.spatial) {
+      a.elems.forEach((e, i) => this.union(e, b.elems[i]));
+    } else {
+      this.pin(a.elems, why);
+      this.pin(b.elems, why);
     }
   }
 
-  /** Traces one layer; `inputs` are the tensors it reads in this model (see {@link modelInputs}). */
-  visit(spec: LayerSpec, layer: tf.layers.Layer, inputs: tf.SymbolicTensor[]): Sym {
-    const { className, config, name } = spec;
-    const bad = (why: string) => new UnsupportedLayerError(name, className, why);
-    if (spec.inboundNodes.length > 1) {
-      throw bad(`is called ${spec.inboundNodes.length} times; shared layers are not supported`);
+  /** The first traced call of each layer (refs are recorded there; later calls couple to it). */
+  firsts = new Map<string, { xs: Sym[]; ys: Sym[] }>();
+
+  /** Whether the tensors a call (node) reads are traced. */
+  ready(node: Node): boolean {
+    return node.inboundLayers.length === 0 ||
+      node.inputTensors.every((t) => this.outputs.has(t.id));
+  }
+
+  /** Traces one call (node) of a layer in this model. */
+  visit(spec: LayerSpec, layer: tf.layers.Layer, node: Node, options: GraphOptions) {
+    const { name, className, config } = spec;
+    const weights = layer.weights.map((w) => ({
+      param: paramName(name, w.originalName),
+      rank: w.shape.length,
+    }));
+    const first = this.firsts.get(name);
+    const xs = node.inboundLayers.length
+      ? node.inputTensors.map((t) => this.outputs.get(t.id)!)
+      : [];
+    const shapes = (ts: tf.SymbolicTensor[]) => ts.map((t) => (t.shape as number[]).slice(1));
+    const call: LayerCall = {
+      name,
+      className,
+      config,
+      xs,
+      inShapes: shapes(node.inputTensors),
+      outShapes: shapes(node.outputTensors),
+      weights,
+      fresh: (n, producer) => this.fresh(name, n, producer),
+      pin: (elems, reason) => this.pin(elems, reason),
+      union: (a, b) => this.union(a, b),
+      ref: (role, x, weight, axis) => {
+        if (!first) this.pending.push({ role, layer: name, className, ...x, weight, axis });
+      },
+    };
+    const ys = traceCall(call, options);
+    if (config.activation === "softmax") {
+      for (const y of ys) this.pin(y.elems, `feeds a softmax over channels at '${name}'`);
     }
-    const xs = (spec.inboundNodes[0] ?? []).map(([from, , tensorIndex]) => {
-      const x = this.outputs.get(from);
-      if (!x || tensorIndex !== 0) throw bad(`reads output ${tensorIndex} of '${from}'`);
-      return x;
-    });
-    const x = xs[0];
-    if (className === "InputLayer") {
-      const shape = config.batchInputShape as number[];
-      const elems = this.fresh(name, shape[shape.length - 1], false);
-      this.pin(elems, `is coupled to the model input '${name}'`);
-      return { elems, spatial: 1 };
+    if (!first) {
+      this.firsts.set(name, { xs, ys });
+      for (const y of ys) call.ref("tensors", y);
+    } else if (weights.length > 0 || CONFIG_COUPLED.has(className)) {
+      // One set of weights (or one config) serves every call: their channels are removed together.
+      const why = `is read by '${name}' (${className}), called on tensors of different channels`;
+      xs.forEach((x, i) => first.xs[i] && this.couple(first.xs[i], x, why));
+      ys.forEach((y, i) => first.ys[i] && this.couple(first.ys[i], y, why));
     }
-    if (xs.length !== 1 && !MERGES.has(className) && className !== "Concatenate") {
-      throw bad(`has ${xs.length} inputs; expected 1`);
-    }
-    const producer = PRODUCERS[className];
-    if (producer) {
-      if (config.dataFormat === "channelsFirst") throw bad("is channelsFirst; only channelsLast");
-      this.ref("consumers", layer, x, "kernel", producer.in);
-      const n = (config.filters ?? config.units) as number;
-      const y = { elems: this.fresh(name, n, true), spatial: 1 };
-      this.weights("producers", layer, y, (p) => p === "kernel" ? producer.out : 0);
-      return y;
-    }
-    const cw = channelwiseLayer(className);
-    if (cw) {
-      const why = cw.check?.(config);
-      if (why) throw bad(why);
-      this.weights("followers", layer, x, (p, rank) => cw.axes?.[p] ?? rank - 1);
-      return x;
-    }
-    if (className === "Flatten") {
-      const shape = inputs[0].shape as number[];
-      const positions = shape.slice(1, -1).reduce((a, b) => a * b, 1);
-      return { elems: x.elems, spatial: x.spatial * positions };
-    }
-    if (className === "Concatenate") {
-      const rank = inputs[0].shape.length;
-      if (config.axis !== -1 && config.axis !== rank - 1) {
-        throw bad(`concatenates along axis ${config.axis}; only the channel axis is supported`);
-      }
-      if (xs.some((t) => t.spatial !== 1)) throw bad("concatenates flattened tensors");
-      return { elems: xs.flatMap((t) => t.elems), spatial: 1 };
-    }
-    if (MERGES.has(className)) {
-      for (const t of xs.slice(1)) {
-        if (t.elems.length !== x.elems.length || t.spatial !== x.spatial) {
-          throw bad("merges tensors of different channel counts (broadcasting is not supported)");
-        }
-        t.elems.forEach((e, c) => this.union(x.elems[c], e));
-      }
-      return x;
-    }
-    if (className === "ChannelPadShortcut") {
-      const [before, after] = [config.padBefore as number, config.padAfter as number];
-      const pad = this.fresh(name, before + after, false);
-      const elems = [...pad.slice(0, before), ...x.elems, ...pad.slice(before)];
-      const padOnly = elems.map((e, c) => c < before || c >= before + x.elems.length ? e : -1);
-      this.ref("pads", layer, { elems: padOnly, spatial: 1 });
-      return { elems, spatial: 1 };
-    }
-    throw bad(
-      `is not supported by the channel graph; supported: InputLayer, Conv2D, Dense, Flatten, ` +
-        `Concatenate, ${[...MERGES].join(", ")}, ChannelPadShortcut, ${
-          channelwiseLayerNames().join(", ")
-        } (register others with registerChannelwiseLayer)`,
-    );
+    ys.forEach((y, i) => this.outputs.set(node.outputTensors[i].id, y));
   }
 }
 
+/** Options of {@link buildChannelGraph}. */
+export interface GraphOptions {
+  /**
+   * Treat a layer of a class no rule or registry knows as opaque: its input
+   * and output channels are pinned (not prunable; the reason names it) and
+   * the rest of the model is traced. Default false: such a layer is an
+   * {@link UnsupportedLayerError} naming it and how to register it.
+   */
+  allowUnknown?: boolean;
+}
+
 /**
- * Builds the channel graph of a functional LayersModel (channels-last).
- * Throws {@link UnsupportedLayerError} naming the first layer it cannot trace.
+ * Builds the channel graph of a LayersModel (functional or Sequential; channels-last).
+ * Throws {@link UnsupportedLayerError} naming the first layer of a class it
+ * does not know, unless `options.allowUnknown`.
  */
-export function buildChannelGraph(model: tf.LayersModel): ChannelGraph {
-  if (model instanceof tf.Sequential) {
-    throw new Error(
-      `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
-    );
-  }
-  const config = model.getConfig() as unknown as {
-    layers: LayerSpec[];
-    outputLayers: [string, number, number][];
-  };
+export function buildChannelGraph(
+  model: tf.LayersModel,
+  options: GraphOptions = {},
+): ChannelGraph {
+  model = functionalView(model);
+  const config = model.getConfig() as unknown as { layers: LayerSpec[] };
   const t = new Tracer();
-  const inputs = modelInputs(model);
-  for (const spec of config.layers) {
-    const layer = model.getLayer(spec.name);
-    const y = t.visit(spec, layer, inputs.get(spec.name) ?? []);
-    if (spec.config.activation === "softmax") {
-      t.pin(y.elems, `feeds a softmax over channels at '${spec.name}'`);
-    }
-    t.ref("tensors", layer, y);
-    t.outputs.set(spec.name, y);
+  const nodes = modelNodes(model);
+  // Calls in config order; a shared layer's later call waits until what it reads is traced.
+  const calls = config.layers.flatMap((spec) =>
+    (nodes.get(spec.name) ?? []).map((node) => ({ spec, node }))
+  );
+  while (calls.length) {
+    const i = calls.findIndex((c) => t.ready(c.node));
+    if (i < 0) throw new Error(`model '${model.name}': its layers read tensors no layer makes`);
+    const { spec, node } = calls.splice(i, 1)[0];
+    t.visit(spec, model.getLayer(spec.name), node, options);
   }
-  for (const [name] of config.outputLayers) {
-    t.pin(t.outputs.get(name)!.elems, `feeds the model output '${name}'`);
+  for (const out of model.outputs) {
+    t.pin(t.outputs.get(out.id)!.elems, `feeds the model output '${out.sourceLayer.name}'`);
   }
   return assemble(t);
 }
 
 /**
- * The input tensors of each layer's call in `model`'s own graph. A layer
- * shared with another model (one rewired by `rewireModel`, say) has a node
- * per model, so its `layer.input` is ill-defined and its node 0 may belong to
- * the other model; `nodesByDepth` holds only this model's nodes.
+ * Each layer's calls (nodes) in `model`'s own graph. A layer shared with
+ * another model (one rewired by `rewireModel`, say, or a nested model, whose
+ * first node is its own) has nodes in both; this model's are the ones in
+ * `nodesByDepth`.
  */
-function modelInputs(model: tf.LayersModel): Map<string, tf.SymbolicTensor[]> {
-  const inputs = new Map<string, tf.SymbolicTensor[]>();
-  for (const node of Object.values(model.nodesByDepth).flat()) {
-    inputs.set(node.outboundLayer.name, node.inputTensors);
-  }
-  return inputs;
+function modelNodes(model: tf.LayersModel): Map<string, Node[]> {
+  const mine = new Set(Object.values(model.nodesByDepth).flat());
+  return new Map(
+    model.layers.map((l) => [l.name, l.inboundNodes.filter((n) => mine.has(n))]),
+  );
 }
 
 /** Turns traced channels into groups. */
@@ -374,6 +358,13 @@ function assemble(t: Tracer): ChannelGraph {
       groups[g].id = s.layer;
     }
   });
+  // Ids are unique: a second group named after one layer (an output of a multi-output layer) gets #1, ...
+  const used = new Map<string, number>();
+  for (const g of groups) {
+    const n = used.get(g.id) ?? 0;
+    used.set(g.id, n + 1);
+    if (n > 0) g.id = `${g.id}#${n}`;
+  }
   // Channels of a group in order of their first element (a lone producer's own order).
   const where = new Map<number, { g: number; j: number }>();
   t.parent.forEach((_, e) => {
@@ -396,13 +387,9 @@ function assemble(t: Tracer): ChannelGraph {
         maps.set(g, m);
       }
       if (m.index[j] >= 0) {
-        throw new UnsupportedLayerError(
-          p.layer,
-          p.className,
-          `sees one channel twice (channels ${m.index[j]} and ${c}); not supported`,
-        );
-      }
-      m.index[j] = c;
+        // A tensor concatenated with itself, say: one group channel, two places.
+        t.pin([e], `is seen twice by '${p.layer}' (its channels ${m.index[j]} and ${c})`);
+      } else m.index[j] = c;
     });
     for (const [g, m] of maps) (groups[g][p.role] as ChannelMap[]).push(m);
   }

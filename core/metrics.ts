@@ -16,8 +16,12 @@
  *   times the number of output positions (all output dims but the last). That
  *   is kh*kw*cin*cout*Hout*Wout for a conv (a grouped kernel is already
  *   cin/groups deep), kh*kw*cin*mult*Hout*Wout for a depthwise conv and in*out
- *   for a Dense on vectors. Conv2DTranspose costs kh*kw*cin*cout*Hin*Win.
- *   Biases, BatchNorm, pooling, adds and activations count 0. A layer called
+ *   for a Dense on vectors (a Dense on [T, C] applies its kernel T times).
+ *   Conv2DTranspose / Conv3DTranspose cost their kernel times the input
+ *   positions (kh*kw*cin*cout*Hin*Win). LSTM / GRU / SimpleRNN /
+ *   Bidirectional cost their kernel and recurrent kernel once per time step,
+ *   ConvLSTM2D once per step and output position. An Embedding (a lookup),
+ *   biases, BatchNorm, pooling, adds and activations count 0. A layer called
  *   more than once (shared weights) counts once, for its first call.
  * - ReLUs: a `ReLU` layer or any layer with `activation: "relu"` counts every
  *   output element (all active); a MaskedReLU counts its mask elements, of
@@ -58,9 +62,26 @@ function leafLayers(model: tf.LayersModel): Layer[] {
   return out;
 }
 
-/** The weights a layer created as trainable (they stay parameters when the layer is frozen). */
+/** The layers inside a wrapper or recurrent layer that own its weights. */
+function innerLayers(layer: Layer): Layer[] {
+  const l = layer as unknown as {
+    cell?: Layer;
+    cells?: Layer[];
+    layer?: Layer;
+    forwardLayer?: Layer;
+    backwardLayer?: Layer;
+  };
+  if (l.forwardLayer && l.backwardLayer) return [l.forwardLayer, l.backwardLayer];
+  return [l.cell, ...(l.cells ?? []), l.layer].filter((x): x is Layer => x !== undefined);
+}
+
+/**
+ * The weights a layer created as trainable (they stay parameters when the
+ * layer is frozen), its recurrent cell's or wrapped layer's included.
+ */
 function parameterWeights(layer: Layer): LayerVariable[] {
-  return (layer as unknown as { _trainableWeights: LayerVariable[] })._trainableWeights ?? [];
+  const own = (layer as unknown as { _trainableWeights?: LayerVariable[] })._trainableWeights ?? [];
+  return [...own, ...innerLayers(layer).flatMap(parameterWeights)];
 }
 
 /**
@@ -108,13 +129,24 @@ function inputShapeOf(layer: Layer): number[] {
   return (s as (number | null)[]).slice(1).map((d) => d ?? -1);
 }
 
+const TRANSPOSED = new Set(["Conv2DTranspose", "Conv3DTranspose"]);
+const RECURRENT = new Set(["LSTM", "GRU", "SimpleRNN", "Bidirectional", "ConvLSTM2D"]);
+
+/** How many times a layer applies its kernels per example (see the module doc). */
+function kernelPositions(layer: Layer): number {
+  const cls = layer.getClassName();
+  if (TRANSPOSED.has(cls)) return prod(inputShapeOf(layer).slice(0, -1));
+  if (RECURRENT.has(cls)) {
+    const steps = inputShapeOf(layer)[0];
+    return cls === "ConvLSTM2D" ? steps * prod(outputShapeOf(layer).slice(-3, -1)) : steps;
+  }
+  return prod(outputShapeOf(layer).slice(0, -1));
+}
+
 function layerMacs(layer: Layer): number {
   const kernels = layer.weights.filter((w) => /kernel$/.test(w.originalName));
   if (!kernels.length) return 0;
-  const out = outputShapeOf(layer);
-  const positions = layer.getClassName() === "Conv2DTranspose"
-    ? prod(inputShapeOf(layer).slice(0, -1))
-    : prod(out.slice(0, -1));
+  const positions = kernelPositions(layer);
   return kernels.reduce((sum, k) => sum + prod(k.shape as number[]) * positions, 0);
 }
 

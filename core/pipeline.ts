@@ -66,6 +66,8 @@ export interface StepState {
 /** Backend facts recorded in reports. */
 export interface BackendInfo {
   name: string;
+  /** Where WebGPU came from ("dawn" | "deno"); webgpu only. */
+  provider?: string;
   device: string;
   simd?: boolean;
   threads?: boolean;

@@ -36,15 +36,17 @@ const base = {
   background: "white",
 } as const;
 
-/** A named curve of (x, y) points. */
+/** A named curve of (x, y) points; `errors[i]`, when given, draws y ± errors[i] at point i. */
 export interface Series {
   name: string;
   points: [number, number][];
+  errors?: number[];
 }
 
 /**
  * A line chart, one coloured line (with point marks) per series, legend by
- * series name.
+ * series name; vertical error bars where a series has `errors` (e.g. the
+ * standard deviation over seeds).
  */
 export function lineChartSVG(opts: {
   title: string;
@@ -55,29 +57,39 @@ export function lineChartSVG(opts: {
   logX?: boolean;
 }): Promise<string> {
   const values = opts.series.flatMap((s, order) =>
-    s.points.map(([x, y]) => ({ series: s.name, order, x, y }))
+    s.points.map(([x, y], i) => ({
+      series: s.name,
+      order,
+      x,
+      y,
+      lo: y - (s.errors?.[i] ?? 0),
+      hi: y + (s.errors?.[i] ?? 0),
+    }))
   );
-  return render({
-    ...base,
-    title: opts.title,
-    data: { values },
-    mark: { type: "line", point: true },
-    encoding: {
-      x: {
-        field: "x",
-        type: "quantitative",
-        title: opts.xLabel,
-        scale: opts.logX ? { type: "log" } : { zero: false },
-      },
-      y: { field: "y", type: "quantitative", title: opts.yLabel, scale: { zero: false } },
-      color: {
-        field: "series",
-        type: "nominal",
-        title: null,
-        sort: opts.series.map((s) => s.name),
-      },
+  const encoding = {
+    x: {
+      field: "x",
+      type: "quantitative",
+      title: opts.xLabel,
+      scale: opts.logX ? { type: "log" as const } : { zero: false },
     },
-  });
+    y: { field: "y", type: "quantitative", title: opts.yLabel, scale: { zero: false } },
+    color: {
+      field: "series",
+      type: "nominal",
+      title: null,
+      sort: opts.series.map((s) => s.name),
+    },
+  } as const;
+  const line = { mark: { type: "line", point: true }, encoding } as const;
+  if (!opts.series.some((s) => s.errors)) {
+    return render({ ...base, title: opts.title, data: { values }, ...line });
+  }
+  const bars = {
+    mark: { type: "errorbar", ticks: true },
+    encoding: { ...encoding, y: { ...encoding.y, field: "lo" }, y2: { field: "hi" } },
+  } as const;
+  return render({ ...base, title: opts.title, data: { values }, layer: [bars, line] });
 }
 
 /** A named group of values for an overlaid histogram. */

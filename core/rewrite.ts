@@ -46,6 +46,34 @@ function bypass(
   config.outputLayers = config.outputLayers.map(resolve);
 }
 
+const views = new WeakMap<tf.LayersModel, tf.LayersModel>();
+
+/**
+ * `model` as a functional model: itself, or for a Sequential a functional
+ * model over the same layers and weights (its input layer included), whose
+ * config has the wiring (`inboundNodes`) a Sequential's lacks. Read it, never
+ * dispose it: that would dispose the Sequential's layers.
+ *
+ * @example
+ * ```ts
+ * const { layers } = functionalView(model).getConfig() as unknown as { layers: LayerSpec[] };
+ * ```
+ */
+export function functionalView(model: tf.LayersModel): tf.LayersModel {
+  if (!(model instanceof tf.Sequential)) return model;
+  let view = views.get(model);
+  if (!view) {
+    if (!model.inputs?.length) {
+      throw new Error(
+        `Sequential model '${model.name}' is not built: give its first layer an inputShape`,
+      );
+    }
+    view = tf.model({ inputs: model.inputs, outputs: model.outputs, name: model.name });
+    views.set(model, view);
+  }
+  return view;
+}
+
 /** One layer of a functional model's config, as `model.getConfig().layers` holds it. */
 export interface LayerSpec {
   name: string;
@@ -59,7 +87,8 @@ export interface LayerSpec {
 
 /**
  * Who reads whom in a functional model's config: each layer's sources (the
- * layers its first inbound node reads) and its readers.
+ * layers its first inbound node reads) and its readers (one entry per call
+ * that reads it, so a layer called twice on it is listed twice).
  */
 export function wiring(
   layers: LayerSpec[],
@@ -67,9 +96,9 @@ export function wiring(
   const sources = new Map<string, string[]>();
   const readers = new Map<string, string[]>(layers.map((l) => [l.name, []]));
   for (const l of layers) {
-    const from = ((l.inboundNodes as NodeRef[][])[0] ?? []).map((n) => n[0]);
-    sources.set(l.name, from);
-    for (const f of from) readers.get(f)?.push(l.name);
+    const nodes = l.inboundNodes as NodeRef[][];
+    sources.set(l.name, (nodes[0] ?? []).map((n) => n[0]));
+    for (const node of nodes) for (const [f] of node) readers.get(f)?.push(l.name);
   }
   return { sources, readers };
 }
@@ -91,7 +120,8 @@ export interface RewriteOptions {
 }
 
 /**
- * A new model built from `model`'s config with `edit` applied to each layer
+ * A new (functional) model built from `model`'s config (a Sequential's too,
+ * through {@link functionalView}) with `edit` applied to each layer
  * spec (return the spec, edited or replaced; a copy is passed in; or `null`
  * to remove a layer that reads one tensor, its readers then reading that
  * tensor). Every
@@ -104,12 +134,7 @@ export function rewriteLayers(
   edit: (spec: LayerSpec) => LayerSpec | null,
   options: RewriteOptions = {},
 ): tf.LayersModel {
-  if (model instanceof tf.Sequential) {
-    throw new Error(
-      `model '${model.name}' is a Sequential model; build it with the functional API (tf.model)`,
-    );
-  }
-  const config = structuredClone(model.getConfig()) as unknown as {
+  const config = structuredClone(functionalView(model).getConfig()) as unknown as {
     layers: LayerSpec[];
     outputLayers: NodeRef[];
   };
@@ -129,7 +154,9 @@ export function rewriteLayers(
       if (!from) continue;
       for (const w of layer.weights) {
         const param = paramName(layer.name, w.originalName);
-        const src = from.weights.find((v) => paramName(from.name, v.originalName) === param);
+        // The same weight name first (a nested model holds several `kernel`s), then the param.
+        const src = from.weights.find((v) => v.originalName === w.originalName) ??
+          from.weights.find((v) => paramName(from.name, v.originalName) === param);
         if (!src) continue;
         const value = options.weight?.(layer.name, param, src.read()) ?? src.read().clone();
         if (value.shape.join() !== w.shape.join()) {

@@ -35,7 +35,7 @@ import { Rng } from "./rng.ts";
 import { commonFlags, exitOnError, parseFlags, renderEvents } from "./cli.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { partsHelp, type PartsTaken } from "./parts.ts";
-import { type BackendName, describeBackend, initBackend } from "./backend.ts";
+import { type BackendName, describeBackend, initBackend, type WebGpuProvider } from "./backend.ts";
 import { createRunDir, saveModel, writeReport } from "./io.ts";
 
 /** Flags every pipeline has, merged with its own. */
@@ -99,6 +99,7 @@ export async function runPipeline<D extends FlagDefs>(
   }) as PipelineFlags<D>;
   const common = flags as unknown as {
     backend: string;
+    webgpu: WebGpuProvider;
     seed: number;
     out?: string;
     plugin?: string[];
@@ -126,7 +127,7 @@ export async function runPipeline<D extends FlagDefs>(
   // preflight passed, so that a bad flag is one line
   let starting: Promise<BackendInfo> | undefined;
   const ready = () =>
-    starting ??= initBackend(common.backend as BackendName, { quiet: true }).then((b) =>
+    starting ??= initBackend(common.backend as BackendName, { ...common, quiet: true }).then((b) =>
       ctx.backend = b
     );
   const stages = await spec.build(flags, ctx, ready);

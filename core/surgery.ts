@@ -1,13 +1,17 @@
 /**
  * Structural pruning: physically remove channel-group channels from a model,
  * giving a smaller plain-tfjs LayersModel. Each removed group channel leaves
- * its producers (Conv2D filters / Dense units, with bias), every per-channel
- * follower (BN, depthwise, masks), every consumer's input rows (the H*W block
- * of rows after a Flatten) and ChannelPadShortcut padding.
+ * its producers (Conv filters / Dense units / Embedding dimensions, with
+ * bias), every per-channel follower (BN, depthwise, PReLU alpha, masks),
+ * every consumer's input rows (the block of rows a Flatten or Reshape folded
+ * in) and ChannelPadShortcut padding; config fields that count channels
+ * shrink with them (`filters`, `units`, `outputDim`, a Reshape's last
+ * `targetShape` entry, `padBefore` / `padAfter`).
  *
  * Invariant: in inference mode the new model computes what the old one does
- * with those channels held at zero after their last channel-wise layer (as long
- * as the activations on the way keep 0 at 0, like ReLU).
+ * with those channels held at zero where their consumers read them (so an
+ * activation that does not keep 0 at 0, a sigmoid, or a BN before a conv, is
+ * no exception).
  *
  * @example
  * ```ts
@@ -24,9 +28,15 @@ import {
   paramName,
   unitsOf,
 } from "./graph.ts";
-import { rewriteLayers } from "./rewrite.ts";
+import { producerLayer } from "./producers.ts";
+import { type LayerSpec, rewriteLayers } from "./rewrite.ts";
 
-const COUNT_KEY: Record<string, string> = { Conv2D: "filters", Dense: "units" };
+/** How many channels a removal takes from one layer's output, and how that output is laid out. */
+interface OutputCut {
+  removed: number;
+  channels: number;
+  spatial: number;
+}
 
 /**
  * A new model without the given channels: `removals` maps a group id (see
@@ -42,12 +52,9 @@ export async function removeChannels(
 ): Promise<tf.LayersModel> {
   // layer -> param -> axis -> units to drop
   const cuts = new Map<string, Map<string, Map<number, Set<number>>>>();
-  // layer -> config key -> decrement
-  const shrink = new Map<string, Map<string, number>>();
-  const bump = (layer: string, key: string) => {
-    const m = shrink.get(layer) ?? shrink.set(layer, new Map()).get(layer)!;
-    m.set(key, (m.get(key) ?? 0) + 1);
-  };
+  // ChannelPadShortcut layer -> padBefore / padAfter -> decrement
+  const pads = new Map<string, Map<string, number>>();
+  const outputs = new Map<string, OutputCut>();
   for (const [id, channels] of removals) {
     const g = graph.group(id);
     if (channels.length === 0) continue;
@@ -68,13 +75,18 @@ export async function removeChannels(
       const units = byAxis.get(ref.axis) ?? byAxis.set(ref.axis, new Set()).get(ref.axis)!;
       for (const j of channels) for (const u of unitsOf(ref, j)) units.add(u);
     }
-    for (const p of g.producers.filter((p) => p.weight === "kernel")) {
-      for (const j of channels) if (p.index[j] >= 0) bump(p.layer, COUNT_KEY[p.className]);
+    for (const t of g.tensors) {
+      const n = channels.filter((j) => t.index[j] >= 0).length;
+      const o = outputs.get(t.layer) ?? { removed: 0, channels: t.channels, spatial: t.spatial };
+      outputs.set(t.layer, { ...o, removed: o.removed + n });
     }
     for (const p of g.pads) {
       const before = padBefore(model, p);
+      const m = pads.get(p.layer) ?? pads.set(p.layer, new Map()).get(p.layer)!;
       for (const j of channels) {
-        if (p.index[j] >= 0) bump(p.layer, p.index[j] < before ? "padBefore" : "padAfter");
+        if (p.index[j] < 0) continue;
+        const key = p.index[j] < before ? "padBefore" : "padAfter";
+        m.set(key, (m.get(key) ?? 0) + 1);
       }
     }
   }
@@ -93,28 +105,50 @@ export async function removeChannels(
         values.set(paramName(layer, w.originalName), await keepIndices(v, keep));
       }
     }
-    return rewriteWithSlices(model, shrink, sliced);
+    return rewriteWithSlices(model, (spec) => resize(spec, outputs.get(spec.name), pads), sliced);
   } finally {
     for (const values of sliced.values()) tf.dispose([...values.values()]);
   }
 }
 
-/** `model` rebuilt with layer counts shrunk and the sliced weight values copied in. */
+/**
+ * Edits a layer's config for the channels its output lost: a producer's
+ * count (`filters`, `units`, ...), a Reshape's last target dimension, a
+ * ChannelPadShortcut's padding.
+ */
+function resize(
+  spec: LayerSpec,
+  cut: OutputCut | undefined,
+  pads: Map<string, Map<string, number>>,
+): LayerSpec {
+  for (const [key, n] of pads.get(spec.name) ?? []) {
+    spec.config[key] = (spec.config[key] as number) - n;
+  }
+  if (!cut?.removed) return spec;
+  const count = producerLayer(spec.className)?.count;
+  if (count) {
+    const left = (spec.config[count] as number) - cut.removed;
+    if (left < 1) {
+      throw new Error(
+        `removing ${cut.removed} channels would leave layer '${spec.name}' with no ${count}`,
+      );
+    }
+    spec.config[count] = left;
+  }
+  const target = spec.className === "Reshape" ? spec.config.targetShape as number[] : undefined;
+  if (target && target[target.length - 1] !== -1) {
+    target[target.length - 1] = (cut.channels - cut.removed) * cut.spatial;
+  }
+  return spec;
+}
+
+/** `model` rebuilt with `edit` applied to each layer's config and the sliced weight values copied in. */
 function rewriteWithSlices(
   model: tf.LayersModel,
-  shrink: Map<string, Map<string, number>>,
+  edit: (spec: LayerSpec) => LayerSpec,
   sliced: Map<string, Map<string, tf.Tensor>>,
 ): tf.LayersModel {
-  return rewriteLayers(model, (spec) => {
-    for (const [key, n] of shrink.get(spec.name) ?? []) {
-      const left = (spec.config[key] as number) - n;
-      if (left < 1 && (key === "filters" || key === "units")) {
-        throw new Error(`removing ${n} channels would leave layer '${spec.name}' with no ${key}`);
-      }
-      spec.config[key] = left;
-    }
-    return spec;
-  }, {
+  return rewriteLayers(model, edit, {
     weight: (layer, param, value) => (sliced.get(layer)?.get(param) ?? value).clone(),
     fastInit: true,
   });

@@ -8,7 +8,8 @@
  * order) see the batch, each awaited in turn (a pruner may update masks
  * there); after each epoch the callbacks' `onEpochEnd` run in order. Score
  * sessions' taps see every batch's activations and gradients. The loop checks
- * for cancellation once per batch.
+ * for cancellation once per batch, and stops with a `NonFiniteError` at the
+ * first NaN/Inf loss or weight (core/finite.ts).
  *
  * @example
  * ```ts
@@ -38,6 +39,7 @@ import {
   type Schedule,
 } from "./optim.ts";
 import { crossEntropy, kdLoss } from "./losses.ts";
+import { assertFinite } from "./finite.ts";
 
 /** A regularizer with its weight in the loss. */
 export interface WeightedRegularizer {
@@ -176,6 +178,10 @@ export async function train(
           correct += (await hits!.data())[0];
           value.dispose();
           hits!.dispose();
+          await assertFinite(loss, cfg.noStep ? [] : model.weights, {
+            where: `${label} ${epoch + 1}/${total}, batch ${b + 1}/${nBatches}`,
+            lr,
+          });
           lossSum += loss * batch.y.shape[0];
           seen += batch.y.shape[0];
           globalStep++;

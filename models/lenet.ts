@@ -4,8 +4,8 @@
  * @module
  */
 import { tf } from "@shears/core";
-import { LayerKit } from "./layer_kit.ts";
-import { checkOptions, type ModelOptions } from "./options.ts";
+import { buildWith, TORCH } from "./layer_kit.ts";
+import { checkOptions, type ModelOptions, ModelOptionsError } from "./options.ts";
 
 type ST = tf.SymbolicTensor;
 
@@ -35,22 +35,23 @@ export function lenet5(opts: LeNetOptions): tf.LayersModel {
     (Math.floor((Math.min(h, w) - (padding === "same" ? 0 : 4)) / 2) - 4) / 2,
   );
   if (side < 1) {
-    throw new Error(
+    throw new ModelOptionsError(
       `lenet5: inputShape ${JSON.stringify(opts.inputShape)} is too small for ` +
         `firstPadding "${padding}" (needs sides >= ${padding === "same" ? 12 : 16})`,
     );
   }
-  const kit = new LayerKit(opts);
-  const input = tf.input({ shape: opts.inputShape, name: "input" });
-  const pool = (x: ST, name: string) =>
-    tf.layers.maxPooling2d({ name, poolSize: 2, strides: 2 }).apply(x) as ST;
-  let x = kit.conv(input, "conv1", kit.ch(6), 5, { bias: true, padding });
-  x = pool(kit.relu(x, "relu1"), "pool1");
-  x = kit.conv(x, "conv2", kit.ch(16), 5, { bias: true, padding: "valid" });
-  x = pool(kit.relu(x, "relu2"), "pool2");
-  x = tf.layers.flatten({ name: "flatten" }).apply(x) as ST;
-  x = kit.relu(kit.dense(x, "fc1", kit.ch(120)), "relu3");
-  x = kit.relu(kit.dense(x, "fc2", kit.ch(84)), "relu4");
-  const logits = kit.dense(x, "fc3", opts.numClasses);
-  return tf.model({ inputs: input, outputs: logits, name: "lenet5" });
+  return buildWith("lenet5", opts, TORCH, (kit) => {
+    const input = tf.input({ shape: opts.inputShape, name: "input" });
+    const pool = (x: ST, name: string) =>
+      tf.layers.maxPooling2d({ name, poolSize: 2, strides: 2 }).apply(x) as ST;
+    let x = kit.conv(input, "conv1", kit.ch(6), 5, { bias: true, padding });
+    x = pool(kit.relu(x, "relu1"), "pool1");
+    x = kit.conv(x, "conv2", kit.ch(16), 5, { bias: true, padding: "valid" });
+    x = pool(kit.relu(x, "relu2"), "pool2");
+    x = tf.layers.flatten({ name: "flatten" }).apply(x) as ST;
+    x = kit.relu(kit.dense(x, "fc1", kit.ch(120)), "relu3");
+    x = kit.relu(kit.dense(x, "fc2", kit.ch(84)), "relu4");
+    const logits = kit.dense(x, "fc3", opts.numClasses);
+    return tf.model({ inputs: input, outputs: logits, name: "lenet5" });
+  });
 }

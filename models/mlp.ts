@@ -3,8 +3,8 @@
  * @module
  */
 import { tf } from "@shears/core";
-import { LayerKit } from "./layer_kit.ts";
-import { checkOptions, type ModelOptions } from "./options.ts";
+import { buildWith, TORCH } from "./layer_kit.ts";
+import { checkOptions, type ModelOptions, ModelOptionsError } from "./options.ts";
 
 type ST = tf.SymbolicTensor;
 
@@ -26,15 +26,18 @@ export function mlp(opts: MlpOptions): tf.LayersModel {
   checkOptions("mlp", opts);
   const hidden = opts.hidden ?? [256, 128];
   if (!hidden.every((u) => Number.isInteger(u) && u > 0)) {
-    throw new Error(`mlp: hidden must be positive integers, got ${JSON.stringify(hidden)}`);
+    throw new ModelOptionsError(
+      `mlp: hidden must be positive integers, got ${JSON.stringify(hidden)}`,
+    );
   }
-  const kit = new LayerKit(opts);
-  const input = tf.input({ shape: opts.inputShape, name: "input" });
-  let x = input;
-  if (opts.inputShape.length > 1) x = tf.layers.flatten({ name: "flatten" }).apply(x) as ST;
-  hidden.forEach((u, i) => {
-    x = kit.relu(kit.dense(x, `fc${i + 1}`, kit.ch(u)), `relu${i + 1}`);
+  return buildWith("mlp", opts, TORCH, (kit) => {
+    const input = tf.input({ shape: opts.inputShape, name: "input" });
+    let x = input;
+    if (opts.inputShape.length > 1) x = tf.layers.flatten({ name: "flatten" }).apply(x) as ST;
+    hidden.forEach((u, i) => {
+      x = kit.relu(kit.dense(x, `fc${i + 1}`, kit.ch(u)), `relu${i + 1}`);
+    });
+    const logits = kit.dense(x, `fc${hidden.length + 1}`, opts.numClasses);
+    return tf.model({ inputs: input, outputs: logits, name: "mlp" });
   });
-  const logits = kit.dense(x, `fc${hidden.length + 1}`, opts.numClasses);
-  return tf.model({ inputs: input, outputs: logits, name: "mlp" });
 }

@@ -1,15 +1,24 @@
 /**
  * Shears model zoo: functional tfjs-layers builders, channels last (NHWC).
  *
- * Registry names ({@link modelNames}): `resnet18`, `custom_resnet18`,
- * `resnet20`, `resnet56`, `vgg11_bn`, `vgg16_bn`, `vgg16`, `lenet5`, `mlp`.
+ * Registry names ({@link modelNames}): the CIFAR / PyTorch-style `resnet18`,
+ * `custom_resnet18`, `resnet20`, `resnet56`, `vgg11_bn`, `vgg16_bn`, `vgg16`,
+ * `lenet5`, `mlp`; the Keras applications `mobilenet_v1`, `mobilenet_v2`,
+ * `mobilenet_v3_small`, `resnet50`, `densenet121`, `inception_v3`,
+ * `xception`, `efficientnet_b0` (layers, names, paddings and BN settings as
+ * keras.applications builds them; weight counts at width 1, 224x224x3 and
+ * 1000 classes equal Keras'); `se_resnet50`; `unet` (per-pixel logits
+ * [H, W, classes]); `text_cnn` (token ids [length] -> logits).
  * Every builder takes {@link ModelOptions} (`inputShape`, `numClasses`, and
- * optionally `width`, `bnGammaInit`, `seed`) plus its own options.
+ * optionally `width`, `bnGammaInit`, `seed`) plus its own options; a shape
+ * or width a builder cannot take is a {@link ModelOptionsError} (one line)
+ * before any weight is made.
  *
  * Conventions other modules rely on:
- * - Every activation is its own layer (`tf.layers.reLU` or `MaskedReLU`); convs
- *   and denses are linear, so transforms can swap activations and the channel
- *   graph sees them. The output is logits (no softmax layer).
+ * - Every activation is its own layer (`tf.layers.reLU`, ReLU(maxValue 6),
+ *   `Activation`, `MaskedReLU`); convs and denses are linear, so transforms
+ *   can swap activations and the channel graph sees them. The output is
+ *   logits (no softmax layer).
  * - Parameter counts are PyTorch's for the same architecture and are measured
  *   as the sum of `model.trainableWeights` sizes: BN gamma and beta count; BN
  *   moving statistics and MaskedReLU masks are non-trainable and do not. A conv
@@ -47,9 +56,27 @@
  * ```
  * @module
  */
-export { type ModelOptions, scaleWidth } from "./options.ts";
+export { type ModelOptions, ModelOptionsError, scaleWidth } from "./options.ts";
+export {
+  buildWith,
+  type Conventions,
+  KERAS,
+  LayerKit,
+  MAX_CHANNELS,
+  MAX_WEIGHTS,
+  TORCH,
+} from "./layer_kit.ts";
 export { type AnyModelOptions, buildModel, modelNames } from "./registry.ts";
 export { type CifarResNetOptions, customResnet18, resnet18, resnet20, resnet56 } from "./resnet.ts";
 export { vgg11Bn, vgg16, vgg16Bn, type VggBnOptions } from "./vgg.ts";
 export { lenet5, type LeNetOptions } from "./lenet.ts";
 export { mlp, type MlpOptions } from "./mlp.ts";
+export { type MobileNetOptions, mobilenetV1, mobilenetV2 } from "./mobilenet.ts";
+export { mobilenetV3Small } from "./mobilenet_v3.ts";
+export { resnet50, seResnet50 } from "./resnet50.ts";
+export { densenet121 } from "./densenet.ts";
+export { inceptionV3 } from "./inception.ts";
+export { xception } from "./xception.ts";
+export { efficientnetB0 } from "./efficientnet.ts";
+export { unet, type UNetOptions } from "./unet.ts";
+export { textCnn, type TextCnnOptions } from "./text_cnn.ts";

@@ -1,7 +1,26 @@
 /**
- * Options shared by every model builder, and their validation.
+ * Options shared by every model builder, and their validation: a shape,
+ * width or option a builder cannot take is a {@link ModelOptionsError}, one
+ * line naming the value and what is accepted, thrown before any weight is
+ * made (pipelines print it without a stack trace and exit 2).
+ *
+ * @example
+ * ```ts
+ * checkOptions("vgg11_bn", { inputShape: [28, 28, 1], numClasses: 10 }, 3, 32);
+ * // ModelOptionsError: vgg11_bn: inputShape spatial sides must be >= 32, got [28,28,1]
+ * ```
  * @module
  */
+import { markUserFacing } from "@shears/core";
+
+/** A model option a builder cannot take (user-facing: one line, exit 2). */
+export class ModelOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelOptionsError";
+  }
+}
+markUserFacing(ModelOptionsError);
 
 /** Options every builder accepts. */
 export interface ModelOptions {
@@ -42,24 +61,26 @@ export function checkOptions(name: string, opts: ModelOptions, rank?: number, mi
   const rankOk = Array.isArray(inputShape) &&
     (rank === undefined ? inputShape.length >= 1 : inputShape.length === rank);
   if (!rankOk || !inputShape.every(positiveInt)) {
-    throw new Error(
+    throw new ModelOptionsError(
       `${name}: inputShape must be ${rank ?? "one or more"} positive integers, got ${
         JSON.stringify(inputShape)
       }`,
     );
   }
   if (rank === 3 && Math.min(inputShape[0], inputShape[1]) < minSide) {
-    throw new Error(
+    throw new ModelOptionsError(
       `${name}: inputShape spatial sides must be >= ${minSide}, got ${JSON.stringify(inputShape)}`,
     );
   }
   if (!positiveInt(numClasses)) {
-    throw new Error(`${name}: numClasses must be a positive integer, got ${numClasses}`);
+    throw new ModelOptionsError(
+      `${name}: numClasses must be a positive integer, got ${numClasses}`,
+    );
   }
   if (!(typeof width === "number" && width > 0 && Number.isFinite(width))) {
-    throw new Error(`${name}: width must be a finite number > 0, got ${width}`);
+    throw new ModelOptionsError(`${name}: width must be a finite number > 0, got ${width}`);
   }
   if (!Number.isFinite(bnGammaInit)) {
-    throw new Error(`${name}: bnGammaInit must be a finite number, got ${bnGammaInit}`);
+    throw new ModelOptionsError(`${name}: bnGammaInit must be a finite number, got ${bnGammaInit}`);
   }
 }

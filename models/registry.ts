@@ -5,9 +5,18 @@
 import type { tf } from "@shears/core";
 import { lenet5, type LeNetOptions } from "./lenet.ts";
 import { mlp, type MlpOptions } from "./mlp.ts";
-import type { ModelOptions } from "./options.ts";
+import { type ModelOptions, ModelOptionsError } from "./options.ts";
 import { type CifarResNetOptions, customResnet18, resnet18, resnet20, resnet56 } from "./resnet.ts";
 import { vgg11Bn, vgg16, vgg16Bn, type VggBnOptions } from "./vgg.ts";
+import { type MobileNetOptions, mobilenetV1, mobilenetV2 } from "./mobilenet.ts";
+import { mobilenetV3Small } from "./mobilenet_v3.ts";
+import { resnet50, seResnet50 } from "./resnet50.ts";
+import { densenet121 } from "./densenet.ts";
+import { inceptionV3 } from "./inception.ts";
+import { xception } from "./xception.ts";
+import { efficientnetB0 } from "./efficientnet.ts";
+import { unet, type UNetOptions } from "./unet.ts";
+import { textCnn, type TextCnnOptions } from "./text_cnn.ts";
 
 /** Every builder's options together; each builder reads the fields it knows. */
 export type AnyModelOptions =
@@ -15,7 +24,10 @@ export type AnyModelOptions =
   & CifarResNetOptions
   & VggBnOptions
   & LeNetOptions
-  & MlpOptions;
+  & MlpOptions
+  & MobileNetOptions
+  & UNetOptions
+  & TextCnnOptions;
 
 const builders: Record<string, (opts: AnyModelOptions) => tf.LayersModel> = {
   resnet18,
@@ -27,6 +39,17 @@ const builders: Record<string, (opts: AnyModelOptions) => tf.LayersModel> = {
   vgg16,
   lenet5,
   mlp,
+  mobilenet_v1: mobilenetV1,
+  mobilenet_v2: mobilenetV2,
+  mobilenet_v3_small: mobilenetV3Small,
+  resnet50,
+  se_resnet50: seResnet50,
+  densenet121,
+  inception_v3: inceptionV3,
+  xception,
+  efficientnet_b0: efficientnetB0,
+  unet,
+  text_cnn: textCnn,
 };
 
 /** The registry names {@link buildModel} accepts. */
@@ -43,7 +66,7 @@ export const modelNames: readonly string[] = Object.freeze(Object.keys(builders)
 export function buildModel(name: string, opts: AnyModelOptions): tf.LayersModel {
   const build = Object.hasOwn(builders, name) ? builders[name] : undefined;
   if (!build) {
-    throw new Error(`unknown model "${name}"; known models: ${modelNames.join(", ")}`);
+    throw new ModelOptionsError(`unknown model "${name}"; known models: ${modelNames.join(", ")}`);
   }
   return build(opts);
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { ChannelPadShortcut, tf } from "@shears/core";
-import { LayerKit } from "./layer_kit.ts";
+import { buildWith, type LayerKit, TORCH } from "./layer_kit.ts";
 import { checkOptions, type ModelOptions } from "./options.ts";
 
 type ST = tf.SymbolicTensor;
@@ -93,7 +93,10 @@ function basicBlock(kit: LayerKit, x: ST, block: Block, spec: ResNetSpec): ST {
 
 function buildResNet(spec: ResNetSpec, opts: ModelOptions): tf.LayersModel {
   checkOptions(spec.name, opts, 3);
-  const kit = new LayerKit(opts);
+  return buildWith(spec.name, opts, TORCH, (kit) => resNetOn(kit, spec, opts));
+}
+
+function resNetOn(kit: LayerKit, spec: ResNetSpec, opts: ModelOptions): tf.LayersModel {
   const input = tf.input({ shape: opts.inputShape, name: "input" });
   let ch = kit.ch(spec.stages[0]);
   let x = kit.bn(kit.conv(input, "conv1", ch, 3), "bn1");

@@ -5,7 +5,7 @@
  * @module
  */
 import { tf } from "@shears/core";
-import { LayerKit } from "./layer_kit.ts";
+import { buildWith, type LayerKit, TORCH } from "./layer_kit.ts";
 import { checkOptions, type ModelOptions } from "./options.ts";
 
 type ST = tf.SymbolicTensor;
@@ -59,11 +59,12 @@ function cifarVgg(
   opts: VggBnOptions,
 ): tf.LayersModel {
   checkOptions(name, opts, 3, 32);
-  const kit = new LayerKit(opts);
-  const input = tf.input({ shape: opts.inputShape, name: "input" });
-  const x = features(kit, input, cfg, true, opts.finalPool ?? defaultPool);
-  const logits = kit.dense(x, "classifier", opts.numClasses);
-  return tf.model({ inputs: input, outputs: logits, name });
+  return buildWith(name, opts, TORCH, (kit) => {
+    const input = tf.input({ shape: opts.inputShape, name: "input" });
+    const x = features(kit, input, cfg, true, opts.finalPool ?? defaultPool);
+    const logits = kit.dense(x, "classifier", opts.numClasses);
+    return tf.model({ inputs: input, outputs: logits, name });
+  });
 }
 
 /**
@@ -104,13 +105,14 @@ export function vgg16Bn(opts: VggBnOptions): tf.LayersModel {
  */
 export function vgg16(opts: ModelOptions): tf.LayersModel {
   checkOptions("vgg16", opts, 3, 32);
-  const kit = new LayerKit(opts);
-  const input = tf.input({ shape: opts.inputShape, name: "input" });
-  let x = features(kit, input, VGG16, false, "max");
-  for (const i of [1, 2]) {
-    x = tf.layers.dropout({ name: `classifier_dropout${i}`, rate: 0.5 }).apply(x) as ST;
-    x = kit.relu(kit.dense(x, `classifier_fc${i}`, kit.ch(4096)), `classifier_relu${i}`);
-  }
-  const logits = kit.dense(x, "classifier_fc3", opts.numClasses);
-  return tf.model({ inputs: input, outputs: logits, name: "vgg16" });
+  return buildWith("vgg16", opts, TORCH, (kit) => {
+    const input = tf.input({ shape: opts.inputShape, name: "input" });
+    let x = features(kit, input, VGG16, false, "max");
+    for (const i of [1, 2]) {
+      x = tf.layers.dropout({ name: `classifier_dropout${i}`, rate: 0.5 }).apply(x) as ST;
+      x = kit.relu(kit.dense(x, `classifier_fc${i}`, kit.ch(4096)), `classifier_relu${i}`);
+    }
+    const logits = kit.dense(x, "classifier_fc3", opts.numClasses);
+    return tf.model({ inputs: input, outputs: logits, name: "vgg16" });
+  });
 }

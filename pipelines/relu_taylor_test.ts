@@ -52,9 +52,9 @@ Deno.test("relu_taylor end to end: budget met, report numbers, saved masks load 
     const before = report.relus_before;
     ok(before > 0);
     equal(report.relus_after, Math.max(1, Math.floor(before * 0.1)));
-    for (const k of ["teacher_accuracy", "student_accuracy"] as const) {
-      ok(report[k] >= 0 && report[k] <= 1, `${k} = ${report[k]}`);
-    }
+    ok(report.teacher_accuracy >= 0 && report.teacher_accuracy <= 1, `${report.teacher_accuracy}`);
+    // 4 classes: chance is 0.25; the distilled student must clearly beat it
+    ok(report.student_accuracy >= 0.45, `student accuracy ${report.student_accuracy}`);
     // one row per rebuild, the budget falling to the target; churn within the kept count
     const updates = report.mask_updates;
     ok(updates.length >= 2, `${updates.length} mask updates`);

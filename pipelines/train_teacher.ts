@@ -10,13 +10,13 @@
  * @module
  */
 import {
-  type CheckpointState,
   evaluate,
   finetune,
   type FlagDefs,
   load,
   loadModel,
   type PipelineSpec,
+  readCheckpoint,
   runMain,
   UsageError,
 } from "@shears/core";
@@ -51,23 +51,14 @@ export const trainTeacherFlags = {
   resume: { type: "string", help: "a train_teacher run directory to continue from its checkpoint" },
 } satisfies FlagDefs;
 
-async function resumeState(dir: string): Promise<CheckpointState> {
-  try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/checkpoint/state.json`)) as CheckpointState;
-  } catch {
-    throw new UsageError(
-      `--resume ${dir}: no checkpoint/state.json there (is it a train_teacher run dir?)`,
-    );
-  }
-}
-
 /** The train_teacher pipeline. */
 export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
   name: "train_teacher",
   description: "Train a model of the zoo on a dataset (the teacher / dense model for pruning).",
   flags: trainTeacherFlags,
   async build(f, _ctx, ready) {
-    const done = f.resume ? (await resumeState(f.resume)).epoch : 0;
+    const checkpoint = f.resume ? await readCheckpoint(f.resume) : undefined;
+    const done = checkpoint?.state.epoch ?? 0;
     if (done >= f.epochs) {
       throw new UsageError(`--resume: the run already finished ${done} of ${f.epochs} epochs`);
     }
@@ -79,8 +70,8 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
       }
       : { kind: f.schedule as "cosine" | "constant" };
     await ready();
-    const model = f.resume
-      ? await loadModel(`${f.resume}/checkpoint`)
+    const model = checkpoint
+      ? await loadModel(checkpoint.dir)
       : await modelFrom(f)(await dataShape(f));
     return [
       load({ data: dataFrom(f, f.seed), model: () => model }),

@@ -4,7 +4,7 @@
  * the pure-JS cpu backend's, within 1e-4 relative to the reference's scale.
  * @module
  */
-import { initBackend, Rng, tf } from "@shears/core";
+import { initBackend, Rng, tf, type WebGpuProvider } from "@shears/core";
 import { allClose, equal } from "./assert.ts";
 
 /** One parity case: inputs of these shapes, a differentiable function of them. */
@@ -51,6 +51,32 @@ function depthwiseCase(
   };
 }
 
+/**
+ * A (depthwise) convolution of fixed shapes: `x` = [n, h, w, c], a `kh` x `kw`
+ * kernel with `out` output channels (depthwise: multiplier). With H != W of
+ * different parity, a non-square kernel or different strides per axis, the
+ * padding before (top, left) differs between the axes, which drawn square
+ * cases never show.
+ */
+function asymmetricCase(
+  name: string,
+  [n, h, w, c]: number[],
+  [kh, kw]: [number, number],
+  out: number,
+  strides: [number, number],
+  pad: "same" | "valid",
+  depthwise = false,
+): Case {
+  return {
+    name,
+    shapes: [[n, h, w, c], [kh, kw, c, out]],
+    fn: (x, f) =>
+      depthwise
+        ? tf.depthwiseConv2d(as4(x), as4(f), strides, pad)
+        : tf.conv2d(as4(x), as4(f), strides, pad),
+  };
+}
+
 /** Training-mode batch norm as tfjs-layers does it: batch moments, then FusedBatchNorm. */
 function batchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
@@ -82,6 +108,13 @@ export const cases: Case[] = [
   convCase("conv 3x3 dilation 2 (forward)", 3, 1, "same", 2),
   depthwiseCase("depthwise 3x3 stride 1 same", 3, 1, "same", 1),
   depthwiseCase("depthwise 3x3 stride 2 valid x2", 3, 2, "valid", 2),
+  // padding (top, left): (1, 0) / (1, 0) / (0, 1) / (0, 1) / none / (1, 0)
+  asymmetricCase("conv 3x2 stride 1 same, 7x8", [2, 7, 8, 3], [3, 2], 4, [1, 1], "same"),
+  asymmetricCase("conv 3x2 stride 2 same, 7x8", [2, 7, 8, 3], [3, 2], 4, [2, 2], "same"),
+  asymmetricCase("conv 3x3 stride 2 same, 8x7", [2, 8, 7, 2], [3, 3], 3, [2, 2], "same"),
+  asymmetricCase("conv 3x3 strides 2,1 same, 8x7", [1, 8, 7, 2], [3, 3], 3, [2, 1], "same"),
+  asymmetricCase("conv 2x3 stride 2 valid, 9x6", [2, 9, 6, 3], [2, 3], 2, [2, 2], "valid"),
+  asymmetricCase("depthwise 3x2 stride 2 same, 7x8", [1, 7, 8, 2], [3, 2], 2, [2, 2], "same", true),
   {
     name: "dense",
     shapes: [[int(2, 5), 7], [7, int(2, 6)], [1]],
@@ -101,6 +134,23 @@ export const cases: Case[] = [
     fn: (x) => tf.mean(x, [1, 2]),
   },
   residualCase(),
+  // Shapes that steer the webgpu parallel filter gradients (core/backends/webgpu/filter_grads.ts)
+  // down their paths: one tap per matmul, uneven tap groups, a depthwise batch folded into channels.
+  {
+    name: "conv 3x3, 32 input channels",
+    shapes: [[1, 6, 6, 32], [3, 3, 32, 3]],
+    fn: (x, f) => tf.conv2d(as4(x), as4(f), 1, "same"),
+  },
+  {
+    name: "conv 3x3 stride 2, 12 input channels",
+    shapes: [[2, 7, 7, 12], [3, 3, 12, 5]],
+    fn: (x, f) => tf.conv2d(as4(x), as4(f), 2, "same"),
+  },
+  {
+    name: "depthwise 3x3 x3, batch 3",
+    shapes: [[3, 6, 5, 4], [3, 3, 4, 3]],
+    fn: (x, f) => tf.depthwiseConv2d(as4(x), as4(f), 1, "same"),
+  },
   { name: "tile", shapes: [[2, 3, 4]], fn: (x) => tf.tile(x, [2, 1, 3]) },
   {
     name: "zero padding (H, W)",
@@ -161,13 +211,18 @@ export function close(actual: Float32Array, expected: Float32Array, what: string
   allClose(actual, expected, { rtol: 1e-4, atol: 1e-4 * scale + 1e-7 }, what);
 }
 
-export async function parity(backend: "wasm" | "webgpu"): Promise<void> {
+/** Checks `backend` (WebGPU from `webgpu`) against cpu on `only` (default every case). */
+export async function parity(
+  backend: "wasm" | "webgpu",
+  webgpu: WebGpuProvider = "auto",
+  only: Case[] = cases,
+): Promise<void> {
   await initBackend("cpu", { quiet: true });
   const reference: Float32Array[][] = [];
-  const data = cases.map(inputsFor);
-  for (const [i, c] of cases.entries()) reference.push(await evaluate(c, data[i], i));
-  await initBackend(backend, { quiet: true });
-  for (const [i, c] of cases.entries()) {
+  const data = only.map(inputsFor);
+  for (const [i, c] of only.entries()) reference.push(await evaluate(c, data[i], i));
+  await initBackend(backend, { quiet: true, webgpu });
+  for (const [i, c] of only.entries()) {
     const got = await evaluate(c, data[i], i);
     equal(got.length, reference[i].length);
     got.forEach((g, j) =>

@@ -33,7 +33,7 @@ Deno.test("bench: a bad flag is one line on stderr and exit 2, before any timing
     [["--torch_device", "tpu"], "error: --torch_device must be one of cpu, cuda, got tpu"],
     [
       ["--backends", "auto"],
-      "error: --backends must be one of tensorflow, webgpu, wasm, cpu, got auto",
+      "error: --backends must be one of tensorflow, webgpu, wasm, cpu, webgpu-dawn, webgpu-deno, got auto",
     ],
     [["--date", "23/11/2026"], "error: --date must be YYYY-MM-DD, got 23/11/2026"],
     [

@@ -1,10 +1,19 @@
 /**
  * A fresh RunContext for tests: empty masks and scores, step 0 of 1, a seeded
  * rng and a registry of the given plugins. Pass the fields a test needs
- * (model, data, signal, ...).
+ * (model, data, signal, ...). Also a silent emitter and a never-set
+ * cancellation for driving `train()` and stage bodies directly.
  * @module
  */
-import { MaskSet, type Plugin, Registry, Rng, type RunContext } from "@shears/core";
+import {
+  type Cancel,
+  type Emit,
+  MaskSet,
+  type Plugin,
+  Registry,
+  Rng,
+  type RunContext,
+} from "@shears/core";
 
 /** Fields of the context to set, plus the rng seed and the plugins to register. */
 export interface TestContextOptions extends Partial<RunContext> {
@@ -38,3 +47,22 @@ export function testContext(
     ...fields,
   };
 }
+
+/**
+ * An `Emit` that drops every event, for calling stage bodies and `train()`
+ * directly.
+ *
+ * @example
+ * ```ts
+ * await train(ctx, cfg, quietEmit, notCancelled);
+ * ```
+ */
+export const quietEmit: Emit = Object.assign(() => {}, {
+  progress() {},
+  metric() {},
+  log() {},
+  artifact() {},
+}) as unknown as Emit;
+
+/** A `Cancel` that never cancels. */
+export const notCancelled: Cancel = { cancelled: false };

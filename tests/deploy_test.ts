@@ -55,3 +55,64 @@ for (
     model.dispose();
   });
 }
+
+/** Activation layers by what they compute: `relu6` for ReLU(maxValue 6), else the activation. */
+function activationLayers(m: tf.LayersModel): string[] {
+  return m.layers.flatMap((l) => {
+    const c = l.getConfig() as { maxValue?: number; activation?: string };
+    if (l.getClassName() === "ReLU") return [c.maxValue === 6 ? "relu6" : "relu"];
+    return l.getClassName() === "Activation" ? [c.activation!] : [];
+  });
+}
+
+/** The activations producers carry (their `activation` config, when not linear). */
+function fusedActivations(m: tf.LayersModel): string[] {
+  return m.layers.flatMap((l) => {
+    const a = (l.getConfig() as { activation?: string }).activation;
+    return l.getClassName() !== "Activation" && a && a !== "linear" ? [a] : [];
+  });
+}
+
+for (
+  const [name, probe, act] of [
+    ["mobilenet_v2", "bn_Conv1", "relu6"],
+    ["efficientnet_b0", "stem_bn", "swish"],
+  ] as const
+) {
+  Deno.test(`inferenceModel on ${name}: every BN folded (depthwise too), ${act} fused`, async () => {
+    const model = buildModel(name, {
+      inputShape: [32, 32, 3],
+      numClasses: 10,
+      width: 0.35,
+      seed: 1,
+    });
+    randomizeBn(model, 3);
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 30, "float32", 5);
+    // The input is large enough that ReLU6 clips (so fusing it as a plain ReLU would show).
+    const pre = tf.model({ inputs: model.inputs, outputs: model.getLayer(probe).output });
+    const peakPre = tf.tidy(() => (pre.predict(x) as tf.Tensor).max());
+    ok((await peakPre.data())[0] > 6, "activations reach 6, where ReLU6 clips");
+    const fast = await inferenceModel(model);
+    const [want, got] = [model.predict(x) as tf.Tensor, fast.predict(x) as tf.Tensor];
+    const peak = tf.tidy(() => want.abs().max());
+    const scale = (await peak.data())[0];
+    allClose(await got.data(), await want.data(), { rtol: 1e-4, atol: 1e-4 * scale }, "outputs");
+    equal(classes(fast).filter((c) => c === "BatchNormalization").length, 0, "BN left");
+    const before = activationLayers(model).filter((a) => a === act).length;
+    const left = activationLayers(fast).filter((a) => a === act).length;
+    ok(before > 0 && left < before, `${act} layers fused`);
+    equal(
+      fusedActivations(fast).filter((a) => a === act).length,
+      before - left,
+      "fused as the same",
+    );
+    ok(
+      fast.layers.some((l) =>
+        l.getClassName() === "DepthwiseConv2D" && (l.getConfig() as { useBias: boolean }).useBias
+      ),
+      "BN folded into a depthwise conv",
+    );
+    tf.dispose([x, want, got, peak, peakPre]);
+    for (const m of [fast, model]) m.dispose();
+  });
+}

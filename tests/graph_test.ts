@@ -2,6 +2,8 @@ import {
   buildChannelGraph,
   type ChannelGroup,
   channelRows,
+  inferenceModel,
+  isUserFacing,
   producerKernels,
   rewireModel,
   tf,
@@ -12,6 +14,7 @@ import { buildModel } from "@shears/models";
 import { allClose, deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { chainModel, concatDepthwise, lenetLike, resnetLike, vggLike } from "./channel_models.ts";
+import { checkRemoval, maxAbsDiff, outputsOf } from "./prune_check.ts";
 
 await useTestBackend();
 
@@ -196,20 +199,71 @@ Deno.test("zoo: group counts of resnet18, resnet56, vgg16_bn", () => {
   }
 });
 
-Deno.test("an unsupported layer is a clear error naming it", () => {
-  const input = tf.input({ shape: [4, 4, 2], name: "input" });
-  const r = tf.layers.reshape({ name: "squash", targetShape: [16, 2] }).apply(input);
-  const model = tf.model({ inputs: input, outputs: r as tf.SymbolicTensor });
+/** An elementwise square with no registration: the graph cannot know it is channel-wise. */
+class Square extends tf.layers.Layer {
+  static className = "Square";
+  override call(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.square(Array.isArray(x) ? x[0] : x));
+  }
+}
+tf.serialization.registerClass(Square);
+
+Deno.test("an unknown layer: one user-facing line saying how to register it, or pinned with allowUnknown", async () => {
+  const input = tf.input({ shape: [6, 6, 2], name: "input" });
+  const a = tf.layers.conv2d({ name: "a", filters: 4, kernelSize: 3 }).apply(input);
+  const sq = new Square({ name: "sq" }).apply(a);
+  const b = tf.layers.conv2d({ name: "b", filters: 5, kernelSize: 3 }).apply(sq);
+  const gap = tf.layers.globalAveragePooling2d({ name: "gap" }).apply(b);
+  const y = tf.layers.dense({ name: "fc", units: 3 }).apply(gap) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: y });
   throws(() => buildChannelGraph(model), (e: Error) => {
-    ok(e instanceof UnsupportedLayerError);
-    match(
-      e.message,
-      /^layer 'squash' \(Reshape\) is not supported by the channel graph; supported:/,
-    );
+    ok(e instanceof UnsupportedLayerError && isUserFacing(e));
+    match(e.message, /^layer 'sq' \(Square\) is not known to the channel graph: /);
+    match(e.message, /registerChannelwiseLayer\("Square"\)/);
+    match(e.message, /registerProducerLayer\("Square", /);
+    match(e.message, /allowUnknown \(--allow_unknown\)/);
+    ok(!e.message.includes("\n"));
     return true;
   });
-  const seq = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
-  throws(() => buildChannelGraph(seq), /Sequential model; build it with the functional API/);
+  const graph = buildChannelGraph(model, { allowUnknown: true });
+  deepEqual(summary(graph.groups), ["input:2!", "a:4!", "sq:4!", "b:5", "fc:3!"]);
+  match(graph.group("a").reason!, /is read by Square 'sq', which the channel graph does not know/);
+  match(graph.group("sq").reason!, /is made by Square 'sq'/);
+  const x = tf.randomNormal([2, 6, 6, 2], 0, 1, "float32", 1);
+  const { pruned } = await checkRemoval(model, x, { graph });
+  deepEqual(pruned.getLayer("b").getWeights()[0].shape, [3, 3, 4, 3]);
+  tf.dispose([x]);
+  pruned.dispose();
   model.dispose();
-  seq.dispose();
+});
+
+Deno.test("a Sequential model prunes, deploys and folds like its functional twin", async () => {
+  const seq = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ name: "c1", filters: 4, kernelSize: 3, inputShape: [6, 6, 2] }),
+      tf.layers.batchNormalization({ name: "bn1" }),
+      tf.layers.reLU({ name: "r1" }),
+      tf.layers.flatten({ name: "flat" }),
+      tf.layers.dense({ name: "fc1", units: 5 }),
+      tf.layers.reLU({ name: "r2" }),
+      tf.layers.dense({ name: "fc", units: 3 }),
+    ],
+  });
+  const graph = buildChannelGraph(seq);
+  deepEqual(summary(graph.groups), ["c1_input:2!", "c1:4", "fc1:5", "fc:3!"]);
+  const x = tf.randomNormal([2, 6, 6, 2], 0, 1, "float32", 2);
+  const { pruned } = await checkRemoval(seq, x, { graph });
+  const deployed = await inferenceModel(seq);
+  deepEqual(deployed.layers.map((l) => l.getClassName()), [
+    "InputLayer",
+    "Conv2D",
+    "Flatten",
+    "Dense",
+    "Dense",
+  ]);
+  ok(maxAbsDiff(await outputsOf(deployed, x), await outputsOf(seq, x)) < 1e-5);
+  // the Sequential is whole and usable after all of it
+  ok((await outputsOf(seq, x)).every(Number.isFinite));
+  tf.dispose(x);
+  for (const m of [pruned, deployed, seq]) m.dispose();
 });

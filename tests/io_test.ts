@@ -4,10 +4,12 @@ import {
   loadModel,
   MaskedReLU,
   ModelFileError,
+  OutputError,
   saveModel,
   sizeOnDisk,
   tf,
   UsageError,
+  writeDirAtomic,
   writeFileAtomic,
   writeReport,
 } from "@shears/core";
@@ -129,6 +131,84 @@ Deno.test("loadModel: missing or malformed files give one-line user-facing error
   }
 });
 
+Deno.test("loadModel: a malformed weightsManifest is one line naming the file", async () => {
+  const dir = tmpDir();
+  try {
+    await saveModel(maskedModel().model, `${dir}/m`);
+    const json = JSON.parse(Deno.readTextFileSync(`${dir}/m/model.json`));
+    const spec = json.weightsManifest[0].weights[0];
+    const bad: [unknown, RegExp][] = [
+      [5, /weightsManifest must be a list of weight groups$/],
+      [[null], /weightsManifest\[0\] must be an object with paths and weights$/],
+      [[{ paths: "weights.bin", weights: [] }], /weightsManifest\[0\]\.paths must be a list/],
+      [[{ paths: ["weights.bin"] }], /weightsManifest\[0\]\.weights must be a list$/],
+      [
+        [{ paths: ["weights.bin"], weights: [{ ...spec, shape: [3, "x"] }] }],
+        /weightsManifest\[0\]\.weights\[0\] needs a name, a shape of whole numbers and a dtype/,
+      ],
+      [
+        [{ paths: ["weights.bin"], weights: [{ ...spec, dtype: "float64" }] }],
+        /weightsManifest\[0\]\.weights\[0\] needs .* \(float32, int32, bool, complex64\)$/,
+      ],
+    ];
+    for (const [manifest, re] of bad) {
+      Deno.writeTextFileSync(
+        `${dir}/m/model.json`,
+        JSON.stringify({ ...json, weightsManifest: manifest }),
+      );
+      const e = await loadModel(`${dir}/m`).then(() => undefined, (e) => e as Error);
+      ok(e instanceof ModelFileError, `expected ModelFileError, got ${e?.stack ?? e}`);
+      equal(e.message.includes("\n"), false, e.message);
+      match(e.message, new RegExp(`^${dir}/m/model\\.json: ${re.source}`));
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeDirAtomic swaps a directory whole; a failed write leaves the old one and no leftovers", async () => {
+  const dir = tmpDir();
+  const target = `${dir}/export`;
+  const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  try {
+    equal(
+      await writeDirAtomic(target, async (tmp) => {
+        await Deno.writeTextFile(`${tmp}/a.txt`, "old a");
+        await Deno.writeTextFile(`${tmp}/b.txt`, "old b");
+        return 2;
+      }),
+      2,
+    );
+    // a new version replaces the whole directory: b.txt is gone
+    await writeDirAtomic(target, (tmp) => Deno.writeTextFile(`${tmp}/a.txt`, "new a"));
+    deepEqual([...Deno.readDirSync(target)].map((e) => e.name), ["a.txt"]);
+    equal(Deno.readTextFileSync(`${target}/a.txt`), "new a");
+
+    // a fill that fails half-way: the old version stays, nothing is left beside it
+    await rejects(
+      writeDirAtomic(target, async (tmp) => {
+        await Deno.writeTextFile(`${tmp}/a.txt`, "half");
+        throw new Error("encoder crashed");
+      }),
+      /encoder crashed/,
+    );
+    equal(Deno.readTextFileSync(`${target}/a.txt`), "new a");
+    deepEqual(names(), ["export"]);
+
+    // the disk fills up: one line naming the target, old version intact
+    const full = Object.assign(new Error("No space left on device (os error 28)"), {
+      code: "ENOSPC",
+    });
+    const e = await writeDirAtomic(target, () => Promise.reject(full)).catch((e) => e as Error);
+    ok(e instanceof OutputError && isUserFacing(e), String(e));
+    equal(e.message, `cannot write ${target}: no space left on the device`);
+    equal(Deno.readTextFileSync(`${target}/a.txt`), "new a");
+    deepEqual(names(), ["export"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("writeFileAtomic: an interrupted write leaves the old file intact", async () => {
   const dir = tmpDir();
   const path = `${dir}/report.json`;
@@ -179,6 +259,11 @@ Deno.test("createRunDir makes fresh dirs and never reuses a non-empty one; write
     Deno.mkdirSync("empty");
     equal(createRunDir("demo", "empty"), "empty");
     throws(() => createRunDir("demo", a), UsageError);
+    Deno.writeTextFileSync("plain", "a file");
+    throws(
+      () => createRunDir("demo", "plain/run"),
+      /^UsageError: cannot create --out plain\/run: a path component is not a directory$/,
+    );
     throws(
       () => createRunDir("demo", a),
       /--out runs\/demo\/.* already exists and is not an empty/,

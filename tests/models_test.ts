@@ -3,21 +3,25 @@
  * forward shapes, save/load round trips and the option-A shortcut layer.
  * @module
  */
-import { ChannelPadShortcut, MaskedReLU, tf } from "@shears/core";
+import { ChannelPadShortcut, isUserFacing, MaskedReLU, tf } from "@shears/core";
 import {
   buildModel,
+  buildWith,
   customResnet18,
+  type LayerKit,
   lenet5,
   mlp,
   modelNames,
+  ModelOptionsError,
   resnet18,
   resnet20,
   resnet56,
+  TORCH,
   vgg11Bn,
   vgg16,
   vgg16Bn,
 } from "@shears/models";
-import { allClose, deepEqual, equal, ok, throws } from "./assert.ts";
+import { allClose, deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
 await useTestBackend();
@@ -94,24 +98,53 @@ Deno.test("custom_resnet18: 16 MaskedReLU layers, 491,520 elements, no stem ReLU
   });
 });
 
+/** A small input every zoo model takes, and the family whose conventions it follows. */
+const SMALL: Record<string, { inputShape: number[]; width: number; keras?: boolean }> = {
+  resnet18: { inputShape: [16, 16, 3], width: 0.125 },
+  custom_resnet18: { inputShape: [16, 16, 3], width: 0.125 },
+  resnet20: { inputShape: [16, 16, 3], width: 0.125 },
+  resnet56: { inputShape: [16, 16, 3], width: 0.125 },
+  vgg11_bn: { inputShape: CIFAR, width: 0.125 },
+  vgg16_bn: { inputShape: CIFAR, width: 0.125 },
+  vgg16: { inputShape: CIFAR, width: 0.125 },
+  lenet5: { inputShape: [28, 28, 1], width: 0.125 },
+  mlp: { inputShape: [16, 16, 3], width: 0.125 },
+  mobilenet_v1: { inputShape: CIFAR, width: 0.25, keras: true },
+  mobilenet_v2: { inputShape: CIFAR, width: 0.35, keras: true },
+  mobilenet_v3_small: { inputShape: CIFAR, width: 0.5, keras: true },
+  resnet50: { inputShape: CIFAR, width: 0.125, keras: true },
+  se_resnet50: { inputShape: CIFAR, width: 0.125, keras: true },
+  densenet121: { inputShape: CIFAR, width: 0.125, keras: true },
+  inception_v3: { inputShape: [75, 75, 3], width: 0.125, keras: true },
+  xception: { inputShape: [71, 71, 3], width: 0.0625, keras: true },
+  efficientnet_b0: { inputShape: CIFAR, width: 0.25, keras: true },
+  unet: { inputShape: [16, 16, 3], width: 0.0625, keras: true },
+  text_cnn: { inputShape: [12], width: 0.1, keras: true },
+};
+
 Deno.test("conventions: linear convs/denses, separate activations, names, BN settings", () => {
+  deepEqual(Object.keys(SMALL).sort(), [...modelNames].sort(), "a small case per zoo model");
   for (const name of modelNames) {
-    const small = name.startsWith("vgg") ? CIFAR : name === "lenet5" ? [28, 28, 1] : [16, 16, 3];
-    withModel(buildModel(name, { inputShape: small, numClasses: 5, width: 0.125 }), (m) => {
+    const { inputShape, width, keras } = SMALL[name];
+    withModel(buildModel(name, { inputShape, numClasses: 5, width }), (m) => {
       for (const l of m.layers) {
-        ok(!l.name.includes("."), `${name}: layer name ${l.name} has a dot`);
+        ok(!/[./]/.test(l.name), `${name}: layer name ${l.name} has a dot or a slash`);
         const cfg = l.getConfig();
-        if ("activation" in cfg) equal(cfg.activation, "linear", `${name}/${l.name} activation`);
-        if (l.getClassName() === "BatchNormalization") {
-          equal(cfg.epsilon, 1e-5);
-          equal(cfg.momentum, 0.9);
+        if ("activation" in cfg && l.getClassName() !== "Activation") {
+          equal(cfg.activation, "linear", `${name}/${l.name} activation`);
         }
-        if (l.getClassName() === "Conv2D" && name.startsWith("resnet")) {
+        if (l.getClassName() === "BatchNormalization") {
+          const [eps, momentum] = keras ? [[1e-3, 1.001e-5], [0.99, 0.999]] : [[1e-5], [0.9]];
+          ok(eps.includes(cfg.epsilon as number), `${name}/${l.name} epsilon ${cfg.epsilon}`);
+          ok(momentum.includes(cfg.momentum as number), `${name}/${l.name} momentum`);
+        }
+        if (l.getClassName() === "Conv2D" && !keras && name.startsWith("resnet")) {
           equal(cfg.useBias, false, `${name}/${l.name}: conv before BN has no bias`);
         }
       }
-      const last = m.layers[m.layers.length - 1];
-      equal(last.getClassName(), "Dense", `${name} ends in logits`);
+      const out = name === "unet" ? [null, ...inputShape.slice(0, 2), 5] : [null, 5];
+      deepEqual(m.outputs[0].shape, out, `${name} ends in logits`);
+      ok(!m.layers.some((l) => l.getClassName() === "Softmax"), `${name} has no softmax`);
     });
   }
 });
@@ -348,19 +381,106 @@ Deno.test("ChannelPadShortcut equals x[:, ::s, ::s, :] zero-padded on channels",
   throws(() => new ChannelPadShortcut({ padBefore: -1 }), /padBefore must be an integer >= 0/);
 });
 
+/** Asserts `f` throws a user-facing ModelOptionsError of one line matching `re`, making no tensor. */
+function rejects1(f: () => unknown, re: RegExp): void {
+  const before = tf.memory().numTensors;
+  throws(f, (e: Error) => {
+    ok(e instanceof ModelOptionsError && isUserFacing(e), `${e.name}: ${e.message}`);
+    match(e.message, re);
+    ok(!e.message.includes("\n"), "one line");
+    return true;
+  });
+  equal(tf.memory().numTensors, before, "weights were made before the error");
+}
+
 Deno.test("bad names and options fail with one clear line", () => {
+  rejects1(() => buildModel("resnet19", { inputShape: CIFAR, numClasses: 10 }), /resnet19/);
   throws(
     () => buildModel("resnet19", { inputShape: CIFAR, numClasses: 10 }),
-    (e: Error) =>
-      e.message.includes("resnet19") && modelNames.every((n) => e.message.includes(n)) &&
-      !e.message.includes("\n"),
+    (e: Error) => modelNames.every((n) => e.message.includes(n)),
   );
-  throws(() => resnet18({ inputShape: [32, 32], numClasses: 10 }), /inputShape must be 3/);
-  throws(() => resnet18({ inputShape: CIFAR, numClasses: 0 }), /numClasses must be/);
-  throws(() => resnet18({ inputShape: CIFAR, numClasses: 10, width: 0 }), /width must be/);
-  throws(() => vgg16Bn({ inputShape: [16, 16, 3], numClasses: 10 }), /sides must be >= 32/);
-  throws(() => lenet5({ inputShape: [10, 10, 1], numClasses: 10 }), /too small/);
-  throws(() => mlp({ inputShape: [4], numClasses: 2, hidden: [0] }), /hidden must be/);
+  rejects1(() => resnet18({ inputShape: [32, 32], numClasses: 10 }), /inputShape must be 3/);
+  rejects1(() => resnet18({ inputShape: CIFAR, numClasses: 0 }), /numClasses must be/);
+  rejects1(() => resnet18({ inputShape: CIFAR, numClasses: 10, width: 0 }), /width must be/);
+  rejects1(() => vgg16Bn({ inputShape: [16, 16, 3], numClasses: 10 }), /sides must be >= 32/);
+  rejects1(() => lenet5({ inputShape: [10, 10, 1], numClasses: 10 }), /too small/);
+  rejects1(() => mlp({ inputShape: [4], numClasses: 2, hidden: [0] }), /hidden must be/);
+});
+
+Deno.test("shapes and widths a builder cannot take: one line before any weight is made", () => {
+  // train_teacher --model vgg11_bn on 28x28 MNIST; summary --model lenet5 --width 1e6
+  rejects1(
+    () => buildModel("vgg11_bn", { inputShape: [28, 28, 1], numClasses: 10 }),
+    /^vgg11_bn: inputShape spatial sides must be >= 32, got \[28,28,1\]$/,
+  );
+  rejects1(
+    () => buildModel("lenet5", { inputShape: [28, 28, 1], numClasses: 10, width: 1e6 }),
+    /^lenet5: width 1000000 makes a layer of 6000000 channels, more than 65536; use a smaller width$/,
+  );
+  // Within the channel limit but too many weights in all: found by the dry run, nothing allocated.
+  rejects1(
+    () => buildModel("vgg16", { inputShape: CIFAR, numClasses: 10, width: 20 }),
+    /^vgg16: width 20 makes more than 1073741824 weights \(\d+ by layer 'features_conv\d+'\)/,
+  );
+  const mins: [string, number][] = [
+    ["mobilenet_v1", 32],
+    ["mobilenet_v2", 32],
+    ["mobilenet_v3_small", 32],
+    ["resnet50", 32],
+    ["se_resnet50", 32],
+    ["densenet121", 32],
+    ["inception_v3", 75],
+    ["xception", 71],
+    ["efficientnet_b0", 32],
+    ["unet", 16],
+  ];
+  for (const [name, side] of mins) {
+    const re = new RegExp(`^${name}: inputShape spatial sides must be >= ${side}, got`);
+    rejects1(() => buildModel(name, { inputShape: [side - 1, side, 3], numClasses: 2 }), re);
+  }
+  rejects1(
+    () => buildModel("unet", { inputShape: [40, 32, 1], numClasses: 2 }),
+    /^unet: inputShape sides must be multiples of 16/,
+  );
+  rejects1(
+    () => buildModel("unet", { inputShape: [32, 32, 1], numClasses: 2, up: "nearest" as never }),
+    /up must be/,
+  );
+  rejects1(
+    () => buildModel("text_cnn", { inputShape: [28, 28, 1], numClasses: 10 }),
+    /inputShape must be 1 positive/,
+  );
+  rejects1(
+    () => buildModel("text_cnn", { inputShape: [4], numClasses: 2 }),
+    /sequence length >= 5/,
+  );
+  rejects1(
+    () => buildModel("text_cnn", { inputShape: [8], numClasses: 2, vocabSize: 0 }),
+    /vocabSize/,
+  );
+  rejects1(
+    () => buildModel("mobilenet_v1", { inputShape: CIFAR, numClasses: 2, depthMultiplier: 0 }),
+    /depthMultiplier must be an integer >= 1/,
+  );
+});
+
+Deno.test("buildWith: an input too small for some layer is found by the dry run, naming the layer", () => {
+  const pools = (kit: LayerKit, x: tf.SymbolicTensor, n: number) => {
+    for (let i = 1; i <= n; i++) {
+      x = tf.layers.maxPooling2d({ name: `p${i}`, poolSize: 3 }).apply(x) as tf.SymbolicTensor;
+    }
+    return kit.dense(tf.layers.flatten({ name: "f" }).apply(x) as tf.SymbolicTensor, "fc", 2);
+  };
+  const build = (n: number) =>
+    buildWith("tiny", { inputShape: [4, 4, 1], numClasses: 2 }, TORCH, (kit) => {
+      const input = tf.input({ shape: [4, 4, 1] });
+      return tf.model({ inputs: input, outputs: pools(kit, input, n) });
+    });
+  rejects1(
+    () => build(2),
+    /^tiny: inputShape \[4,4,1\] is too small: layer 'p2' would output \[0,0,1\]$/,
+  );
+  withModel(build(1), (m) => deepEqual(m.outputs[0].shape, [null, 2]));
 });
 
 /** murmur3 fmix32 of (h, j) mapped to [-1, 1); the same as in models_torch_reference.py. */

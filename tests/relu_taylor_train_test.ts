@@ -4,22 +4,15 @@
  * a hand computation at the last masked layer), and the mask controller
  * brings the ReLU count to its target during training without tensor growth.
  */
-import { type Emit, MaskedReLU, reluTable, type RunContext, tf, train } from "@shears/core";
+import { MaskedReLU, reluTable, type RunContext, tf, train } from "@shears/core";
 import { syntheticDataset } from "@shears/datasets";
 import reluTaylor, { maskController } from "@shears/relu_taylor";
 import { allClose, deepEqual, equal, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
+import { notCancelled as cancel, quietEmit as quiet } from "./context.ts";
 import { makeCtx, tinyModel } from "./relu_taylor_fixtures.ts";
 
 await useTestBackend();
-
-const quiet = Object.assign(() => {}, {
-  progress() {},
-  metric() {},
-  log() {},
-  artifact() {},
-}) as Emit;
-const cancel = { cancelled: false };
 
 function withData(n: number): RunContext {
   const ctx = makeCtx(tinyModel());

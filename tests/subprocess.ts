@@ -17,16 +17,24 @@ export interface Output {
 
 /**
  * Runs `deno <args>` (this deno binary) and collects its exit code and output.
+ * `opts.env` adds to (or overrides) the inherited environment; `opts.wrapper`
+ * is a command line to run deno under (e.g. `unshare --mount sh -c ...`).
  *
  * @example
  * ```ts
  * const out = await runDeno(["run", "--allow-all", "script.ts", "--flag=1"]);
  * ```
  */
-export async function runDeno(args: string[], cwd?: string): Promise<Output> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
+export async function runDeno(
+  args: string[],
+  cwd?: string,
+  opts: { env?: Record<string, string>; wrapper?: string[] } = {},
+): Promise<Output> {
+  const [cmd, ...pre] = [...(opts.wrapper ?? []), Deno.execPath()];
+  const out = await new Deno.Command(cmd, {
+    args: [...pre, ...args],
     cwd,
+    env: opts.env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -53,3 +61,23 @@ export function oneLineError(out: Output): string {
   ok(!out.stderr.includes("    at "), "no stack trace");
   return lines[0];
 }
+
+const root = new URL("..", import.meta.url).pathname;
+
+/**
+ * The deno arguments of `deno task run pipelines/<script> <args>`: `run`,
+ * the permissions of deno.json's `run` task, the script and its arguments.
+ * Relative to the repository root (pass it as the cwd).
+ *
+ * @example
+ * ```ts
+ * const out = await runDeno(runTaskArgs("train_teacher.ts", ["--epochs=1"]), repoRoot);
+ * ```
+ */
+export function runTaskArgs(script: string, args: string[]): string[] {
+  const task: string = JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).tasks.run;
+  return ["run", ...task.split(/\s+/).slice(2), `pipelines/${script}`, ...args];
+}
+
+/** The repository root (a cwd for {@link runTaskArgs}). */
+export const repoRoot: string = root;

@@ -1,16 +1,15 @@
 import {
   buildChannelGraph,
-  type ChannelGraph,
   layerWeight,
   registerChannelwiseLayer,
   removeChannels,
   rewriteLayers,
   Rng,
   tf,
-  unitsOf,
 } from "@shears/core";
 import { buildModel } from "@shears/models";
 import { allClose, deepEqual, equal, ok, rejects, throws } from "./assert.ts";
+import { randomRemovals, zeroedCopy } from "./prune_check.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import {
   chainModel,
@@ -22,55 +21,6 @@ import {
 } from "./channel_models.ts";
 
 await useTestBackend();
-
-/**
- * Random removals for every prunable group: up to half its channels, never all
- * of a producer's (so no layer is emptied).
- */
-function randomRemovals(graph: ChannelGraph, rng: Rng): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const g of graph.groups.filter((g) => g.prunable)) {
-    for (;;) {
-      const k = 1 + rng.int(Math.max(1, Math.floor(g.size / 2)));
-      const all = Array.from({ length: g.size }, (_, j) => j);
-      const pick = all.map((j) => [rng.next(), j]).sort((a, b) => a[0] - b[0]).slice(0, k)
-        .map(([, j]) => j);
-      const empties = g.producers.some((p) => p.index.every((c, j) => c < 0 || pick.includes(j)));
-      if (!empties) {
-        out.set(g.id, pick);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * A copy of `model` whose removed channels are exactly zero after their last
- * channel-wise layer: producer kernels and biases zeroed, and every BN beta /
- * moving mean and depthwise bias on the way (BN of 0 with mean 0 and beta 0 is
- * 0 in inference; ReLU and MaskedReLU keep 0 at 0).
- */
-function zeroedCopy(
-  model: tf.LayersModel,
-  graph: ChannelGraph,
-  removals: Map<string, number[]>,
-): tf.LayersModel {
-  const copy = rewriteLayers(model, (s) => s);
-  for (const [id, channels] of removals) {
-    const g = graph.group(id);
-    const offsets = g.followers.filter((f) => ["beta", "moving_mean", "bias"].includes(f.weight));
-    for (const ref of [...g.producers, ...offsets]) {
-      const w = layerWeight(copy.getLayer(ref.layer), ref.weight)!;
-      const shape = w.shape as number[];
-      const keep = new Float32Array(shape[ref.axis]).fill(1);
-      for (const j of channels) for (const u of unitsOf(ref, j)) keep[u] = 0;
-      const bshape = shape.map((d, i) => (i === ref.axis ? d : 1));
-      w.write(tf.tidy(() => w.read().mul(tf.tensor(keep, bshape))));
-    }
-  }
-  return copy;
-}
 
 function predict(model: tf.LayersModel, x: tf.Tensor): Float32Array {
   return tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array);
@@ -288,7 +238,10 @@ Deno.test("a plugin's channel-wise layer: rejected until registered, then sliced
   x = tf.layers.globalAveragePooling2d({ name: "gap" }).apply(x);
   const y = tf.layers.dense({ name: "fc", units: 3 }).apply(x) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: y });
-  throws(() => buildChannelGraph(model), /layer 'scale' \(ChannelScale\) is not supported/);
+  throws(
+    () => buildChannelGraph(model),
+    /layer 'scale' \(ChannelScale\) is not known to the channel graph/,
+  );
   registerChannelwiseLayer("ChannelScale");
   const followers = buildChannelGraph(model).group("c1").followers;
   deepEqual(followers.map((f) => [f.layer, f.weight, f.axis]), [["scale", "scale", 0]]);

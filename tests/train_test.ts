@@ -1,10 +1,10 @@
 import { tf } from "@shears/core";
 import { Rng, type RunContext } from "@shears/core";
-import type { Batch, Dataset, Emit, ScoreSession } from "@shears/core";
+import type { Batch, Dataset, ScoreSession } from "@shears/core";
 import { train } from "../core/train.ts";
 import { crossEntropy, kdLoss } from "../core/losses.ts";
 import { withTaps } from "../core/taps.ts";
-import { testContext } from "./context.ts";
+import { notCancelled as never, quietEmit as quiet, testContext } from "./context.ts";
 import { allClose, equal, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 
@@ -47,14 +47,6 @@ function ctxFor(
 ): RunContext {
   return testContext({ model, data, signal });
 }
-
-const quiet = Object.assign(() => {}, {
-  progress() {},
-  metric() {},
-  log() {},
-  artifact() {},
-}) as unknown as Emit;
-const never = { cancelled: false };
 
 Deno.test("kd loss equals a hand computation", () => {
   const s = [1, 2, 0.5], t = [0.2, 1.5, 3], T = 4;

@@ -10,7 +10,7 @@
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { train, type TrainConfig } from "../train.ts";
 import { accuracy } from "../metrics.ts";
-import { saveModel, writeFileAtomic } from "../io.ts";
+import { saveCheckpoint } from "../checkpoint.ts";
 import { tf } from "../tf.ts";
 import type { TrainCallback } from "../plugin.ts";
 
@@ -22,12 +22,6 @@ export type FitSpec = TrainConfig & {
   /** Keep the weights of the epoch with the best test top-1 (needs evalEach); default false. */
   keepBest?: boolean;
 };
-
-/** What a checkpoint's state.json says: the stage and the epochs (1-based) it has finished. */
-export interface CheckpointState {
-  stage: string;
-  epoch: number;
-}
 
 /**
  * The config `train` gets from a spec: feature regularizers become the
@@ -98,13 +92,10 @@ export function fitStage(
           }
         }
         if (ctx.runDir) {
-          const dir = `${ctx.runDir}/checkpoint`;
-          await saveModel(ctx.model!, dir);
-          await writeFileAtomic(
-            `${dir}/state.json`,
-            JSON.stringify({ stage: name, epoch: epoch + 1 }),
+          emit.artifact(
+            "checkpoint",
+            await saveCheckpoint(ctx.model!, ctx.runDir, { stage: name, epoch: epoch + 1 }),
           );
-          emit.artifact("checkpoint", dir);
         }
       },
     };

@@ -9,7 +9,7 @@ export { checkChannelScores, resolve, score, type ScoreSpec } from "./score.ts";
 export { mask, type MaskSpec, type PruneRecord } from "./mask.ts";
 export { distill } from "./distill.ts";
 export { finetune } from "./finetune.ts";
-export type { CheckpointState, FitSpec } from "./fit.ts";
+export type { FitSpec } from "./fit.ts";
 export {
   compareDeployed,
   type CompareSpec,

@@ -13,7 +13,8 @@
  *   spatially reversed filter.
  * @module
  */
-import { tf } from "../../tf.ts";
+import type { tf } from "../../tf.ts";
+import { convInfo as sharedConvInfo } from "../conv_info.ts";
 import {
   free,
   type Info,
@@ -91,15 +92,7 @@ function convInfo(
   if (dataFormat === "NCHW") {
     throw new Error("wasm conv gradients support only NHWC (channelsLast)");
   }
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    (attrs.dilations ?? 1) as number | [number, number],
-    attrs.pad as "same" | "valid" | number,
-    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
-    depthwise,
-  );
+  return sharedConvInfo(xShape, filterShape, attrs, depthwise);
 }
 
 /**
