@@ -19,6 +19,9 @@ import {
   UsageError,
 } from "@shears/core";
 import { dataFlags, dataFrom, dataShape, padFlag, savedModelFor, trainFlags } from "./common.ts";
+// the methods' custom layers (SigmoidBatchNorm, GradientPrunedConv2D) load once their plugins are in
+import "@shears/rni";
+import "@shears/magnitude";
 
 /** Flags of validate. */
 export const validateFlags = {
