@@ -5,7 +5,9 @@
  */
 import {
   checkPlugin,
+  commonFlags,
   isUserFacing,
+  parseFlags,
   PartChooser,
   partsHelp,
   type Plugin,
@@ -147,4 +149,32 @@ Deno.test("plugins are checked when added: shape of each part, names, duplicates
     /scorer 's' has option 'k' without a type/,
   );
   userError(() => new Registry([magnitude, magnitude]), /plugin 'magnitude' is already registered/);
+});
+
+Deno.test("part options from a recipe's opt: mapping, the command line winning key by key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const recipe = `${dir}/recipe.yaml`;
+    await Deno.writeTextFile(
+      recipe,
+      "opt:\n  scorer:\n    momentum: 0.8\n    history: 4\n  relu_taylor/global_topk.monotone: true\n",
+    );
+    const f = parseFlags(commonFlags, ["--config", recipe, "--opt", "scorer.momentum=0.7"], {
+      name: "t",
+      description: "t",
+    });
+    const parts = new PartChooser(new Registry([reluTaylor]), f.opt);
+    const scorer = parts.choose("scorer", "scorers", "taylor");
+    const pruner = parts.choose("pruner", "pruners", "global_topk");
+    parts.done();
+    equal(scorer.options.momentum, 0.7);
+    equal(scorer.options.history, 4);
+    equal(pruner.options.monotone, true);
+    userError(
+      () => parseFlags(commonFlags, ["--opt", "scorer.momentum"], { name: "t", description: "t" }),
+      /^--opt needs key=value, got scorer.momentum$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
