@@ -1,6 +1,16 @@
 /**
  * The plugin contract and the registry that finds plugins' parts by name.
  *
+ * A plugin holds named parts of five kinds: scorers (importance of a
+ * target's units), pruners (scores and a budget -> masks or a smaller
+ * model), regularizers (loss terms, optionally on features, with optimizer
+ * groups), transforms (model rewrites) and training callbacks (e.g. a
+ * progressive pruning schedule, driven with the run's scorer and pruner).
+ * Each part describes itself and declares its options as `FlagDefs`;
+ * pipelines choose parts by registry name (core/parts.ts). Plugins are
+ * checked when added ({@link checkPlugin}); a bad one is a one-line
+ * {@link PluginError}.
+ *
  * Parts read tensor values only asynchronously (`await t.data()`,
  * `await t.array()`), never with `dataSync` / `arraySync` / `bufferSync`:
  * the webgpu backend cannot read GPU memory synchronously. That is why
