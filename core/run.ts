@@ -20,7 +20,6 @@
  * @module
  */
 import { tap } from "rxjs";
-import type { tf } from "./tf.ts";
 import {
   type BackendInfo,
   CancelledError,
@@ -66,8 +65,6 @@ export interface PipelineSpec<D extends FlagDefs> {
   summarize?(ctx: RunContext, flags: PipelineFlags<D>): string[] | Promise<string[]>;
   /** Save ctx.model to <run>/model at the end; default true. */
   saveModel?: boolean;
-  /** The model to save, when not ctx.model. */
-  modelToSave?(ctx: RunContext): tf.LayersModel | undefined;
 }
 
 /** Metric events folded into { stage: { name: value | [{step, value}] } }. */
@@ -154,7 +151,7 @@ export async function runPipeline<D extends FlagDefs>(
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
   }
-  const model = spec.modelToSave?.(ctx) ?? ctx.model;
+  const model = ctx.model;
   if (status === "completed" && model && spec.saveModel !== false) {
     await saveModel(model, `${ctx.runDir}/model`);
   }
