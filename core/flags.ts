@@ -261,7 +261,8 @@ export function flagLines(defs: FlagDefs, prefix: string, indent: string): strin
     if (d.choices) notes.push(`one of ${d.choices.join(", ")}`);
     const range = rangeText(d);
     if (range) notes.push(/^[[(]/.test(range) ? `in ${range}` : range);
-    if (d.default !== undefined) notes.push(`default ${showValue(d.default)}`);
+    const empty = Array.isArray(d.default) && d.default.length === 0;
+    if (d.default !== undefined && !empty) notes.push(`default ${showValue(d.default)}`);
     const text = d.help + (notes.length ? ` (${notes.join("; ")})` : "");
     const head = `${indent}${heads[i]}`;
     return head.length + 1 > width + indent.length
