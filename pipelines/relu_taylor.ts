@@ -30,7 +30,7 @@ import {
   type FlagDefs,
   inheritWeights,
   load,
-  loadModel,
+  loadCheckpoint,
   PartChooser,
   type PipelineSpec,
   progressive,
@@ -131,7 +131,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     await ready();
     const data = await common.dataShape(f);
     let student = f.resume
-      ? await loadModel(`${f.resume}/checkpoint`)
+      ? (await loadCheckpoint(f.resume)).model
       : common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
     if (!activationMaskLayers(student).length) {
       student = await ctx.registry.transform("relu_taylor/masked_relu").apply(student, {});
