@@ -99,19 +99,26 @@ async function scoresOf(ctx: ReturnType<typeof testContext>, scorer: string) {
  * - rni: a SigmoidBN VGG-11-BN with half its prunable channels removed by rni/global_quantile;
  * - intra_fusion: a BN-folded VGG-11 with two groups fused to half by intra_fusion/fusion.
  * Random weights (seeded), batch norms calibrated on the images `x`
- * ({@link calibrateBn}); the caller disposes the model.
+ * ({@link calibrateBn}); the caller disposes the model. `unpruned`: the same
+ * model before pruning (the masks all ones, nothing zeroed or removed).
  */
 export async function pipelineModel(
   kind: PipelineKind,
   x: tf.Tensor,
-  seed = 1,
+  opts: { seed?: number; unpruned?: boolean } = {},
 ): Promise<tf.LayersModel> {
-  const model = await pruned(kind, x, seed);
+  const seed = opts.seed ?? 1;
+  const model = await built(kind, x, seed, !opts.unpruned);
   if (kind !== "intra_fusion") calibrateBn(model, x, seed);
   return model;
 }
 
-async function pruned(kind: PipelineKind, x: tf.Tensor, seed: number): Promise<tf.LayersModel> {
+async function built(
+  kind: PipelineKind,
+  x: tf.Tensor,
+  seed: number,
+  prune: boolean,
+): Promise<tf.LayersModel> {
   switch (kind) {
     case "relu_taylor": {
       const model = buildModel("custom_resnet18", {
@@ -120,6 +127,7 @@ async function pruned(kind: PipelineKind, x: tf.Tensor, seed: number): Promise<t
         width: 0.0625,
         seed,
       });
+      if (!prune) return model;
       const rng = new Rng(seed);
       model.layers.filter((l) => l instanceof MaskedReLU).forEach((l, i) => {
         const m = (l as MaskedReLU).mask;
@@ -140,6 +148,7 @@ async function pruned(kind: PipelineKind, x: tf.Tensor, seed: number): Promise<t
         width: 0.25,
         seed,
       });
+      if (!prune) return model;
       const ctx = testContext({ model, plugins: [magnitude], seed });
       const scores = await scoresOf(ctx, "magnitude/abs");
       await ctx.registry.pruner("magnitude/global").prune(ctx, scores, {}, {
@@ -151,6 +160,7 @@ async function pruned(kind: PipelineKind, x: tf.Tensor, seed: number): Promise<t
       return model;
     }
     case "filter_taylor": {
+      if (!prune) return paddedVgg(seed);
       const ctx = testContext({ model: paddedVgg(seed), plugins: [filterTaylor], seed });
       const scores = await scoresOf(ctx, "filter_taylor/l1");
       await ctx.registry.pruner("filter_taylor/global_lowest").prune(
@@ -167,6 +177,7 @@ async function pruned(kind: PipelineKind, x: tf.Tensor, seed: number): Promise<t
       const sig = toSigmoidBatchNorm(vgg, { seed });
       vgg.dispose();
       calibrateBn(sig, x, seed);
+      if (!prune) return sig;
       const ctx = testContext({ model: sig, plugins: [rni], seed });
       const scores = await scoresOf(ctx, "rni/bn_scale");
       await ctx.registry.pruner("rni/global_quantile").prune(ctx, scores, { keepRatio: 0.5 }, {});
@@ -179,6 +190,7 @@ async function pruned(kind: PipelineKind, x: tf.Tensor, seed: number): Promise<t
       calibrateBn(padded, x, seed);
       const { model: folded } = await foldBatchNorm(padded, { includeEps: false });
       padded.dispose();
+      if (!prune) return folded;
       const ctx = testContext({ model: folded, plugins: [intraFusion], seed });
       const scores = await scoresOf(ctx, "intra_fusion/l1");
       const groups = [...scores.values.keys()].slice(0, 2);

@@ -30,7 +30,7 @@ import { maxAbsDiff, plainTfjsOutputs } from "./verify.ts";
 export * from "./forms.ts";
 export { float16Bits, type Quantization, quantizations, quantizeWeights } from "./quantize.ts";
 export { type Rewritten, type StandardModel, standardModel } from "./standard.ts";
-export { type ExportMetadata, type SamplesJson } from "./files.ts";
+export { type ExportMetadata, gzipSize, type SamplesJson } from "./files.ts";
 export { maxAbsDiff } from "./verify.ts";
 
 /** Max |export - Shears| allowed on the samples for a float32 export. */
