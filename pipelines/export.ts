@@ -30,6 +30,7 @@ import {
   runPipeline,
   UsageError,
 } from "@shears/core";
+import { dirname, join } from "node:path";
 import { dataFlags, dataFrom, modelFrom, paddedData, padFlag } from "./common.ts";
 
 /** Flags of the export pipeline. */
@@ -54,9 +55,7 @@ export const exportPipelineFlags = {
 function target(f: { path?: string; to?: string; quantize: string }): string {
   if (f.to) return f.to;
   const model = f.path!.replace(/\/model\.json$/, "").replace(/\/+$/, "");
-  const slash = model.lastIndexOf("/");
-  const parent = slash < 0 ? "." : model.slice(0, slash) || "/";
-  return `${parent}/${f.quantize === "none" ? "export" : `export_${f.quantize}`}`;
+  return join(dirname(model), f.quantize === "none" ? "export" : `export_${f.quantize}`);
 }
 
 /** The export pipeline. */
@@ -84,10 +83,7 @@ export const exportPipeline: PipelineSpec<typeof exportPipelineFlags> = {
       exportStage({ dir: () => dir, strict: true, log: false }),
     ];
   },
-  summarize(ctx) {
-    const r = ctx.report.export as ExportReport;
-    return [...exportLines(r), ...r.warnings.map((w) => `WARNING: ${w}`)];
-  },
+  summarize: (ctx) => exportLines(ctx.report.export as ExportReport),
 };
 
 if (import.meta.main) {

@@ -62,7 +62,12 @@ async function file(path: string): Promise<Response> {
   }
 }
 
-/** Folders under `dir` (relative, '/'-separated, sorted) that hold a model.json. */
+/** Folders under `dir` (relative, '/'-separated, sorted) that hold a model.json.  *
+ * @example
+ * ```ts
+ * await modelFolders("runs"); // ["pruned/export", "teacher/export", ...]
+ * ```
+ */
 export async function modelFolders(dir: string, prefix = ""): Promise<string[]> {
   const found: string[] = [];
   for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
@@ -74,7 +79,12 @@ export async function modelFolders(dir: string, prefix = ""): Promise<string[]> 
   return found.sort();
 }
 
-/** The request handler for models under `dir`. */
+/** The request handler for models under `dir`.  *
+ * @example
+ * ```ts
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, handler("runs"));
+ * ```
+ */
 export function handler(dir: string): (req: Request) => Promise<Response> {
   return async (req) => {
     const path = decodeURIComponent(new URL(req.url).pathname);
@@ -93,7 +103,12 @@ export function handler(dir: string): (req: Request) => Promise<Response> {
   };
 }
 
-/** Starts the server (see the module doc); resolves when it stops. */
+/** Starts the server (see the module doc); resolves when it stops.  *
+ * @example
+ * ```ts
+ * await main(["runs", "--port", "0"]);
+ * ```
+ */
 export async function main(args: string[]): Promise<void> {
   const [dir, ...rest] = args;
   const usage = "usage: deno task serve DIR [--port N]";

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { basename, dirname, join } from "node:path";
 import { tf } from "../tf.ts";
 import type { LayerModuleSource } from "./forms.ts";
 import { layersModule } from "./layers_module.ts";
@@ -31,6 +32,11 @@ export interface ExportMetadata {
  * model.json, weights.bin and (where `modules` is not empty) layers.js of
  * `model`, and the artifacts tfjs would load from them (for loading the
  * export in this process with `tf.io.fromMemory`).
+ *
+ * @example
+ * ```ts
+ * const { files } = await modelFiles(model, { quantize: "float16", modules: new Map() });
+ * ```
  */
 export async function modelFiles(
   model: tf.LayersModel,
@@ -83,6 +89,11 @@ export interface SamplesJson {
 /**
  * samples.json + samples.bin: the images `x`, their `labels`, and
  * `expected`, the Shears model's outputs on them ([n, k], row-major).
+ *
+ * @example
+ * ```ts
+ * const files = await sampleFiles(x, [7, 2, 1], shearsOutputs);
+ * ```
  */
 export async function sampleFiles(
   x: tf.Tensor,
@@ -103,7 +114,12 @@ export async function sampleFiles(
   ]);
 }
 
-/** Bytes of `data` once gzipped (as a web server sends it with Content-Encoding: gzip). */
+/** Bytes of `data` once gzipped (as a web server sends it with Content-Encoding: gzip).  *
+ * @example
+ * ```ts
+ * const bytes = await gzipSize(await Deno.readFile("export/weights.bin"));
+ * ```
+ */
 export async function gzipSize(data: Uint8Array): Promise<number> {
   const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
     new CompressionStream("gzip"),
@@ -115,23 +131,25 @@ export async function gzipSize(data: Uint8Array): Promise<number> {
  * Writes `files` into a fresh directory beside `dir`, hands it to `check`
  * (which may throw), then renames it to `dir` (which must not exist, or be
  * empty): `dir` appears complete or not at all.
+ *
+ * @example
+ * ```ts
+ * await writeDirAtomic("runs/x/export", files, (tmp) => plainTfjsOutputs(tmp));
+ * ```
  */
 export async function writeDirAtomic<T>(
   dir: string,
   files: ExportFiles,
   check: (tmp: string) => Promise<T>,
 ): Promise<T> {
-  const trimmed = dir.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  const parent = slash < 0 ? "." : trimmed.slice(0, slash) || "/";
-  const base = trimmed.slice(slash + 1);
+  const [parent, base] = [dirname(dir), basename(dir)];
   await Deno.mkdir(parent, { recursive: true });
-  const tmp = `${parent}/.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const tmp = join(parent, `.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
   await Deno.mkdir(tmp);
   try {
     for (const [name, bytes] of files) await Deno.writeFile(`${tmp}/${name}`, bytes);
     const result = await check(tmp);
-    await Deno.rename(tmp, trimmed);
+    await Deno.rename(tmp, join(parent, base));
     return result;
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -19,7 +19,12 @@
  */
 import type { LayerModuleSource } from "./forms.ts";
 
-/** The text of `layers.js` for the module sources `sources` (by class name). */
+/** The text of `layers.js` for the module sources `sources` (by class name).  *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("export/layers.js", layersModule(modules));
+ * ```
+ */
 export function layersModule(sources: Map<string, LayerModuleSource>): string {
   const factories = [...sources].map(([name, source]) => `  // ${name}\n  ${source.trim()},`);
   return [

@@ -88,7 +88,12 @@ export interface ExportReport {
   warnings: string[];
 }
 
-/** Throws a one-line UsageError when `dir` exists and is not an empty directory. */
+/** Throws a one-line UsageError when `dir` exists and is not an empty directory.  *
+ * @example
+ * ```ts
+ * checkExportDir("runs/x/export"); // throws when it holds files
+ * ```
+ */
 export function checkExportDir(dir: string): void {
   let entries: Deno.DirEntry[];
   try {
@@ -132,7 +137,13 @@ async function predictData(model: tf.LayersModel, x: tf.Tensor): Promise<Float32
   }
 }
 
-/** Exports `model` (left as it was) into `opts.dir`; see the module doc. */
+/** Exports `model` (left as it was) into `opts.dir`; see the module doc.  *
+ * @example
+ * ```ts
+ * const r = await exportModel(model, { dir: "out/export", samples: { x, y }, data });
+ * if (r.warnings.length) console.warn(r.warnings.join("\n"));
+ * ```
+ */
 export async function exportModel(
   model: tf.LayersModel,
   opts: ExportOptions,

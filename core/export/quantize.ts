@@ -112,6 +112,11 @@ function toAffine(
  * `dtype`, the input as it is.
  *
  * @throws {UsageError} for float16 with a weight beyond the half range.
+ *
+ * @example
+ * ```ts
+ * const { specs, data } = quantizeWeights(artifacts.weightSpecs!, weightBytes, "uint8");
+ * ```
  */
 export function quantizeWeights(
   specs: Spec[],

@@ -43,6 +43,12 @@ function functional(model: tf.LayersModel): tf.LayersModel {
  * The stock-tfjs form of `model` (see the module doc). Throws
  * {@link ExportLayerError} (one line, naming the layer) for a custom layer
  * with neither a standard form nor a shipped module.
+ *
+ * @example
+ * ```ts
+ * const { model: plain, modules } = await standardModel(model);
+ * plain.layers.map((l) => l.getClassName()); // stock classes (and those of `modules`)
+ * ```
  */
 export async function standardModel(model: tf.LayersModel): Promise<StandardModel> {
   const source = functional(model);

@@ -24,7 +24,12 @@ export interface PlainOutputs {
 
 const script = new URL("./plain_check.ts", import.meta.url).pathname;
 
-/** Runs `plain_check.ts` on the export in `dir` (with samples.json); throws with its stderr on failure. */
+/** Runs `plain_check.ts` on the export in `dir` (with samples.json); throws with its stderr on failure.  *
+ * @example
+ * ```ts
+ * const { outputs, runtime } = await plainTfjsOutputs("runs/x/export"); // runtime "tfjs 4.22.0, cpu"
+ * ```
+ */
 export async function plainTfjsOutputs(dir: string): Promise<PlainOutputs> {
   const tmp = await Deno.makeTempDir({ prefix: "shears_plain_check_" });
   const out = `${tmp}/outputs.bin`;

@@ -59,7 +59,12 @@ export interface ExportSpec {
 
 const kB = (n: number) => `${(n / 1024).toFixed(1)} kB`;
 
-/** The lines that describe an export (logged by the stage, printed by the export pipeline). */
+/** The lines that describe an export (logged by the stage, printed by the export pipeline).  *
+ * @example
+ * ```ts
+ * for (const line of exportLines(ctx.report.export as ExportReport)) console.log(line);
+ * ```
+ */
 export function exportLines(r: ExportReport): string[] {
   const b = r.bytes;
   const files = [`model.json ${kB(b.model_json)}`, `weights.bin ${kB(b.weights)}`];
@@ -94,6 +99,11 @@ function samples(ctx: RunContext, n: number): { x: tf.Tensor; y: tf.Tensor } {
  * are logged loudly. An export that fails (a custom layer with no standard
  * form or module) is a warning and `ctx.report.export.error`, since the run's
  * own model is saved by then; with `strict` it is the stage's error.
+ *
+ * @example
+ * ```ts
+ * exportStage({ model: (ctx) => ctx.teacher, dir: (ctx) => `${ctx.runDir}/teacher_export` });
+ * ```
  */
 export function exportStage(spec: ExportSpec = {}): Stage {
   return stage("export", async (ctx, emit) => {
