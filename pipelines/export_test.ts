@@ -56,7 +56,13 @@ Deno.test("a run exports at the end (--quantize float16); export.ts re-exports i
       backend,
     ]);
     equal(f32.code, 0, f32.stderr);
-    match(f32.stdout, new RegExp(`^export: ${dir}/f32 \\(float32\\)$`, "m"));
+    match(
+      f32.stdout,
+      new RegExp(
+        `^${dir}/f32: float32 weights, stock tfjs layers \\(custom layers rewritten: none\\)$`,
+        "m",
+      ),
+    );
     match(
       f32.stdout,
       /^download: model\.json [\d.]+ kB \+ weights\.bin [\d.]+ kB = [\d.]+ kB, gzipped [\d.]+ kB$/m,

@@ -70,8 +70,16 @@ export function exportLines(r: ExportReport): string[] {
   const files = [`model.json ${kB(b.model_json)}`, `weights.bin ${kB(b.weights)}`];
   if (b.layers_js) files.push(`layers.js ${kB(b.layers_js)}`);
   const v = r.verify;
+  const counts = new Map<string, number>();
+  for (const w of r.rewritten) {
+    const k = `${w.from} -> ${w.to}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const rewrites = [...counts].map(([k, n]) => `${n} ${k}`).join(", ") || "none";
+  const modules = r.modules.length ? `; layers.js for ${r.modules.join(", ")}` : "";
   const lines = [
-    `export: ${r.dir} (${r.quantize === "none" ? "float32" : r.quantize})`,
+    `${r.dir}: ${r.quantize === "none" ? "float32" : r.quantize} weights, stock tfjs layers ` +
+    `(custom layers rewritten: ${rewrites}${modules})`,
     `download: ${files.join(" + ")} = ${kB(b.total)}, gzipped ${kB(b.total_gzip)}`,
     `plain tfjs (${v.runtime}, no Shears): max |diff| ${v.max_abs_diff.toExponential(2)} ` +
     `vs Shears on ${v.images} test images${
