@@ -17,7 +17,7 @@ import {
   UsageError,
 } from "@shears/core";
 import { loadDataset } from "@shears/datasets";
-import { deepEqual, equal, ok, rejects } from "./assert.ts";
+import { deepEqual, equal, match, ok, rejects } from "./assert.ts";
 import {
   INPUT,
   modelWith,
@@ -262,3 +262,15 @@ Deno.test("failures leave nothing: no standard form, a module that fails, an occ
     broken.dispose();
     equal(tf.memory().numTensors, before, "tensors leaked");
   }));
+
+Deno.test("static: the plain-tfjs check imports nothing but @tensorflow/tfjs (the npm package)", async () => {
+  const text = await Deno.readTextFile(new URL("../core/export/plain_check.ts", import.meta.url));
+  const specifiers = [...text.matchAll(/\bimport\b[^"'`;]*?["'`]([^"'`]+)["'`]/g)].map((m) => m[1]);
+  deepEqual(specifiers, ["@tensorflow/tfjs"], "static imports");
+  ok(
+    /import\(new URL\(layersModule, base\)\.href\)/.test(text),
+    "the only dynamic import: the export's layers.js",
+  );
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  match(config.imports["@tensorflow/tfjs"], /^npm:@tensorflow\/tfjs@/);
+});
