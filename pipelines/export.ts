@@ -31,6 +31,11 @@ import {
   UsageError,
 } from "@shears/core";
 import { dirname, join } from "node:path";
+import reluTaylor from "@shears/relu_taylor";
+import magnitude from "@shears/magnitude";
+import filterTaylor from "@shears/filter_taylor";
+import rni from "@shears/rni";
+import intraFusion from "@shears/intra_fusion";
 import { dataFlags, dataFrom, modelFrom, paddedData, padFlag } from "./common.ts";
 
 /** Flags of the export pipeline. */
@@ -64,6 +69,8 @@ export const exportPipeline: PipelineSpec<typeof exportPipelineFlags> = {
   description:
     "Export a saved model in stock tfjs layers (optionally quantized), checked without Shears.",
   flags: exportPipelineFlags,
+  // every shipped plugin: their layer classes (SigmoidBatchNorm, ...) load and have export forms
+  plugins: [reluTaylor, magnitude, filterTaylor, rni, intraFusion],
   saveModel: false,
   build(f) {
     if (!f.path) throw new UsageError("--path is required: the saved model directory to export");

@@ -4,10 +4,11 @@
  * and pipelines/export.ts re-exports a saved model or says in one line why it
  * will not.
  */
-import { type ExportReport, saveModel } from "@shears/core";
+import { type ExportReport, saveModel, tf } from "@shears/core";
+import { loadDataset } from "@shears/datasets";
 import { deepEqual, equal, match, ok } from "../tests/assert.ts";
 import { oneLineError } from "../tests/subprocess.ts";
-import { modelWith, Unshippable } from "../tests/export_fixtures.ts";
+import { modelWith, pipelineModel, Unshippable } from "../tests/export_fixtures.ts";
 import { readReport, runCli, testBackend, withTempDir } from "./test_harness.ts";
 
 const backend = `--backend=${testBackend("wasm")}`;
@@ -74,6 +75,21 @@ Deno.test("a run exports at the end (--quantize float16); export.ts re-exports i
     const exp = (await readReport<{ export: ExportReport }>(`${dir}/export_run`)).export;
     equal(exp.bytes.weights, 2 * rep.bytes.weights, "float16 is half the float32 weights");
     equal(exp.top1!.export, exp.top1!.shears);
+  }));
+
+Deno.test("export.ts loads any pipeline's model without --plugin (here rni's SigmoidBatchNorm)", () =>
+  withTempDir(async (dir) => {
+    const [batch] = [...(await loadDataset("mnist", { limitTest: 64 })).batches("test", {
+      batchSize: 64,
+    })];
+    const model = await pipelineModel("rni", batch.x);
+    await saveModel(model, `${dir}/model`);
+    tf.dispose([batch.x, batch.y]);
+    model.dispose();
+    const out = await runCli("export.ts", [`--path=${dir}/model`, "--limit_test=64", backend]);
+    equal(out.code, 0, out.stderr);
+    match(out.stdout, /rewritten: 8 SigmoidBatchNorm -> BatchNormalization\)$/m);
+    match(out.stdout, /\(<= 0\.0001: ok\)$/m);
   }));
 
 Deno.test("--no-export: the run writes no export/", () =>
