@@ -149,7 +149,13 @@ export async function launchChromium(): Promise<Browser> {
       socket.close();
       proc.kill();
       await proc.status;
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
+      for (let i = 0; i < 10; i++) { // its helper processes may still be writing the profile
+        try {
+          return await Deno.remove(profile, { recursive: true });
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     },
   };
 }
