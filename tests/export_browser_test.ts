@@ -3,7 +3,8 @@
  * opens the export page served by web/serve.ts on 127.0.0.1, which loads each
  * model with the tfjs browser bundle from the npm package and runs its test
  * images on the cpu, wasm and webgl backends; the outputs must match Shears'
- * within 1e-4 (cpu and wasm). Then the page compares a pruned model with the
+ * within 1e-4 (cpu and wasm), a model with a custom layer too (the page
+ * imports its layers.js and calls registerLayers(tf), as the README says). Then the page compares a pruned model with the
  * unpruned one: a screenshot is taken and its figures are checked against the
  * files and the outputs.
  *
@@ -27,7 +28,13 @@ import {
 import { loadDataset } from "@shears/datasets";
 import { equal, match, ok } from "./assert.ts";
 import { hasChromium, launchChromium } from "./chromium.ts";
-import { type PipelineKind, pipelineKinds, pipelineModel } from "./export_fixtures.ts";
+import {
+  modelWith,
+  type PipelineKind,
+  pipelineKinds,
+  pipelineModel,
+  Sine,
+} from "./export_fixtures.ts";
 
 const wanted = Deno.env.get("SHEARS_TEST_BROWSER") === "1";
 const ignore = !wanted || !hasChromium();
@@ -101,13 +108,16 @@ Deno.test({
     const labels = Array.from(await samples.y.data());
     const root = await Deno.makeTempDir({ prefix: "shears_browser_test_" });
     const expected = new Map<string, Float32Array>();
-    const exports: [string, PipelineKind, boolean, Quantization?][] = [
+    const exports: [string, PipelineKind | "sine", boolean, Quantization?][] = [
       ...pipelineKinds.map((k) => [`${k}/export`, k, false] as [string, PipelineKind, boolean]),
       ["filter_taylor_unpruned/export", "filter_taylor", true],
       ["magnitude/export_float16", "magnitude", false, "float16"],
+      ["sine/export", "sine", false], // a custom layer shipped in layers.js
     ];
     for (const [folder, kind, unpruned, quantize] of exports) {
-      const model = await pipelineModel(kind, samples.x, { unpruned });
+      const model = kind === "sine"
+        ? modelWith(new Sine({ name: "sine" }))
+        : await pipelineModel(kind, samples.x, { unpruned });
       expected.set(folder, await shearsOutputs(model, samples.x));
       await exportModel(model, { dir: `${root}/${folder}`, samples, quantize });
       model.dispose();
@@ -125,6 +135,14 @@ Deno.test({
       for (const [folder, , , quantize] of exports) {
         await t.step(`${folder}: the page's outputs on wasm = Shears'`, async () => {
           const r = await load(`model=${folder}&backends=wasm&time=0`);
+          const shipped = (await Deno.stat(`${root}/${folder}/layers.js`).catch(() =>
+            null
+          ))?.size ?? 0;
+          equal(
+            r.model.sizes.layers_js,
+            shipped,
+            "layers.js fetched (and registered) where shipped",
+          );
           const want = expected.get(folder)!;
           for (const backend of ["wasm"]) {
             const c = r.checks[backend];
