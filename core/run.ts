@@ -38,6 +38,7 @@ import {
 } from "./cli.ts";
 import { type BackendName, initBackend, type WebGpuProvider } from "./backend.ts";
 import { createRunDir, saveModel, writeReport } from "./io.ts";
+import { exportFlags, exportStage } from "./stages/export.ts";
 
 /** Flags every pipeline has, merged with its own. */
 export type PipelineFlags<D extends FlagDefs> = FlagValues<D & typeof commonFlags>;
@@ -77,7 +78,8 @@ export async function runPipeline<D extends FlagDefs>(
   spec: PipelineSpec<D>,
   args: string[] = Deno.args,
 ): Promise<RunContext> {
-  const defs = { ...commonFlags, ...spec.flags } as D & typeof commonFlags;
+  const saves = spec.saveModel !== false;
+  const defs = { ...commonFlags, ...(saves ? exportFlags : {}), ...spec.flags };
   const flags = parseFlags(defs, args, spec) as PipelineFlags<D>;
   const common = flags as unknown as {
     backend: string;
@@ -86,6 +88,7 @@ export async function runPipeline<D extends FlagDefs>(
     out?: string;
     plugin?: string[];
     quiet?: boolean;
+    export?: boolean;
   };
   const backend = await initBackend(common.backend as BackendName, common);
   const registry = new Registry(spec.plugins ?? []);
@@ -125,8 +128,10 @@ export async function runPipeline<D extends FlagDefs>(
     Deno.removeSignalListener("SIGINT", onSigint);
   }
   const model = spec.modelToSave?.(ctx) ?? ctx.model;
-  if (status === "completed" && model && spec.saveModel !== false) {
+  if (status === "completed" && model && saves) {
     await saveModel(model, `${ctx.runDir}/model`);
+    const quiet = common.quiet;
+    if (common.export) await renderEvents(exportStage({ model: () => model }).run(ctx), { quiet });
   }
   const summary = status === "completed" && spec.summarize ? await spec.summarize(ctx, flags) : [];
   const seconds = (Date.now() - started.getTime()) / 1000;
