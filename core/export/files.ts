@@ -12,7 +12,6 @@
  * ```
  * @module
  */
-import { basename, dirname, join } from "node:path";
 import { tf } from "../tf.ts";
 import type { LayerModuleSource } from "./forms.ts";
 import { layersModule } from "./layers_module.ts";
@@ -114,7 +113,9 @@ export async function sampleFiles(
   ]);
 }
 
-/** Bytes of `data` once gzipped (as a web server sends it with Content-Encoding: gzip).  *
+/**
+ * Bytes of `data` once gzipped (as a web server sends it with Content-Encoding: gzip).
+ *
  * @example
  * ```ts
  * const bytes = await gzipSize(await Deno.readFile("export/weights.bin"));
@@ -125,34 +126,4 @@ export async function gzipSize(data: Uint8Array): Promise<number> {
     new CompressionStream("gzip"),
   );
   return (await new Response(stream).arrayBuffer()).byteLength;
-}
-
-/**
- * Writes `files` into a fresh directory beside `dir`, hands it to `check`
- * (which may throw), then renames it to `dir` (which must not exist, or be
- * empty): `dir` appears complete or not at all.
- *
- * @example
- * ```ts
- * await writeDirAtomic("runs/x/export", files, (tmp) => plainTfjsOutputs(tmp));
- * ```
- */
-export async function writeDirAtomic<T>(
-  dir: string,
-  files: ExportFiles,
-  check: (tmp: string) => Promise<T>,
-): Promise<T> {
-  const [parent, base] = [dirname(dir), basename(dir)];
-  await Deno.mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
-  await Deno.mkdir(tmp);
-  try {
-    for (const [name, bytes] of files) await Deno.writeFile(`${tmp}/${name}`, bytes);
-    const result = await check(tmp);
-    await Deno.rename(tmp, join(parent, base));
-    return result;
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
 }

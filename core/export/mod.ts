@@ -24,7 +24,8 @@ import { accuracy } from "../metrics.ts";
 import { UsageError } from "../errors.ts";
 import { type Rewritten, standardModel } from "./standard.ts";
 import type { Quantization } from "./quantize.ts";
-import { type ExportFiles, gzipSize, modelFiles, sampleFiles, writeDirAtomic } from "./files.ts";
+import { type ExportFiles, gzipSize, modelFiles, sampleFiles } from "./files.ts";
+import { writeDirAtomic } from "../io.ts";
 import { maxAbsDiff, plainTfjsOutputs } from "./verify.ts";
 
 export * from "./forms.ts";
@@ -159,7 +160,10 @@ export async function exportModel(
     const expected = await predictData(model, opts.samples.x);
     const labels = Array.from(await opts.samples.y.data());
     for (const [k, v] of await sampleFiles(opts.samples.x, labels, expected)) files.set(k, v);
-    const plain = await writeDirAtomic(opts.dir, files, plainTfjsOutputs);
+    const plain = await writeDirAtomic(opts.dir, async (tmp) => {
+      for (const [name, bytes] of files) await Deno.writeFile(`${tmp}/${name}`, bytes);
+      return await plainTfjsOutputs(tmp);
+    });
     const diff = maxAbsDiff(plain.outputs, expected);
     const tolerance = opts.quantize ? null : EXPORT_TOLERANCE;
     const report: ExportReport = {
