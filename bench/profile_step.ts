@@ -12,6 +12,11 @@
  * - on every backend: the top kernels, by GPU (or kernel) time, with their
  *   dispatch counts on webgpu.
  *
+ * The step updates the weights with Shears' SGD (momentum 0.9, weight decay
+ * 5e-4: the pipelines' default, fused on webgpu unless
+ * SHEARS_WEBGPU_FUSED_OPTIMIZER=0), or `--optimizer adam`, or tfjs's plain SGD
+ * (`--optimizer tfjs`, as bench/backends.ts and its PyTorch peer).
+ *
  * Changes to the webgpu kernels are judged by these figures (BENCH.md).
  *
  * @example
@@ -28,7 +33,9 @@ import {
   type DispatchCounts,
   exitOnError,
   type FlagDefs,
+  FUSED_OPTIMIZER,
   initBackend,
+  makeOptimizer,
   PARALLEL_FILTER_GRADS,
   parseFlags,
   tf,
@@ -42,6 +49,7 @@ import {
   type NetName,
   recordTrainStep,
   trainStep,
+  type Updater,
 } from "./nets.ts";
 
 const flags = {
@@ -60,6 +68,12 @@ const flags = {
   net: { type: "string", default: "vgg", choices: ["vgg", "resnet"], help: "bench net" },
   batch: { type: "int", default: BATCH, min: 1, help: "images per step" },
   steps: { type: "int", default: 3, min: 1, help: "timed steps (their median is printed)" },
+  optimizer: {
+    type: "string",
+    default: "sgd",
+    choices: ["sgd", "adam", "tfjs"],
+    help: "Shears' SGD (momentum 0.9, decay 5e-4) or Adam, or tfjs's plain SGD",
+  },
   top: { type: "int", default: 20, min: 1, help: "kernels to list" },
   parallel_filter_grads: {
     type: "boolean",
@@ -135,7 +149,15 @@ async function main(): Promise<void> {
   const gpu = info.name === "webgpu";
   if (gpu) tf.env().set(PARALLEL_FILTER_GRADS, f.parallel_filter_grads);
   const model = buildNet(f.net as NetName);
-  const optimizer = tf.train.sgd(0.01);
+  const lr = 0.01;
+  const optimizer: Updater = f.optimizer === "tfjs" ? tf.train.sgd(lr) : {
+    shears: makeOptimizer(
+      f.optimizer === "adam"
+        ? { kind: "adam", lr, weightDecay: 5e-4 }
+        : { kind: "sgd", lr, momentum: 0.9, weightDecay: 5e-4 },
+    ),
+    lr,
+  };
   const { x, labels } = benchBatch(f.batch);
   const record = () => recordTrainStep(model, optimizer, x, labels);
   await trainStep(model, optimizer, x, labels); // compiles the pipelines
@@ -154,8 +176,10 @@ async function main(): Promise<void> {
   }
   const total = [...kernels.values()].reduce((s, e) => s + e.ms, 0);
   const provider = info.provider ? ` (${info.provider})` : "";
+  const fused = gpu && f.optimizer !== "tfjs" && tf.env().getBool(FUSED_OPTIMIZER);
   console.log(
-    `${info.name}${provider} on ${info.device}, ${f.net}, batch ${f.batch}` +
+    `${info.name}${provider} on ${info.device}, ${f.net}, batch ${f.batch}, ` +
+      `${f.optimizer} optimizer` + (gpu ? ` (${fused ? "fused" : "unfused"})` : "") +
       (gpu ? `, parallel filter grads ${f.parallel_filter_grads ? "on" : "off"}` : ""),
   );
   console.log(
@@ -188,6 +212,8 @@ async function main(): Promise<void> {
       device: info.device,
       net: f.net,
       batch: f.batch,
+      optimizer: f.optimizer,
+      fused_optimizer: gpu ? fused : undefined,
       parallel_filter_grads: gpu ? f.parallel_filter_grads : undefined,
       wall_ms: wallMs,
       host_ms: hostMs,
@@ -199,7 +225,7 @@ async function main(): Promise<void> {
     }));
   }
   tf.dispose([x, labels]);
-  optimizer.dispose();
+  (optimizer instanceof tf.Optimizer ? optimizer : optimizer.shears).dispose();
   model.dispose();
 }
 
