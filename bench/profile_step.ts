@@ -10,7 +10,8 @@
  *   offers them (`--webgpu dawn-null`, Dawn's null adapter, executes nothing:
  *   its wall time is host cost alone);
  * - on every backend: the top kernels, by GPU (or kernel) time, with their
- *   dispatch counts on webgpu.
+ *   dispatch counts on webgpu, and the host time of the optimizer update
+ *   alone (Shears' optimizers).
  *
  * The step updates the weights with Shears' SGD (momentum 0.9, weight decay
  * 5e-4: the pipelines' default, fused on webgpu unless
@@ -36,6 +37,7 @@ import {
   FUSED_OPTIMIZER,
   initBackend,
   makeOptimizer,
+  type Optimizer,
   PARALLEL_FILTER_GRADS,
   parseFlags,
   tf,
@@ -110,7 +112,30 @@ async function kernelTimes(step: () => Promise<unknown>): Promise<Map<string, Ke
   return rows;
 }
 
+/** Learning rate of every profiled step. */
+const LR = 0.01;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Shears' SGD (momentum 0.9, decay 5e-4: the pipelines' default) or Adam
+ * (decay 5e-4), recording the host time of each step's update in `ms`.
+ */
+function timedOptimizer(kind: string, ms: number[]): Optimizer {
+  const inner = makeOptimizer(
+    kind === "adam"
+      ? { kind: "adam", lr: LR, weightDecay: 5e-4 }
+      : { kind: "sgd", lr: LR, momentum: 0.9, weightDecay: 5e-4 },
+  );
+  return {
+    step(vars, grads, lr) {
+      const t0 = performance.now();
+      inner.step(vars, grads, lr);
+      ms.push(performance.now() - t0);
+    },
+    dispose: () => inner.dispose(),
+  };
+}
 
 /** Host and wall time (ms) and dispatch counts of `steps` training steps (medians; counts of the last). */
 async function timeSteps(
@@ -149,20 +174,16 @@ async function main(): Promise<void> {
   const gpu = info.name === "webgpu";
   if (gpu) tf.env().set(PARALLEL_FILTER_GRADS, f.parallel_filter_grads);
   const model = buildNet(f.net as NetName);
-  const lr = 0.01;
-  const optimizer: Updater = f.optimizer === "tfjs" ? tf.train.sgd(lr) : {
-    shears: makeOptimizer(
-      f.optimizer === "adam"
-        ? { kind: "adam", lr, weightDecay: 5e-4 }
-        : { kind: "sgd", lr, momentum: 0.9, weightDecay: 5e-4 },
-    ),
-    lr,
-  };
+  const updateMs: number[] = [];
+  const optimizer: Updater = f.optimizer === "tfjs"
+    ? tf.train.sgd(LR)
+    : { shears: timedOptimizer(f.optimizer, updateMs), lr: LR };
   const { x, labels } = benchBatch(f.batch);
   const record = () => recordTrainStep(model, optimizer, x, labels);
   await trainStep(model, optimizer, x, labels); // compiles the pipelines
   await inferStep(model, x);
   const { hostMs, wallMs, counts } = await timeSteps(record, f.steps, gpu);
+  const updateHostMs = updateMs.length ? median(updateMs.slice(-f.steps)) : undefined;
   const t0 = performance.now();
   await inferStep(model, x);
   const inferMs = performance.now() - t0;
@@ -184,6 +205,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `per training step (median of ${f.steps}): wall ${ms(wallMs)} ms, host ${ms(hostMs)} ms` +
+      (updateHostMs === undefined ? "" : ` (optimizer update ${ms(updateHostMs)} ms)`) +
       (counts
         ? `, ${counts.dispatches} dispatches, ${counts.submits} submits, ${counts.uploads} uploads`
         : ""),
@@ -217,6 +239,7 @@ async function main(): Promise<void> {
       parallel_filter_grads: gpu ? f.parallel_filter_grads : undefined,
       wall_ms: wallMs,
       host_ms: hostMs,
+      update_host_ms: updateHostMs,
       infer_ms: inferMs,
       dispatches: counts?.dispatches,
       submits: counts?.submits,
