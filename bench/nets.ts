@@ -6,7 +6,7 @@
  * Inputs 32x32x3, 10 classes.
  * @module
  */
-import { tf } from "@shears/core";
+import { type NamedVariable, type Optimizer, tf } from "@shears/core";
 
 /** A benchmark net's name. */
 export type NetName = "vgg" | "resnet";
@@ -81,6 +81,13 @@ export function benchBatch(batch = BATCH): { x: tf.Tensor4D; labels: tf.Tensor2D
 }
 
 /**
+ * What steps the weights: a tfjs optimizer (bench/backends.ts: plain SGD, as
+ * the PyTorch peer), or Shears' optimizer (core/optim.ts) at a learning rate,
+ * as train() steps it.
+ */
+export type Updater = tf.Optimizer | { shears: Optimizer; lr: number };
+
+/**
  * The synchronous part of a training step: forward in training mode, softmax
  * cross-entropy, gradients of all trainable variables, update. On a GPU
  * backend this only records and submits the work (its duration is the host
@@ -88,24 +95,33 @@ export function benchBatch(batch = BATCH): { x: tf.Tensor4D; labels: tf.Tensor2D
  */
 export function recordTrainStep(
   model: tf.LayersModel,
-  optimizer: tf.Optimizer,
+  updater: Updater,
   x: tf.Tensor4D,
   labels: tf.Tensor2D,
 ): tf.Scalar {
-  return optimizer.minimize(() => {
+  const loss = () => {
     const logits = model.apply(x, { training: true }) as tf.Tensor2D;
     return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-  }, true)!;
+  };
+  if (updater instanceof tf.Optimizer) return updater.minimize(loss, true)!;
+  const vars: NamedVariable[] = model.trainableWeights.map((w) => ({
+    name: w.originalName,
+    variable: w.read() as tf.Variable,
+  }));
+  const { value, grads } = tf.variableGrads(loss, vars.map((v) => v.variable));
+  updater.shears.step(vars, grads, updater.lr);
+  tf.dispose(grads);
+  return value;
 }
 
-/** One SGD training step ({@link recordTrainStep}, then the loss read back). Returns the loss. */
+/** One training step ({@link recordTrainStep}, then the loss read back). Returns the loss. */
 export async function trainStep(
   model: tf.LayersModel,
-  optimizer: tf.Optimizer,
+  updater: Updater,
   x: tf.Tensor4D,
   labels: tf.Tensor2D,
 ): Promise<number> {
-  const loss = recordTrainStep(model, optimizer, x, labels);
+  const loss = recordTrainStep(model, updater, x, labels);
   const v = (await loss.data())[0];
   loss.dispose();
   return v;

@@ -10,7 +10,13 @@
  *   offers them (`--webgpu dawn-null`, Dawn's null adapter, executes nothing:
  *   its wall time is host cost alone);
  * - on every backend: the top kernels, by GPU (or kernel) time, with their
- *   dispatch counts on webgpu.
+ *   dispatch counts on webgpu, and the host time of the optimizer update
+ *   alone (Shears' optimizers).
+ *
+ * The step updates the weights with Shears' SGD (momentum 0.9, weight decay
+ * 5e-4: the pipelines' default, fused on webgpu unless
+ * SHEARS_WEBGPU_FUSED_OPTIMIZER=0), or `--optimizer adam`, or tfjs's plain SGD
+ * (`--optimizer tfjs`, as bench/backends.ts and its PyTorch peer).
  *
  * Changes to the webgpu kernels are judged by these figures (BENCH.md).
  *
@@ -28,7 +34,10 @@ import {
   type DispatchCounts,
   exitOnError,
   type FlagDefs,
+  FUSED_OPTIMIZER,
   initBackend,
+  makeOptimizer,
+  type Optimizer,
   PARALLEL_FILTER_GRADS,
   parseFlags,
   tf,
@@ -42,6 +51,7 @@ import {
   type NetName,
   recordTrainStep,
   trainStep,
+  type Updater,
 } from "./nets.ts";
 
 const flags = {
@@ -60,6 +70,12 @@ const flags = {
   net: { type: "string", default: "vgg", choices: ["vgg", "resnet"], help: "bench net" },
   batch: { type: "int", default: BATCH, min: 1, help: "images per step" },
   steps: { type: "int", default: 3, min: 1, help: "timed steps (their median is printed)" },
+  optimizer: {
+    type: "string",
+    default: "sgd",
+    choices: ["sgd", "adam", "tfjs"],
+    help: "Shears' SGD (momentum 0.9, decay 5e-4) or Adam, or tfjs's plain SGD",
+  },
   top: { type: "int", default: 20, min: 1, help: "kernels to list" },
   parallel_filter_grads: {
     type: "boolean",
@@ -96,7 +112,30 @@ async function kernelTimes(step: () => Promise<unknown>): Promise<Map<string, Ke
   return rows;
 }
 
+/** Learning rate of every profiled step. */
+const LR = 0.01;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Shears' SGD (momentum 0.9, decay 5e-4: the pipelines' default) or Adam
+ * (decay 5e-4), recording the host time of each step's update in `ms`.
+ */
+function timedOptimizer(kind: string, ms: number[]): Optimizer {
+  const inner = makeOptimizer(
+    kind === "adam"
+      ? { kind: "adam", lr: LR, weightDecay: 5e-4 }
+      : { kind: "sgd", lr: LR, momentum: 0.9, weightDecay: 5e-4 },
+  );
+  return {
+    step(vars, grads, lr) {
+      const t0 = performance.now();
+      inner.step(vars, grads, lr);
+      ms.push(performance.now() - t0);
+    },
+    dispose: () => inner.dispose(),
+  };
+}
 
 /** Host and wall time (ms) and dispatch counts of `steps` training steps (medians; counts of the last). */
 async function timeSteps(
@@ -135,12 +174,16 @@ async function main(): Promise<void> {
   const gpu = info.name === "webgpu";
   if (gpu) tf.env().set(PARALLEL_FILTER_GRADS, f.parallel_filter_grads);
   const model = buildNet(f.net as NetName);
-  const optimizer = tf.train.sgd(0.01);
+  const updateMs: number[] = [];
+  const optimizer: Updater = f.optimizer === "tfjs"
+    ? tf.train.sgd(LR)
+    : { shears: timedOptimizer(f.optimizer, updateMs), lr: LR };
   const { x, labels } = benchBatch(f.batch);
   const record = () => recordTrainStep(model, optimizer, x, labels);
   await trainStep(model, optimizer, x, labels); // compiles the pipelines
   await inferStep(model, x);
   const { hostMs, wallMs, counts } = await timeSteps(record, f.steps, gpu);
+  const updateHostMs = updateMs.length ? median(updateMs.slice(-f.steps)) : undefined;
   const t0 = performance.now();
   await inferStep(model, x);
   const inferMs = performance.now() - t0;
@@ -154,12 +197,15 @@ async function main(): Promise<void> {
   }
   const total = [...kernels.values()].reduce((s, e) => s + e.ms, 0);
   const provider = info.provider ? ` (${info.provider})` : "";
+  const fused = gpu && f.optimizer !== "tfjs" && tf.env().getBool(FUSED_OPTIMIZER);
   console.log(
-    `${info.name}${provider} on ${info.device}, ${f.net}, batch ${f.batch}` +
+    `${info.name}${provider} on ${info.device}, ${f.net}, batch ${f.batch}, ` +
+      `${f.optimizer} optimizer` + (gpu ? ` (${fused ? "fused" : "unfused"})` : "") +
       (gpu ? `, parallel filter grads ${f.parallel_filter_grads ? "on" : "off"}` : ""),
   );
   console.log(
     `per training step (median of ${f.steps}): wall ${ms(wallMs)} ms, host ${ms(hostMs)} ms` +
+      (updateHostMs === undefined ? "" : ` (optimizer update ${ms(updateHostMs)} ms)`) +
       (counts
         ? `, ${counts.dispatches} dispatches, ${counts.submits} submits, ${counts.uploads} uploads`
         : ""),
@@ -188,9 +234,12 @@ async function main(): Promise<void> {
       device: info.device,
       net: f.net,
       batch: f.batch,
+      optimizer: f.optimizer,
+      fused_optimizer: gpu ? fused : undefined,
       parallel_filter_grads: gpu ? f.parallel_filter_grads : undefined,
       wall_ms: wallMs,
       host_ms: hostMs,
+      update_host_ms: updateHostMs,
       infer_ms: inferMs,
       dispatches: counts?.dispatches,
       submits: counts?.submits,
@@ -199,7 +248,7 @@ async function main(): Promise<void> {
     }));
   }
   tf.dispose([x, labels]);
-  optimizer.dispose();
+  (optimizer instanceof tf.Optimizer ? optimizer : optimizer.shears).dispose();
   model.dispose();
 }
 

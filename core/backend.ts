@@ -25,6 +25,7 @@ export {
   DawnError,
   type DispatchCounts,
   FUSED_BN_GRAD,
+  FUSED_OPTIMIZER,
   PARALLEL_FILTER_GRADS,
   probeAdapter,
   type WebGpuProvider,

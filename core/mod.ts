@@ -28,6 +28,8 @@ export * from "./surgery.ts";
 export * from "./bn_fold.ts";
 export * from "./deploy.ts";
 export * from "./stages/mod.ts";
+export * from "./export/mod.ts";
+export * from "./stages/export.ts";
 export * from "./run.ts";
 
 export * from "./errors.ts";

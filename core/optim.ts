@@ -6,6 +6,11 @@
  * can be grouped: a group multiplies the learning rate and can switch weight
  * decay off (RNI gives BN parameters 10x lr and no decay).
  *
+ * On webgpu each float32 variable's whole update (decay, momentum or Adam's
+ * moments, the step) runs as one fused dispatch, in place
+ * (backends/webgpu/optimizer_update.ts); `SHEARS_WEBGPU_FUSED_OPTIMIZER=0`
+ * switches back to the tensor ops below.
+ *
  * @example
  * ```ts
  * const opt = makeOptimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 5e-4 });
@@ -14,6 +19,8 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { fusedUpdatesOn } from "./backends/webgpu/kernels.ts";
+import { type FusedUpdate, fusedUpdate } from "./backends/webgpu/optimizer_update.ts";
 
 /** Which optimizer and its settings. */
 export interface OptimizerConfig {
@@ -59,31 +66,47 @@ export function makeOptimizer(cfg: OptimizerConfig, groups: ParamGroup[] = []): 
     state.get(v)?.forEach((s) => s.dispose());
     state.set(v, next.map((s) => tf.keep(s)));
   };
+  const [b1, b2] = cfg.betas ?? [0.9, 0.999];
+  const eps = cfg.eps ?? 1e-8;
+  const mom = cfg.momentum ?? 0;
+  const nesterov = cfg.nesterov ?? false;
+  /** The fused step's settings at a variable's learning rate (its group's factor applied) and decay. */
+  const fused = (lr: number, wd: number): FusedUpdate =>
+    cfg.kind === "adam"
+      ? { kind: "adam", lr, wd, beta1: b1, beta2: b2, eps, step: t }
+      : { kind: "sgd", lr, wd, momentum: mom, nesterov };
+  /** State buffers of the fused step (zero moments are the unfused path's first step too). */
+  const buffers = cfg.kind === "adam" ? 2 : mom ? 1 : 0;
   return {
     step(vars, grads, lr) {
       t++;
+      const onGpu = fusedUpdatesOn();
       for (const { name, variable: v } of vars) {
         const raw = grads[v.name];
         if (!raw) continue;
         const { mult, wd } = settings(name);
+        if (onGpu && v.dtype === "float32" && raw.dtype === "float32") {
+          const s = state.get(v) ??
+            Array.from({ length: buffers }, () => tf.keep(tf.zerosLike(v)));
+          state.set(v, fusedUpdate(v, raw, s, fused(lr * mult, wd)));
+          continue;
+        }
         tf.tidy(() => {
           const g = wd ? raw.add(v.mul(wd)) : raw;
           if (cfg.kind === "adam") {
-            const [b1, b2] = cfg.betas ?? [0.9, 0.999];
             const [m0, v0] = state.get(v) ?? [tf.zerosLike(v), tf.zerosLike(v)];
             const m = m0.mul(b1).add(g.mul(1 - b1));
             const s = v0.mul(b2).add(g.square().mul(1 - b2));
             const mh = m.div(1 - b1 ** t), sh = s.div(1 - b2 ** t);
-            v.assign(v.sub(mh.div(sh.sqrt().add(cfg.eps ?? 1e-8)).mul(lr * mult)));
+            v.assign(v.sub(mh.div(sh.sqrt().add(eps)).mul(lr * mult)));
             swap(v, [m, s]);
             return;
           }
-          const mom = cfg.momentum ?? 0;
           let d = g;
           if (mom) {
             const prev = state.get(v)?.[0];
             const buf = prev ? prev.mul(mom).add(g) : g.clone();
-            d = cfg.nesterov ? g.add(buf.mul(mom)) : buf;
+            d = nesterov ? g.add(buf.mul(mom)) : buf;
             swap(v, [buf]);
           }
           v.assign(v.sub(d.mul(lr * mult)));

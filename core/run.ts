@@ -36,6 +36,7 @@ import type { FlagDefs, FlagValues } from "./flags.ts";
 import { partsHelp, type PartsTaken } from "./parts.ts";
 import { type BackendName, describeBackend, initBackend, type WebGpuProvider } from "./backend.ts";
 import { createRunDir, saveModel, writeReport } from "./io.ts";
+import { exportFlags, exportStage } from "./stages/export.ts";
 
 /** Flags every pipeline has, merged with its own. */
 export type PipelineFlags<D extends FlagDefs> = FlagValues<D & typeof commonFlags>;
@@ -85,7 +86,10 @@ export async function runPipeline<D extends FlagDefs>(
   spec: PipelineSpec<D>,
   args: string[] = Deno.args,
 ): Promise<RunContext> {
-  const defs = { ...commonFlags, ...spec.flags } as D & typeof commonFlags;
+  const saves = spec.saveModel !== false;
+  const defs = { ...commonFlags, ...(saves ? exportFlags : {}), ...spec.flags } as
+    & D
+    & typeof commonFlags;
   let help: { text: string; plugins: string[] } | undefined;
   const flags = parseFlags(defs, args, {
     ...spec,
@@ -101,6 +105,7 @@ export async function runPipeline<D extends FlagDefs>(
     out?: string;
     plugin?: string[];
     quiet?: boolean;
+    export?: boolean;
   };
   const registry = new Registry(spec.plugins ?? []);
   for (const p of help?.plugins ?? common.plugin ?? []) registry.add(await importPlugin(p.trim()));
@@ -152,8 +157,10 @@ export async function runPipeline<D extends FlagDefs>(
     Deno.removeSignalListener("SIGINT", onSigint);
   }
   const model = ctx.model;
-  if (status === "completed" && model && spec.saveModel !== false) {
+  if (status === "completed" && model && saves) {
     await saveModel(model, `${ctx.runDir}/model`);
+    const quiet = common.quiet;
+    if (common.export) await renderEvents(exportStage({ model: () => model }).run(ctx), { quiet });
   }
   const summary = status === "completed" && spec.summarize ? await spec.summarize(ctx, flags) : [];
   const seconds = (Date.now() - started.getTime()) / 1000;

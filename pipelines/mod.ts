@@ -80,6 +80,16 @@ export { intraFusionFlags, intraFusionPipeline } from "./intra_fusion.ts";
 export { pruneFlags, prunePipeline } from "./prune.ts";
 
 /**
+ * Exports a saved model for deployment: stock tfjs layers, optionally
+ * quantized, checked in a subprocess that imports only tfjs.
+ * @example
+ * ```ts
+ * await runPipeline(exportPipeline, ["--path", "runs/x/model", "--quantize", "float16"]);
+ * ```
+ */
+export { exportPipeline, exportPipelineFlags } from "./export.ts";
+
+/**
  * Trains a teacher (or any zoo model) on a dataset and saves it for the
  * pruning pipelines.
  * @example

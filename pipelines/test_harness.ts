@@ -16,6 +16,7 @@ const runFlags = [
   "--allow-write",
   "--allow-env",
   "--allow-net=localhost",
+  "--allow-run",
   "--allow-sys",
   "--allow-ffi",
   "--unstable-webgpu",

@@ -171,21 +171,26 @@ export async function checkDir(sweep: Sweep): Promise<void> {
  */
 export async function claimDir(sweep: Sweep): Promise<void> {
   await checkDir(sweep);
-  await Deno.mkdir(`${sweep.out}/points`, { recursive: true });
-  const path = `${sweep.out}/sweep.json`;
-  const text = JSON.stringify(sweep, null, 2) + "\n";
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, text);
+  // Nothing lands in the directory before sweep.json, so a shard starting at the same moment
+  // sees it empty or claimed, never half-made: the temp file lives beside it, not in it.
+  const out = sweep.out.replace(/\/+$/, "");
+  const slash = out.lastIndexOf("/");
+  const tmp = `${slash < 0 ? "." : out.slice(0, slash) || "/"}/.${
+    out.slice(slash + 1)
+  }.sweep.json.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const path = `${out}/sweep.json`;
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(tmp, JSON.stringify(sweep, null, 2) + "\n");
   try {
     await Deno.link(tmp, path);
   } catch (e) {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     await checkDir(sweep); // another process created it: it must be this sweep
     await Deno.rename(tmp, path);
-    return;
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
+  await Deno.mkdir(`${out}/points`, { recursive: true });
 }
 
 /** A held sweep lock; `release()` frees it. */

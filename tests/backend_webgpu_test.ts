@@ -2,8 +2,9 @@
  * WebGPU (lavapipe on CI) through one provider per process:
  * SHEARS_TEST_WEBGPU_PROVIDER=dawn|deno (default auto). Parity with the cpu
  * backend (tfjs's kernels, and Shears' parallel filter gradients switched
- * on), the provider recorded, a dispatch budget for a training step, and
- * `auto` never choosing a fallback (software) adapter over wasm.
+ * on), the fused optimizer updates against PyTorch's and the unfused ones,
+ * the provider recorded, a dispatch budget for a training step, and `auto`
+ * never choosing a fallback (software) adapter over wasm.
  * Runs only with SHEARS_TEST_WEBGPU=1 (or SHEARS_TEST_BACKEND=webgpu), in its own
  * `deno test` process: Deno 2.9 sometimes aborts at exit (heap corruption,
  * after every test passed) when one process both created a WebGPU instance and
@@ -14,7 +15,11 @@ import {
   countDispatches,
   describeBackend,
   FUSED_BN_GRAD,
+  FUSED_OPTIMIZER,
   initBackend,
+  makeOptimizer,
+  type NamedVariable,
+  type OptimizerConfig,
   PARALLEL_FILTER_GRADS,
   probeAdapter,
   tf,
@@ -23,8 +28,14 @@ import {
 import { innerChunks } from "../core/backends/webgpu/filter_grads.ts";
 import { rowSplits } from "../core/backends/webgpu/batch_norm_grad.ts";
 import { benchBatch, buildNet, recordTrainStep } from "../bench/nets.ts";
-import { equal, match, ok } from "./assert.ts";
+import { allClose, equal, match, ok } from "./assert.ts";
 import { cases, close, evaluate, inputsFor, parity } from "./backend_cases.ts";
+import {
+  compareWithReference,
+  GROUPS,
+  referenceCases,
+  runAgainstReference,
+} from "./optim_reference.ts";
 
 const wanted = Deno.env.get("SHEARS_TEST_WEBGPU") === "1" ||
   Deno.env.get("SHEARS_TEST_BACKEND") === "webgpu";
@@ -35,12 +46,13 @@ const why = wanted ? `${provider}: no adapter` : "set SHEARS_TEST_WEBGPU=1";
 const label = adapter ? `${adapter.provider}: ${adapter.name}` : why;
 
 /**
- * Dispatches of one training step of the bench VGG (bench/nets.ts; SGD, batch
- * 2) and of its inference: the count is what a fusion lowers and what per-step
- * host cost scales with (BENCH.md), so a change that adds dispatches must
- * lower this on purpose.
+ * Dispatches of one training step of the bench VGG (bench/nets.ts; Shears' SGD
+ * with momentum and weight decay, the pipelines' default, batch 2) and of its
+ * inference: the count is what a fusion lowers and what per-step host cost
+ * scales with (BENCH.md), so a change that adds dispatches must lower this on
+ * purpose.
  */
-const TRAIN_STEP_DISPATCHES = 300;
+const TRAIN_STEP_DISPATCHES = 280;
 const INFERENCE_DISPATCHES = 27;
 
 Deno.test({
@@ -181,25 +193,40 @@ Deno.test({
   },
 });
 
+/** GPU bytes held by live tensors (the webgpu backend's buffers in use, not its free pool). */
+const gpuBytesInUse = () =>
+  (tf.memory() as tf.MemoryInfo & { numBytesInGPU: number }).numBytesInGPU;
+
 Deno.test({
-  name: "a training step of the bench VGG stays within its dispatch budget",
+  name: "a training step of the bench VGG stays within its dispatch budget and frees its buffers",
   ignore,
   fn: async () => {
     await initBackend("webgpu", { quiet: true, webgpu: provider });
     const model = buildNet("vgg");
-    const optimizer = tf.train.sgd(0.01);
+    const lr = 0.01;
+    const optimizer = {
+      shears: makeOptimizer({ kind: "sgd", lr, momentum: 0.9, weightDecay: 5e-4 }),
+      lr,
+    };
     const { x, labels } = benchBatch(2);
-    const train = () => countDispatches(() => recordTrainStep(model, optimizer, x, labels));
-    const first = train().result;
-    await first.data();
-    first.dispose();
-    const before = tf.memory().numTensors;
-    const { result: loss, counts } = train();
-    ok(Number.isFinite((await loss.data())[0]), "finite loss");
+    const train = async () => {
+      const { result: loss, counts } = countDispatches(() =>
+        recordTrainStep(model, optimizer, x, labels)
+      );
+      ok(Number.isFinite((await loss.data())[0]), "finite loss");
+      loss.dispose();
+      return counts;
+    };
+    await train(); // creates the optimizer's state
+    const before = [tf.memory().numTensors, gpuBytesInUse()];
+    const counts = await train();
     const infer = countDispatches(() => model.predict(x) as tf.Tensor);
     await infer.result.data();
-    tf.dispose([loss, infer.result]);
-    equal(tf.memory().numTensors, before, "tensors leaked");
+    infer.result.dispose();
+    equal(tf.memory().numTensors, before[0], "tensors leaked");
+    // Dawn's buffers once failed tfjs's `instanceof GPUBuffer`, and no disposed tensor's
+    // buffer went back to the pool (init.ts).
+    equal(gpuBytesInUse(), before[1], "GPU buffers of disposed tensors still in use");
     ok(
       counts.dispatches <= TRAIN_STEP_DISPATCHES,
       `training step: ${counts.dispatches} dispatches > ${TRAIN_STEP_DISPATCHES}: ` +
@@ -210,9 +237,160 @@ Deno.test({
       `inference: ${infer.counts.dispatches} dispatches > ${INFERENCE_DISPATCHES}`,
     );
     tf.dispose([x, labels]);
-    optimizer.dispose();
+    optimizer.shears.dispose();
     model.dispose();
   },
+});
+
+/** Runs `fn` with the fused optimizer updates switched on or off. */
+async function withFusedUpdates<T>(fused: boolean, fn: () => Promise<T>): Promise<T> {
+  await initBackend("webgpu", { quiet: true, webgpu: provider });
+  tf.env().set(FUSED_OPTIMIZER, fused);
+  try {
+    return await fn();
+  } finally {
+    tf.env().set(FUSED_OPTIMIZER, true);
+  }
+}
+
+Deno.test({
+  name: "webgpu fused optimizer updates = PyTorch's SGD, Nesterov and Adam over 5 steps",
+  ignore,
+  fn: () =>
+    withFusedUpdates(true, async () => {
+      for (const c of referenceCases) {
+        const { got, want } = await runAgainstReference(c.cfg, c.reference);
+        compareWithReference(got, want, `fused ${c.name}`);
+      }
+    }),
+});
+
+/** Variables of the shapes training meets: conv kernel, BN gamma and beta, a bias. */
+const SHAPES: [string, number[]][] = [
+  ["conv/kernel", [3, 3, 16, 32]],
+  ["bn/gamma", [32]],
+  ["bn/beta", [32]],
+  ["fc/bias", [10]],
+];
+/** More elements than one dispatch has threads (64 x 65535): each thread updates several. */
+const BIG: [string, number[]] = ["big/kernel", [2049, 2048]];
+const LRS = [0.1, 0.05, 0.08, 0.02];
+
+/** Seeded, cheap on the GPU, different per variable and step: sin/cos of a scaled range. */
+function wave(shape: number[], k: number, scale: number): tf.Tensor {
+  return tf.tidy(() =>
+    tf.sin(tf.range(0, shape.reduce((a, d) => a * d, 1)).mul(0.37 + 0.11 * k).add(k))
+      .mul(scale).reshape(shape)
+  );
+}
+
+/** A variable holding `t`'s data alone (`t` is disposed). */
+function variableOf(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t);
+  t.dispose();
+  return v;
+}
+
+/**
+ * The weights after steps of `cfg` at `lrs` (with GROUPS: gamma at 10x lr
+ * without decay) over `shapes`, fused or not, from the same start and gradients.
+ */
+async function optimizerRun(
+  cfg: OptimizerConfig,
+  fused: boolean,
+  shapes: [string, number[]][],
+  lrs: number[],
+): Promise<Float32Array[]> {
+  return await withFusedUpdates(fused, async () => {
+    const vars: NamedVariable[] = shapes.map(([name, shape], i) => ({
+      name,
+      variable: variableOf(wave(shape, i, 1)),
+    }));
+    const opt = makeOptimizer(cfg, GROUPS);
+    for (const [t, lr] of lrs.entries()) {
+      const grads = Object.fromEntries(
+        vars.map(({ variable: v }, i) => [v.name, wave(v.shape, 10 * t + i + 5, t % 2 ? -0.5 : 2)]),
+      );
+      opt.step(vars, grads, lr);
+      tf.dispose(Object.values(grads));
+    }
+    opt.dispose();
+    const out = await Promise.all(vars.map((v) => v.variable.data() as Promise<Float32Array>));
+    vars.forEach((v) => v.variable.dispose());
+    return out;
+  });
+}
+
+/** The optimizer settings the pipelines train with, and Adam. */
+const PIPELINE_CONFIGS: [string, OptimizerConfig][] = [
+  ["sgd momentum + decay (default)", { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }],
+  ["sgd momentum (filter_taylor, magnitude)", { kind: "sgd", lr: 0.05, momentum: 0.9 }],
+  ["nesterov + decay (rni)", {
+    kind: "sgd",
+    lr: 0.1,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 1e-4,
+  }],
+  ["plain sgd", { kind: "sgd", lr: 0.1 }],
+  ["adam + decay", { kind: "adam", lr: 0.01, weightDecay: 5e-4 }],
+];
+
+Deno.test({
+  name: "webgpu fused optimizer updates equal the unfused ones for each pipeline's settings",
+  ignore,
+  fn: async () => {
+    await initBackend("webgpu", { quiet: true, webgpu: provider });
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    ok(2049 * 2048 > 64 * device.limits.maxComputeWorkgroupsPerDimension, "big/kernel too small");
+    // One step of the big variable is enough for the strided threads, and lavapipe is slow.
+    const runs: [string, OptimizerConfig, [string, number[]][], number[]][] = [
+      ...PIPELINE_CONFIGS.map(([what, cfg]): typeof runs[0] => [what, cfg, SHAPES, LRS]),
+      ["sgd momentum + decay, a big variable", PIPELINE_CONFIGS[0][1], [BIG], LRS.slice(0, 1)],
+    ];
+    for (const [what, cfg, shapes, lrs] of runs) {
+      const want = await optimizerRun(cfg, false, shapes, lrs);
+      const got = await optimizerRun(cfg, true, shapes, lrs);
+      got.forEach((g, i) =>
+        allClose(g, want[i], { rtol: 1e-5, atol: 1e-6 }, `${what}: ${shapes[i][0]}`)
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu fused optimizer: one dispatch per variable, clones of weights untouched, no stale reads",
+  ignore,
+  fn: () =>
+    withFusedUpdates(true, async () => {
+      const vars: NamedVariable[] = SHAPES.map(([name, shape], i) => ({
+        name,
+        variable: variableOf(wave(shape, i, 1)),
+      }));
+      const grads = Object.fromEntries(
+        vars.map(({ variable: v }, i) => [v.name, wave(v.shape, i + 7, 1)]),
+      );
+      // A mask's saved original shares the weight's data (MaskSet.set: w.read().clone()).
+      const original = vars[0].variable.clone();
+      const before = await original.data();
+      // A read caches the values on the host; the update must not leave that copy stale.
+      const read = await vars[1].variable.data();
+      const opt = makeOptimizer({ kind: "adam", lr: 0.01, weightDecay: 5e-4 });
+      opt.step(vars, grads, 0.01); // creates the moments
+      const tensors = tf.memory().numTensors;
+      const { counts } = countDispatches(() => opt.step(vars, grads, 0.01));
+      equal(counts.dispatches, vars.length, JSON.stringify([...counts.byKernel]));
+      equal(counts.byKernel.get("ShearsAdamUpdate"), vars.length);
+      equal(tf.memory().numTensors, tensors, "tensors grew");
+      allClose(await original.data(), before, { rtol: 0, atol: 0 }, "the clone");
+      const after = await vars[1].variable.data();
+      ok(after.some((v, i) => v !== read[i]), "a read after the update returned the old values");
+      opt.dispose();
+      equal(tf.memory().numTensors, tensors - 2 * vars.length, "moments not freed");
+      tf.dispose([original, ...Object.values(grads)]);
+      vars.forEach((v) => v.variable.dispose());
+    }),
 });
 
 Deno.test({

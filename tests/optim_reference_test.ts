@@ -1,174 +1,23 @@
 /**
  * The optimizers and the cosine schedule against independent plain-JS
  * reimplementations of PyTorch's algorithms (torch.optim.SGD, torch.optim.Adam
- * and torch.optim.lr_scheduler.CosineAnnealingLR, as their documentation
- * states them), over several steps from non-zero weights and state, with a
- * learning rate that changes between steps and a parameter group (10x lr, no
- * weight decay) beside an ordinary one. One step from empty state cannot tell
- * apart the momentum update, the Nesterov formula or Adam's bias correction;
- * five steps with changing gradients can.
+ * (tests/optim_reference.ts) and torch.optim.lr_scheduler.CosineAnnealingLR,
+ * as their documentation states them).
  */
-import {
-  type Batch,
-  type Dataset,
-  lrAt,
-  makeOptimizer,
-  type NamedVariable,
-  type OptimizerConfig,
-  type ParamGroup,
-  Rng,
-  type Schedule,
-  tf,
-  train,
-} from "@shears/core";
-import { allClose, equal } from "./assert.ts";
+import { type Batch, type Dataset, lrAt, type Schedule, tf, train } from "@shears/core";
+import { allClose } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { notCancelled, quietEmit, testContext } from "./context.ts";
+import { compareWithReference, referenceCases, runAgainstReference } from "./optim_reference.ts";
 
 await useTestBackend();
 
-/** One parameter of the reference: float64 values, its lr multiplier and weight decay. */
-interface RefParam {
-  w: number[];
-  mult: number;
-  wd: number;
+for (const c of referenceCases) {
+  Deno.test(`${c.name} = PyTorch's over 5 steps (changing lr, a 10x-lr group without decay)`, async () => {
+    const { got, want } = await runAgainstReference(c.cfg, c.reference);
+    compareWithReference(got, want, c.name);
+  });
 }
-
-/** PyTorch SGD (dampening 0): g += wd·w; b = g at the first step, else μ·b + g; d = nesterov ? g + μ·b : b. */
-function torchSgd(
-  params: RefParam[],
-  grads: number[][][],
-  lrs: number[],
-  momentum: number,
-  nesterov: boolean,
-): number[][] {
-  const w = params.map((p) => [...p.w]);
-  const buf: (number[] | undefined)[] = params.map(() => undefined);
-  for (const [t, lr] of lrs.entries()) {
-    params.forEach((p, i) => {
-      const g = grads[t][i].map((v, j) => v + p.wd * w[i][j]);
-      let d = g;
-      if (momentum !== 0) {
-        const b = buf[i] ? buf[i]!.map((v, j) => momentum * v + g[j]) : [...g];
-        buf[i] = b;
-        d = nesterov ? g.map((v, j) => v + momentum * b[j]) : b;
-      }
-      w[i] = w[i].map((v, j) => v - lr * p.mult * d[j]);
-    });
-  }
-  return w;
-}
-
-/** PyTorch Adam (L2 decay in the gradient): bias-corrected moments, eps outside the square root. */
-function torchAdam(
-  params: RefParam[],
-  grads: number[][][],
-  lrs: number[],
-  [b1, b2]: [number, number],
-  eps: number,
-): number[][] {
-  const w = params.map((p) => [...p.w]);
-  const m = params.map((p) => p.w.map(() => 0));
-  const v = params.map((p) => p.w.map(() => 0));
-  for (const [t0, lr] of lrs.entries()) {
-    const t = t0 + 1;
-    params.forEach((p, i) => {
-      const g = grads[t0][i].map((x, j) => x + p.wd * w[i][j]);
-      m[i] = m[i].map((x, j) => b1 * x + (1 - b1) * g[j]);
-      v[i] = v[i].map((x, j) => b2 * x + (1 - b2) * g[j] ** 2);
-      const stepSize = (lr * p.mult) / (1 - b1 ** t);
-      const c2 = Math.sqrt(1 - b2 ** t);
-      w[i] = w[i].map((x, j) => x - stepSize * m[i][j] / (Math.sqrt(v[i][j]) / c2 + eps));
-    });
-  }
-  return w;
-}
-
-const LRS = [0.1, 0.1, 0.05, 0.02, 0.08];
-const GROUPS: ParamGroup[] = [{
-  match: (n) => n.endsWith("/gamma"),
-  lrMult: 10,
-  weightDecay: false,
-}];
-
-/**
- * Runs `cfg` for LRS.length steps on a kernel [2, 3] and a BN gamma [3] (in
- * GROUPS) from seeded non-zero weights with seeded gradients, and returns
- * what Shears computed beside the reference's answer for the same run.
- */
-async function run(
-  cfg: OptimizerConfig,
-  reference: (params: RefParam[], grads: number[][][]) => number[][],
-): Promise<{ got: Float32Array[]; want: number[][] }> {
-  const rng = new Rng(2026);
-  const draw = (n: number, scale: number) =>
-    Array.from({ length: n }, () => Math.fround(scale * rng.normal()));
-  const names = ["conv/kernel", "bn/gamma"];
-  const shapes = [[2, 3], [3]];
-  const init = [draw(6, 1), draw(3, 1).map((v) => v + 1)];
-  // gradients of different scales per step and variable, some steps reversing sign
-  const grads = LRS.map((_, t) => [draw(6, 0.5 * (t + 1)), draw(3, t % 2 ? -1 : 0.3)]);
-  const vars: NamedVariable[] = names.map((name, i) => ({
-    name,
-    variable: tf.variable(tf.tensor(init[i], shapes[i])),
-  }));
-  const before = tf.memory().numTensors;
-  const opt = makeOptimizer(cfg, GROUPS);
-  for (const [t, lr] of LRS.entries()) {
-    const g = Object.fromEntries(
-      vars.map(({ variable }, i) => [variable.name, tf.tensor(grads[t][i], shapes[i])]),
-    );
-    opt.step(vars, g, lr);
-    tf.dispose(Object.values(g));
-  }
-  opt.dispose();
-  equal(tf.memory().numTensors, before, "optimizer state freed");
-  const got = await Promise.all(vars.map((v) => v.variable.data() as Promise<Float32Array>));
-  vars.forEach((v) => v.variable.dispose());
-  const params = names.map((name, i) => ({
-    w: init[i],
-    mult: name === "bn/gamma" ? 10 : 1,
-    wd: name === "bn/gamma" ? 0 : cfg.weightDecay ?? 0,
-  }));
-  return { got, want: reference(params, grads) };
-}
-
-function compare(got: Float32Array[], want: number[][], what: string): void {
-  got.forEach((g, i) => allClose(g, want[i], { rtol: 1e-5, atol: 1e-6 }, `${what} var ${i}`));
-}
-
-Deno.test("SGD with momentum = PyTorch's over 5 steps (changing lr, a 10x-lr group without decay)", async () => {
-  const cfg: OptimizerConfig = { kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
-  const { got, want } = await run(cfg, (p, g) => torchSgd(p, g, LRS, 0.9, false));
-  compare(got, want, "sgd momentum");
-});
-
-Deno.test("SGD Nesterov = PyTorch's over 5 steps", async () => {
-  const cfg: OptimizerConfig = {
-    kind: "sgd",
-    lr: 0.1,
-    momentum: 0.9,
-    nesterov: true,
-    weightDecay: 1e-4,
-  };
-  const { got, want } = await run(cfg, (p, g) => torchSgd(p, g, LRS, 0.9, true));
-  compare(got, want, "sgd nesterov");
-});
-
-Deno.test("plain SGD (no momentum) = w - lr·(g + wd·w) each step", async () => {
-  const cfg: OptimizerConfig = { kind: "sgd", lr: 0.1, weightDecay: 1e-3 };
-  const { got, want } = await run(cfg, (p, g) => torchSgd(p, g, LRS, 0, false));
-  compare(got, want, "sgd");
-});
-
-Deno.test("Adam = PyTorch's over 5 steps (default and custom betas / eps, L2 decay)", async () => {
-  const cfg: OptimizerConfig = { kind: "adam", lr: 0.01, weightDecay: 1e-2 };
-  const a = await run(cfg, (p, g) => torchAdam(p, g, LRS, [0.9, 0.999], 1e-8));
-  compare(a.got, a.want, "adam");
-  const custom: OptimizerConfig = { ...cfg, betas: [0.5, 0.9], eps: 1e-3 };
-  const b = await run(custom, (p, g) => torchAdam(p, g, LRS, [0.5, 0.9], 1e-3));
-  compare(b.got, b.want, "adam custom");
-});
 
 /**
  * CosineAnnealingLR as PyTorch computes it, recursively from the previous

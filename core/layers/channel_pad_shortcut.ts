@@ -13,6 +13,13 @@
  *
  * Channels-last (NHWC), like every Shears model.
  *
+ * Standard form (export): a 1x1 Conv2D with stride `stride`, "valid"
+ * padding and no bias whose kernel embeds input channel i in output channel
+ * `padBefore + i` (a one-hot column per input channel). Valid padding keeps
+ * rows and columns 0, s, 2s, ..., ceil(h / s) of them, and each output is
+ * one input times 1 plus zeros: the same numbers exactly. With stride 1 and
+ * no padding the layer is the identity and is removed.
+ *
  * @example
  * ```ts
  * // 16 -> 32 channels, half the spatial size
@@ -22,6 +29,7 @@
  * @module
  */
 import { tf } from "../tf.ts";
+import { registerExportForm } from "../export/forms.ts";
 
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 
@@ -106,3 +114,26 @@ export class ChannelPadShortcut extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(ChannelPadShortcut);
+
+registerExportForm(ChannelPadShortcut.className, (layer) => {
+  const { stride, padBefore, padAfter } = layer as ChannelPadShortcut;
+  if (stride === 1 && padBefore === 0 && padAfter === 0) return null;
+  const c = (layer.input as tf.SymbolicTensor).shape.at(-1)!, out = padBefore + c + padAfter;
+  // Built on the host: tfjs-wasm's OneHot with a float32 dtype writes integer bit patterns.
+  const embed = new Float32Array(c * out);
+  for (let i = 0; i < c; i++) embed[i * out + padBefore + i] = 1;
+  const kernel = tf.tensor4d(embed, [1, 1, c, out]);
+  return {
+    className: "Conv2D",
+    config: {
+      filters: out,
+      kernelSize: [1, 1],
+      strides: [stride, stride],
+      padding: "valid",
+      dataFormat: "channelsLast",
+      useBias: false,
+      activation: "linear",
+    },
+    weights: [kernel],
+  };
+});

@@ -6,6 +6,12 @@
  * inference). The mask is a non-trainable weight, so it is saved and loaded
  * with the model.
  *
+ * Standard form (export): an all-zero mask is the identity (removed), an
+ * all-one mask is a ReLU, and any other mask is a PReLU with alpha = 1 - m:
+ * for m >= 0, relu(x m) = m relu(x), so y = x where x >= 0 and (1 - m) x
+ * where x < 0, which is PReLU's definition; with m in {0, 1} it is exact to
+ * the bit.
+ *
  * @example
  * ```ts
  * const y = new MaskedReLU({ name: "block1_relu1" }).apply(x) as tf.SymbolicTensor;
@@ -14,6 +20,7 @@
  */
 import { tf } from "../tf.ts";
 import { readScalar } from "../read.ts";
+import { registerExportForm } from "../export/forms.ts";
 
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 type LayerVariable = ReturnType<tf.layers.Layer["addWeight"]>;
@@ -73,3 +80,11 @@ export class MaskedReLU extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(MaskedReLU);
+
+registerExportForm(MaskedReLU.className, async (layer) => {
+  const mask = (layer as MaskedReLU).mask.read();
+  const on = await readScalar(() => mask.sum());
+  if (on === 0) return null;
+  if (on === mask.size) return { className: "ReLU", config: {} };
+  return { className: "PReLU", config: {}, weights: [tf.tidy(() => tf.sub(1, mask))] };
+});

@@ -11,7 +11,8 @@
  *
  * The threshold is fixed when the layer is made (computed once, globally, by
  * the `gradient` pruner). The layer is serializable: a saved model loads back
- * with `tf.loadLayersModel` once this module is imported.
+ * with `tf.loadLayersModel` once this module is imported. Its standard form
+ * (export, registered here) is the Conv2D it is in the forward pass.
  *
  * @example
  * ```ts
@@ -21,7 +22,7 @@
  * ```
  * @module
  */
-import { tf } from "@shears/core";
+import { registerExportForm, tf } from "@shears/core";
 
 type Conv2DArgs = Parameters<typeof tf.layers.conv2d>[0];
 type Conv2DLayer = ReturnType<typeof tf.layers.conv2d>;
@@ -45,6 +46,12 @@ export function parseThreshold(v: unknown): number {
     return v.trim().startsWith("-") ? -Infinity : Infinity;
   }
   return typeof v === "number" || typeof v === "string" ? Number(v) : NaN;
+}
+
+/** The plain Conv2D config of a GradientPrunedConv2D config: without the pruning parameters. */
+export function conv2dConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const { threshold: _t, pBern: _p, seed: _s, ...conv } = config;
+  return conv;
 }
 
 /** Arguments of {@link GradientPrunedConv2D}: Conv2D's, plus the pruning parameters. */
@@ -158,3 +165,8 @@ tf.serialization.registerClass(
   // Conv2D's static fromConfig (inherited from Layer) is there at run time; the factory type hides it.
   GradientPrunedConv2D as unknown as tf.serialization.SerializableConstructor<GradientPrunedConv2D>,
 );
+
+registerExportForm(GradientPrunedConv2D.className, (layer) => ({
+  className: "Conv2D",
+  config: conv2dConfig(layer.getConfig()),
+}));

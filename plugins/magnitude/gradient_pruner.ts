@@ -22,6 +22,7 @@
 import type { LayerPruneRow, Pruner, PruneResult, Scores, Transform } from "@shears/core";
 import { findWeight, type FlagDefs, readOptions, rewriteLayers, type tf } from "@shears/core";
 import {
+  conv2dConfig,
   GradientPrunedConv2D,
   parseThreshold,
   serializeThreshold,
@@ -62,8 +63,7 @@ export function gradientPrunedModel(
 export function plainConvModel(model: tf.LayersModel): tf.LayersModel {
   return rewriteLayers(model, (l) => {
     if (l.className !== GradientPrunedConv2D.className) return l;
-    const { threshold: _t, pBern: _p, seed: _s, ...config } = l.config;
-    return { ...l, className: "Conv2D", config };
+    return { ...l, className: "Conv2D", config: conv2dConfig(l.config) };
   });
 }
 

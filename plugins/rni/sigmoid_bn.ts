@@ -14,13 +14,16 @@
  * core channel graph knows it as a channel-wise layer (theta and the moving
  * statistics are sliced with their channel).
  *
+ * Standard form (export, registered here): a BatchNormalization with gamma =
+ * sigmoid(theta), beta = 0 and the same moving statistics and epsilon.
+ *
  * @example
  * ```ts
  * const y = new SigmoidBatchNorm({ name: "bn1" }).apply(x) as tf.SymbolicTensor;
  * ```
  * @module
  */
-import { tf } from "@shears/core";
+import { registerExportForm, tf } from "@shears/core";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type LayerVariable = ReturnType<tf.layers.Layer["addWeight"]>;
@@ -131,3 +134,13 @@ export class SigmoidBatchNorm extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(SigmoidBatchNorm);
+
+registerExportForm(SigmoidBatchNorm.className, (layer) => {
+  const l = layer as SigmoidBatchNorm;
+  const [, mean, variance] = l.getWeights();
+  return {
+    className: "BatchNormalization",
+    config: { axis: -1, epsilon: l.epsilon, momentum: l.momentum, center: true, scale: true },
+    weights: [l.scales(), tf.zerosLike(mean), mean.clone(), variance.clone()],
+  };
+});

@@ -58,6 +58,32 @@ async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   });
 }
 
+/**
+ * tfjs-backend-webgpu tells a tensor's buffer from a texture with `instanceof`
+ * the global GPUBuffer and GPUTexture, which are Deno's own classes even when
+ * the device is Dawn's: Dawn's buffers failed both tests, so a disposed
+ * tensor's buffer never went back to the pool (every op allocated a new one
+ * and GPU memory grew each step until Dawn ran out). Point both globals at the
+ * classes of `device`'s objects.
+ */
+function adoptClasses(device: GPUDevice): void {
+  const buffer = device.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
+  const texture = device.createTexture({
+    size: [1, 1],
+    format: "rgba8unorm",
+    usage: GPUTextureUsage.TEXTURE_BINDING,
+  });
+  for (const [name, made] of [["GPUBuffer", buffer], ["GPUTexture", texture]] as const) {
+    Object.defineProperty(globalThis, name, {
+      value: made.constructor,
+      configurable: true,
+      writable: true,
+    });
+  }
+  buffer.destroy();
+  texture.destroy();
+}
+
 /** The adapter tfjs's `webgpu` backend is registered on, and the choice that found it. */
 let registered: { key: string; found: FoundAdapter } | undefined;
 
@@ -74,6 +100,7 @@ async function registerOn(found: FoundAdapter): Promise<void> {
   if (tf.findBackendFactory("webgpu") != null) tf.removeBackend("webgpu");
   tf.registerBackend("webgpu", async () => {
     const device = await requestDevice(found.adapter);
+    adoptClasses(device);
     return new WebGPUBackend(device, found.adapter.info);
   }, 3);
 }

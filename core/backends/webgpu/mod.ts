@@ -11,5 +11,5 @@
  */
 export { type AdapterProbe, initWebGpu, probeAdapter } from "./init.ts";
 export { DawnError, type DawnOptions, type WebGpuProvider, webgpuProviders } from "./provider.ts";
-export { FUSED_BN_GRAD, PARALLEL_FILTER_GRADS } from "./kernels.ts";
+export { FUSED_BN_GRAD, FUSED_OPTIMIZER, PARALLEL_FILTER_GRADS } from "./kernels.ts";
 export { countDispatches, type DispatchCounts } from "./dispatches.ts";

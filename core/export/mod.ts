@@ -1,0 +1,216 @@
+/**
+ * The deployable export of a Shears model: stock tfjs layers only (custom
+ * layers rewritten to their standard forms, BN folded, ReLUs fused; a
+ * dependency-free `layers.js` only for layers with no standard form),
+ * optionally quantized weights in tfjs's own format, its download size raw
+ * and gzipped, and a check that it loads and predicts in a subprocess that
+ * imports nothing but `@tensorflow/tfjs`, compared with the Shears model on
+ * test images (and its top-1 on the test split beside the model's).
+ *
+ * The directory is written aside, checked, then renamed into place.
+ *
+ * @example
+ * ```ts
+ * const report = await exportModel(model, {
+ *   dir: "runs/x/export", quantize: "float16", samples: { x, y }, data,
+ * });
+ * report.verify.max_abs_diff; // e.g. 3e-7 (float32) — the bar is 1e-4
+ * ```
+ * @module
+ */
+import { tf } from "../tf.ts";
+import type { Dataset } from "../data.ts";
+import { accuracy } from "../metrics.ts";
+import { UsageError } from "../errors.ts";
+import { type Rewritten, standardModel } from "./standard.ts";
+import type { Quantization } from "./quantize.ts";
+import { type ExportFiles, gzipSize, modelFiles, sampleFiles } from "./files.ts";
+import { writeDirAtomic } from "../io.ts";
+import { maxAbsDiff, plainTfjsOutputs } from "./verify.ts";
+
+export * from "./forms.ts";
+export { float16Bits, type Quantization, quantizations, quantizeWeights } from "./quantize.ts";
+export { type Rewritten, type StandardModel, standardModel } from "./standard.ts";
+export { type ExportMetadata, gzipSize, type SamplesJson } from "./files.ts";
+export { maxAbsDiff } from "./verify.ts";
+
+/** Max |export - Shears| allowed on the samples for a float32 export. */
+export const EXPORT_TOLERANCE = 1e-4;
+
+/** What to export and how to check it. */
+export interface ExportOptions {
+  /** The export directory; it must not exist or be empty. */
+  dir: string;
+  /** Weight quantization; default none (float32). */
+  quantize?: Quantization;
+  /** Test images (and labels) the export is checked on and ships as samples; not disposed. */
+  samples: { x: tf.Tensor; y: tf.Tensor };
+  /** Test data for top-1 of the export beside the model's; omitted: no top-1. */
+  data?: Dataset;
+  /** At most this many test examples for top-1. */
+  limit?: number;
+  /** Top-1 drop (points) beyond which a quantized export warns; default 1. */
+  maxDrop?: number;
+}
+
+/** Bytes of the files a page downloads to run the model. */
+export interface ExportBytes {
+  model_json: number;
+  weights: number;
+  layers_js: number;
+  total: number;
+  model_json_gzip: number;
+  weights_gzip: number;
+  layers_js_gzip: number;
+  total_gzip: number;
+}
+
+/** What {@link exportModel} did and measured (report.json's `export`). */
+export interface ExportReport {
+  dir: string;
+  quantize: Quantization | "none";
+  /** Custom layers rewritten to standard forms. */
+  rewritten: Rewritten[];
+  /** Custom layer classes shipped in layers.js. */
+  modules: string[];
+  bytes: ExportBytes;
+  verify: {
+    /** Where the export ran: stock tfjs in a subprocess, e.g. "tfjs 4.22.0, cpu". */
+    runtime: string;
+    images: number;
+    /** Max |export - Shears| over the samples' outputs. */
+    max_abs_diff: number;
+    /** The bar for float32 exports (1e-4); null when quantized (the drop is in top-1). */
+    tolerance: number | null;
+    passed: boolean;
+  };
+  top1?: { shears: number; export: number; drop_points: number; images: number };
+  /** Loud problems: a float32 export off by more than the tolerance, a top-1 drop beyond --max_drop. */
+  warnings: string[];
+}
+
+/** Throws a one-line UsageError when `dir` exists and is not an empty directory.  *
+ * @example
+ * ```ts
+ * checkExportDir("runs/x/export"); // throws when it holds files
+ * ```
+ */
+export function checkExportDir(dir: string): void {
+  let entries: Deno.DirEntry[];
+  try {
+    if (!Deno.statSync(dir).isDirectory) {
+      throw new UsageError(`export directory ${dir} exists and is a file; give a new one`);
+    }
+    entries = [...Deno.readDirSync(dir)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  if (entries.length) {
+    throw new UsageError(`export directory ${dir} already exists and is not empty; give a new one`);
+  }
+}
+
+async function sizes(files: ExportFiles): Promise<ExportBytes> {
+  const raw = (name: string) => files.get(name)?.byteLength ?? 0;
+  const gz = async (name: string) => files.has(name) ? await gzipSize(files.get(name)!) : 0;
+  const b = {
+    model_json: raw("model.json"),
+    weights: raw("weights.bin"),
+    layers_js: raw("layers.js"),
+    model_json_gzip: await gz("model.json"),
+    weights_gzip: await gz("weights.bin"),
+    layers_js_gzip: await gz("layers.js"),
+  };
+  return {
+    ...b,
+    total: b.model_json + b.weights + b.layers_js,
+    total_gzip: b.model_json_gzip + b.weights_gzip + b.layers_js_gzip,
+  };
+}
+
+async function predictData(model: tf.LayersModel, x: tf.Tensor): Promise<Float32Array> {
+  const y = model.predict(x, { batchSize: x.shape[0] }) as tf.Tensor;
+  try {
+    return await y.data() as Float32Array;
+  } finally {
+    y.dispose();
+  }
+}
+
+/** Exports `model` (left as it was) into `opts.dir`; see the module doc.  *
+ * @example
+ * ```ts
+ * const r = await exportModel(model, { dir: "out/export", samples: { x, y }, data });
+ * if (r.warnings.length) console.warn(r.warnings.join("\n"));
+ * ```
+ */
+export async function exportModel(
+  model: tf.LayersModel,
+  opts: ExportOptions,
+): Promise<ExportReport> {
+  checkExportDir(opts.dir);
+  const std = await standardModel(model);
+  let loaded: tf.LayersModel | undefined;
+  try {
+    const { files, artifacts } = await modelFiles(std.model, {
+      quantize: opts.quantize,
+      modules: std.modules,
+    });
+    const expected = await predictData(model, opts.samples.x);
+    const labels = Array.from(await opts.samples.y.data());
+    for (const [k, v] of await sampleFiles(opts.samples.x, labels, expected)) files.set(k, v);
+    const plain = await writeDirAtomic(opts.dir, async (tmp) => {
+      for (const [name, bytes] of files) await Deno.writeFile(`${tmp}/${name}`, bytes);
+      return await plainTfjsOutputs(tmp);
+    });
+    const diff = maxAbsDiff(plain.outputs, expected);
+    const tolerance = opts.quantize ? null : EXPORT_TOLERANCE;
+    const report: ExportReport = {
+      dir: opts.dir,
+      quantize: opts.quantize ?? "none",
+      rewritten: std.rewritten,
+      modules: [...std.modules.keys()],
+      bytes: await sizes(files),
+      verify: {
+        runtime: plain.runtime,
+        images: labels.length,
+        max_abs_diff: diff,
+        tolerance,
+        passed: tolerance === null ? Number.isFinite(diff) : diff <= tolerance,
+      },
+      warnings: [],
+    };
+    if (!report.verify.passed) {
+      report.warnings.push(
+        `the export's outputs in plain tfjs differ from Shears' by ${diff.toExponential(2)}` +
+          (tolerance === null ? "" : ` (more than ${tolerance})`) +
+          ` on ${labels.length} test images`,
+      );
+    }
+    if (opts.data) {
+      loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+      const acc = (m: tf.LayersModel) => accuracy(m, opts.data!, { limit: opts.limit });
+      const [shears, exported] = [await acc(model), await acc(loaded)];
+      const drop = (shears.top1 - exported.top1) * 100;
+      report.top1 = {
+        shears: shears.top1,
+        export: exported.top1,
+        drop_points: drop,
+        images: shears.n,
+      };
+      const maxDrop = opts.maxDrop ?? 1;
+      if (drop > maxDrop) {
+        report.warnings.push(
+          `the ${report.quantize} export's top-1 is ${drop.toFixed(2)} points below Shears' ` +
+            `(${(exported.top1 * 100).toFixed(2)}% vs ${(shears.top1 * 100).toFixed(2)}%), ` +
+            `more than --max_drop ${maxDrop}`,
+        );
+      }
+    }
+    return report;
+  } finally {
+    std.model.dispose();
+    loaded?.dispose();
+  }
+}
