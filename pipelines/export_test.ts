@@ -124,5 +124,9 @@ Deno.test("export.ts bad input: one line, exit 2, before any work", () =>
       const out = await runCli("export.ts", [...args, backend, "--quiet", `--out=${dir}/r${i}`]);
       equal(oneLineError(out), want);
     }
-    deepEqual(await names(dir), ["model"], "no run directory left (the last one, still empty, removed)");
+    deepEqual(
+      await names(dir),
+      ["model"],
+      "no run directory left (the last one, still empty, removed)",
+    );
   }));
