@@ -152,3 +152,59 @@ export async function loadCheckpoint(
   const { dir, state } = await readCheckpoint(path);
   return { model: await loadModel(dir), state, dir };
 }
+
+/** The file a run writes at its start with its parsed flags (what `--resume` restores). */
+export const FLAGS_FILE = "flags.json";
+
+/** Flags a resumed run never takes from the record: its own `--resume` and `--out`, `--config` (merged). */
+const NOT_RESTORED = ["resume", "out", "config", "help"];
+
+/**
+ * The flags a run was started with, as its run directory records them
+ * (flags.json, written at the start, else report.json's `flags`), without
+ * `resume`, `out` and `config`; `path` is the run directory or its
+ * `checkpoint/`. Undefined when the directory holds no record (a run from
+ * before records were written).
+ *
+ * @throws {ModelFileError} when `path` does not exist or its record is malformed.
+ * @example
+ * ```ts
+ * const recorded = await readRunFlags("runs/train_teacher/20250101-120000");
+ * recorded?.dataset; // "cifar10"
+ * ```
+ */
+export async function readRunFlags(path: string): Promise<Record<string, unknown> | undefined> {
+  const p = path.replace(/\/+$/, "") || "/";
+  try {
+    await Deno.stat(p);
+  } catch {
+    throw new ModelFileError(`--resume ${path}: no such run directory`);
+  }
+  const dirs = p.endsWith("/checkpoint") || p === "checkpoint"
+    ? [p, p.slice(0, -"checkpoint".length).replace(/\/+$/, "") || "."]
+    : [p];
+  for (const dir of dirs) {
+    for (const file of [FLAGS_FILE, "report.json"]) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(`${dir}/${file}`);
+      } catch {
+        continue;
+      }
+      let flags: unknown;
+      try {
+        const json = JSON.parse(text);
+        flags = file === FLAGS_FILE ? json : json?.flags;
+      } catch (e) {
+        throw new ModelFileError(`${dir}/${file} is not valid JSON: ${(e as Error).message}`);
+      }
+      if (!flags || typeof flags !== "object" || Array.isArray(flags)) {
+        throw new ModelFileError(`${dir}/${file} records no flags (a mapping of names to values)`);
+      }
+      const out = { ...flags as Record<string, unknown> };
+      for (const k of NOT_RESTORED) delete out[k];
+      return out;
+    }
+  }
+  return undefined;
+}
