@@ -39,7 +39,7 @@ import { tf } from "./tf.ts";
 import type { Dataset, Split } from "./data.ts";
 import { MaskedReLU } from "./layers/masked_relu.ts";
 import { readScalars } from "./read.ts";
-import { type Cancel, throwIfCancelled } from "./pipeline.ts";
+import { type Cancel, cancelPoint } from "./pipeline.ts";
 
 type Layer = tf.layers.Layer;
 type LayerVariable = Layer["weights"][number];
@@ -250,7 +250,7 @@ export async function accuracy(
   });
   for (const { x, y } of batches) {
     try {
-      if (opts.cancel) throwIfCancelled(opts.cancel);
+      if (opts.cancel) await cancelPoint(opts.cancel);
       const [c1, c5, l] = await readScalars(() => {
         const out = model.predict(x, { batchSize: x.shape[0] }) as tf.Tensor2D;
         const logp = probs ? tf.log(tf.clipByValue(out, 1e-12, 1)) : tf.logSoftmax(out);

@@ -25,11 +25,11 @@ import { tap } from "rxjs";
 import {
   type BackendInfo,
   CancelledError,
+  cancelPoint,
   pipeline,
   type RunContext,
   type RunEvent,
   type Stage,
-  throwIfCancelled,
 } from "./pipeline.ts";
 import { importPlugin, type Plugin, Registry } from "./plugin.ts";
 import { MaskSet } from "./masks.ts";
@@ -220,6 +220,11 @@ export async function runPipeline<D extends FlagDefs>(
     console.error("\ncancelling after this batch (Ctrl-C again to quit at once)...");
     ac.abort();
   };
+  const aborted = {
+    get cancelled() {
+      return ac.signal.aborted;
+    },
+  };
   Deno.addSignalListener("SIGINT", onSigint);
   const started = new Date();
   let status: "completed" | "cancelled" | "failed" = "completed";
@@ -227,7 +232,7 @@ export async function runPipeline<D extends FlagDefs>(
   try {
     const quiet = common.quiet;
     await renderEvents(pipeline(...stages)(ctx).pipe(tap(collect(metrics))), { quiet });
-    throwIfCancelled({ cancelled: ac.signal.aborted }); // the last stage ended after a Ctrl-C
+    await cancelPoint(aborted); // a Ctrl-C during the last stage
     const model = ctx.model;
     if (model && saves) {
       await saveModel(model, `${runDir}/model`);
@@ -236,6 +241,7 @@ export async function runPipeline<D extends FlagDefs>(
       }
     }
     if (spec.summarize) summary = await spec.summarize(ctx, flags);
+    await cancelPoint(aborted); // one while saving: still a cancelled run, exit 130
   } catch (e) {
     if (e instanceof CancelledError) status = "cancelled";
     else [status, failure] = ["failed", e];

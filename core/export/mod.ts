@@ -26,7 +26,7 @@ import { type Rewritten, standardModel } from "./standard.ts";
 import type { Quantization } from "./quantize.ts";
 import { type ExportFiles, gzipSize, modelFiles, sampleFiles } from "./files.ts";
 import { writeDirAtomic } from "../io.ts";
-import { type Cancel, throwIfCancelled } from "../pipeline.ts";
+import { type Cancel, cancelPoint } from "../pipeline.ts";
 import { maxAbsDiff, plainTfjsOutputs } from "./verify.ts";
 
 export * from "./forms.ts";
@@ -163,12 +163,12 @@ export async function exportModel(
     const expected = await predictData(model, opts.samples.x);
     const labels = Array.from(await opts.samples.y.data());
     for (const [k, v] of await sampleFiles(opts.samples.x, labels, expected)) files.set(k, v);
-    const stop = () => opts.cancel && throwIfCancelled(opts.cancel);
-    stop();
+    const stop = async () => opts.cancel && await cancelPoint(opts.cancel);
+    await stop();
     const plain = await writeDirAtomic(opts.dir, async (tmp) => {
       for (const [name, bytes] of files) await Deno.writeFile(`${tmp}/${name}`, bytes);
       const outputs = await plainTfjsOutputs(tmp);
-      stop(); // before the directory is swapped in
+      await stop(); // before the directory is swapped in
       return outputs;
     });
     const diff = maxAbsDiff(plain.outputs, expected);
