@@ -159,21 +159,29 @@ export const FLAGS_FILE = "flags.json";
 /** Flags a resumed run never takes from the record: its own `--resume` and `--out`, `--config` (merged). */
 const NOT_RESTORED = ["resume", "out", "config", "help"];
 
+/** What a run directory records of how the run was started. */
+export interface RunRecord {
+  /** The pipeline that ran, e.g. "train_teacher". */
+  pipeline: string;
+  /** Its parsed flags, without `resume`, `out` and `config`. */
+  flags: Record<string, unknown>;
+}
+
 /**
- * The flags a run was started with, as its run directory records them
- * (flags.json, written at the start, else report.json's `flags`), without
- * `resume`, `out` and `config`; `path` is the run directory or its
- * `checkpoint/`. Undefined when the directory holds no record (a run from
- * before records were written).
+ * The pipeline and flags a run was started with, as its run directory
+ * records them ({@link FLAGS_FILE}, written at the start, else
+ * report.json); `path` is the run directory or its `checkpoint/`.
+ * Undefined when the directory holds no record (a run from before records
+ * were written).
  *
  * @throws {ModelFileError} when `path` does not exist or its record is malformed.
  * @example
  * ```ts
- * const recorded = await readRunFlags("runs/train_teacher/20250101-120000");
- * recorded?.dataset; // "cifar10"
+ * const rec = await readRunFlags("runs/train_teacher/20250101-120000");
+ * rec?.flags.dataset; // "cifar10"
  * ```
  */
-export async function readRunFlags(path: string): Promise<Record<string, unknown> | undefined> {
+export async function readRunFlags(path: string): Promise<RunRecord | undefined> {
   const p = path.replace(/\/+$/, "") || "/";
   try {
     await Deno.stat(p);
@@ -191,19 +199,22 @@ export async function readRunFlags(path: string): Promise<Record<string, unknown
       } catch {
         continue;
       }
-      let flags: unknown;
+      let rec: Partial<RunRecord> | undefined;
       try {
-        const json = JSON.parse(text);
-        flags = file === FLAGS_FILE ? json : json?.flags;
+        rec = JSON.parse(text);
       } catch (e) {
         throw new ModelFileError(`${dir}/${file} is not valid JSON: ${(e as Error).message}`);
       }
-      if (!flags || typeof flags !== "object" || Array.isArray(flags)) {
-        throw new ModelFileError(`${dir}/${file} records no flags (a mapping of names to values)`);
+      const flags = rec?.flags;
+      if (
+        typeof rec?.pipeline !== "string" || !flags || typeof flags !== "object" ||
+        Array.isArray(flags)
+      ) {
+        throw new ModelFileError(`${dir}/${file} does not record a pipeline and its flags`);
       }
-      const out = { ...flags as Record<string, unknown> };
+      const out = { ...flags };
       for (const k of NOT_RESTORED) delete out[k];
-      return out;
+      return { pipeline: rec.pipeline, flags: out };
     }
   }
   return undefined;

@@ -39,7 +39,14 @@ import type { FlagDefs, FlagValues } from "./flags.ts";
 import { partsHelp, type PartsTaken } from "./parts.ts";
 import { type BackendName, describeBackend, initBackend, type WebGpuProvider } from "./backend.ts";
 import { createRunDir, saveModel, writeFileAtomic, writeReport } from "./io.ts";
-import { type CheckpointState, FLAGS_FILE, readCheckpoint, readRunFlags } from "./checkpoint.ts";
+import {
+  type CheckpointState,
+  FLAGS_FILE,
+  readCheckpoint,
+  readRunFlags,
+  type RunRecord,
+} from "./checkpoint.ts";
+import { UsageError } from "./errors.ts";
 import { exportFlags, exportStage } from "./stages/export.ts";
 
 /** Flags every pipeline has, merged with its own. */
@@ -142,7 +149,12 @@ export async function parseRunFlags<D extends FlagDefs>(
       ],
     };
   }
-  return { flags: parseFlags(defs, args, info, recorded) as PipelineFlags<D>, notes: [] };
+  if (recorded.pipeline !== spec.name) {
+    throw new UsageError(
+      `--resume ${resume} is a ${recorded.pipeline} run; ${spec.name} resumes its own runs`,
+    );
+  }
+  return { flags: parseFlags(defs, args, info, recorded.flags) as PipelineFlags<D>, notes: [] };
 }
 
 /** What the last checkpoint of a cancelled run is, in words (only one that loads is named). */
@@ -213,7 +225,8 @@ export async function runPipeline<D extends FlagDefs>(
   for (const line of notes) console.error(line);
   if (!common.quiet) console.error(describeBackend(backend));
   const runDir = ctx.runDir = createRunDir(spec.name, common.out);
-  await writeFileAtomic(`${runDir}/${FLAGS_FILE}`, JSON.stringify(flags, null, 2) + "\n");
+  const record: RunRecord = { pipeline: spec.name, flags };
+  await writeFileAtomic(`${runDir}/${FLAGS_FILE}`, JSON.stringify(record, null, 2) + "\n");
   const metrics: Record<string, Record<string, unknown>> = {};
   const onSigint = () => {
     if (ac.signal.aborted) Deno.exit(130);

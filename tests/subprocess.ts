@@ -91,8 +91,9 @@ export interface Interrupted {
 }
 
 /**
- * Runs `deno <args>` from the repository root and sends it SIGINT (a
- * Ctrl-C) as soon as its stderr matches `marker`; waits for it to end.
+ * Runs `deno <args>` from the repository root and sends it `opts.signal`
+ * (default SIGINT, a Ctrl-C) as soon as its stderr matches `marker`; waits
+ * for it to end. `opts.env` adds to its environment (e.g. `SHEARS_FAULT`).
  *
  * @example
  * ```ts
@@ -100,10 +101,15 @@ export interface Interrupted {
  * equal(r.code, 130);
  * ```
  */
-export async function interruptAt(args: string[], marker: RegExp): Promise<Interrupted> {
+export async function interruptAt(
+  args: string[],
+  marker: RegExp,
+  opts: { signal?: Deno.Signal; env?: Record<string, string> } = {},
+): Promise<Interrupted> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: root,
+    env: opts.env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -113,7 +119,7 @@ export async function interruptAt(args: string[], marker: RegExp): Promise<Inter
   for (let r = await reader.read(); !r.done; r = await reader.read()) {
     stderr += r.value;
     if (!sent && marker.test(stderr)) {
-      child.kill("SIGINT");
+      child.kill(opts.signal ?? "SIGINT");
       sent = true;
     }
   }
