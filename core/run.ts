@@ -102,8 +102,16 @@ export interface RunArgs<D extends FlagDefs> {
   notes: string[];
 }
 
-/** The flags a pipeline parses: common ones, the export flags when it saves a model, its own. */
-function flagDefsOf<D extends FlagDefs>(spec: PipelineSpec<D>): D & typeof commonFlags {
+/**
+ * The flags a pipeline parses: common ones, the export flags when it saves a
+ * model, its own.
+ *
+ * @example
+ * ```ts
+ * Object.keys(runFlagDefs(trainTeacher)); // ["backend", ..., "epochs", "resume"]
+ * ```
+ */
+export function runFlagDefs<D extends FlagDefs>(spec: PipelineSpec<D>): D & typeof commonFlags {
   const saves = spec.saveModel !== false;
   return { ...commonFlags, ...(saves ? exportFlags : {}), ...spec.flags } as D & typeof commonFlags;
 }
@@ -125,7 +133,7 @@ export async function parseRunFlags<D extends FlagDefs>(
   spec: PipelineSpec<D>,
   args: string[],
 ): Promise<RunArgs<D>> {
-  const defs = flagDefsOf(spec);
+  const defs = runFlagDefs(spec);
   let help: RunArgs<D>["help"];
   const info = {
     ...spec,
