@@ -37,6 +37,13 @@ async function cancelled(dir: string, script: string, args: string[], marker: Re
   return { stderr: r.stderr, report };
 }
 
+/** An untrained LeNet-5 for mnist, saved in `path`. */
+async function saveLenet5(path: string): Promise<void> {
+  const model = buildModel("lenet5", { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+  await saveModel(model, path);
+  model.dispose();
+}
+
 Deno.test("SIGINT during magnitude's sweep: later points not run", () =>
   withTempDir(async (dir) => {
     const { stderr, report } = await cancelled(dir, "magnitude.ts", [
@@ -83,9 +90,7 @@ Deno.test("SIGINT during filter_taylor's scoring pass: no iteration finishes", (
 
 Deno.test("SIGINT during validate's evaluation: stops within the batches, records no accuracy", () =>
   withTempDir(async (dir) => {
-    const model = buildModel("lenet5", { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
-    await saveModel(model, `${dir}/model`);
-    model.dispose();
+    await saveLenet5(`${dir}/model`);
     // all 10000 test images in batches of 16: far longer than a Ctrl-C takes to land
     const { stderr, report } = await cancelled(
       dir,
@@ -99,9 +104,7 @@ Deno.test("SIGINT during validate's evaluation: stops within the batches, record
 
 Deno.test("SIGINT during export's verify: exit 130, no export directory left", () =>
   withTempDir(async (dir) => {
-    const model = buildModel("lenet5", { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
-    await saveModel(model, `${dir}/model`);
-    model.dispose();
+    await saveLenet5(`${dir}/model`);
     const args = [`--path=${dir}/model`, `--to=${dir}/export`];
     const { stderr } = await cancelled(dir, "export.ts", args, /load: model: /);
     match(stderr, NO_CHECKPOINT);

@@ -97,22 +97,26 @@ Deno.test("an unexpected error at run time: its stack, exit 1, report.json faile
     equal(report.error, "index 12 out of range");
   }));
 
+/** prune.ts cutting lenet5's channels toward `--speed_up <speedUp>` (with `extra` flags). */
+const pruneToward = (dir: string, speedUp: number, extra: string[] = []) =>
+  runDeno(
+    runTaskArgs("prune.ts", [
+      "--scorer=filter_taylor/l1",
+      `--speed_up=${speedUp}`,
+      ...extra,
+      "--pretrain_epochs=1",
+      "--latency_batch=4",
+      ...tiny,
+      backend(),
+      "--quiet",
+      `--out=${dir}/run`,
+    ]),
+    root,
+  );
+
 Deno.test("--speed_up not reached: a warning, target_reached false, exit 0", () =>
   withTempDir(async (dir) => {
-    const out = await runDeno(
-      runTaskArgs("prune.ts", [
-        "--scorer=filter_taylor/l1",
-        "--speed_up=1000",
-        "--iterations=2",
-        "--pretrain_epochs=1",
-        "--latency_batch=4",
-        ...tiny,
-        backend(),
-        "--quiet",
-        `--out=${dir}/run`,
-      ]),
-      root,
-    );
+    const out = await pruneToward(dir, 1000, ["--iterations=2"]);
     equal(out.code, 0, out.stderr);
     const warnings = out.stderr.split("\n").filter((l) => l.includes("warning:"));
     equal(warnings.length, 1, out.stderr);
@@ -128,19 +132,7 @@ Deno.test("--speed_up not reached: a warning, target_reached false, exit 0", () 
 
 Deno.test("--speed_up reached: target_reached true, no warning", () =>
   withTempDir(async (dir) => {
-    const out = await runDeno(
-      runTaskArgs("prune.ts", [
-        "--scorer=filter_taylor/l1",
-        "--speed_up=1.05",
-        "--pretrain_epochs=1",
-        "--latency_batch=4",
-        ...tiny,
-        backend(),
-        "--quiet",
-        `--out=${dir}/run`,
-      ]),
-      root,
-    );
+    const out = await pruneToward(dir, 1.05);
     equal(out.code, 0, out.stderr);
     ok(!out.stderr.includes("warning:"), out.stderr);
     equal((await readReport<Report>(`${dir}/run`)).target_reached, true);
