@@ -152,3 +152,70 @@ export async function loadCheckpoint(
   const { dir, state } = await readCheckpoint(path);
   return { model: await loadModel(dir), state, dir };
 }
+
+/** The file a run writes at its start with its parsed flags (what `--resume` restores). */
+export const FLAGS_FILE = "flags.json";
+
+/** Flags a resumed run never takes from the record: its own `--resume` and `--out`, `--config` (merged). */
+const NOT_RESTORED = ["resume", "out", "config", "help"];
+
+/** What a run directory records of how the run was started. */
+export interface RunRecord {
+  /** The pipeline that ran, e.g. "train_teacher". */
+  pipeline: string;
+  /** Its parsed flags, without `resume`, `out` and `config`. */
+  flags: Record<string, unknown>;
+}
+
+/**
+ * The pipeline and flags a run was started with, as its run directory
+ * records them ({@link FLAGS_FILE}, written at the start, else
+ * report.json); `path` is the run directory or its `checkpoint/`.
+ * Undefined when the directory holds no record (a run from before records
+ * were written).
+ *
+ * @throws {ModelFileError} when `path` does not exist or its record is malformed.
+ * @example
+ * ```ts
+ * const rec = await readRunFlags("runs/train_teacher/20250101-120000");
+ * rec?.flags.dataset; // "cifar10"
+ * ```
+ */
+export async function readRunFlags(path: string): Promise<RunRecord | undefined> {
+  const p = path.replace(/\/+$/, "") || "/";
+  try {
+    await Deno.stat(p);
+  } catch {
+    throw new ModelFileError(`--resume ${path}: no such run directory`);
+  }
+  const dirs = p.endsWith("/checkpoint") || p === "checkpoint"
+    ? [p, p.slice(0, -"checkpoint".length).replace(/\/+$/, "") || "."]
+    : [p];
+  for (const dir of dirs) {
+    for (const file of [FLAGS_FILE, "report.json"]) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(`${dir}/${file}`);
+      } catch {
+        continue;
+      }
+      let rec: Partial<RunRecord> | undefined;
+      try {
+        rec = JSON.parse(text);
+      } catch (e) {
+        throw new ModelFileError(`${dir}/${file} is not valid JSON: ${(e as Error).message}`);
+      }
+      const flags = rec?.flags;
+      if (
+        typeof rec?.pipeline !== "string" || !flags || typeof flags !== "object" ||
+        Array.isArray(flags)
+      ) {
+        throw new ModelFileError(`${dir}/${file} does not record a pipeline and its flags`);
+      }
+      const out = { ...flags };
+      for (const k of NOT_RESTORED) delete out[k];
+      return { pipeline: rec.pipeline, flags: out };
+    }
+  }
+  return undefined;
+}

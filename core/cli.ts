@@ -190,8 +190,9 @@ export interface HelpInfo {
 
 /**
  * Parses `args` against `defs`. Precedence: command line, then the `--config`
- * recipe file, then each flag's default (an `entries` flag merges the two,
- * the command line winning key by key). `--help` prints {@link helpText} and
+ * recipe file, then `recorded` (a resumed run's flags), then each flag's
+ * default (an `entries` flag merges them, the command line winning key by
+ * key). `--help` prints {@link helpText} and
  * exits 0 (or calls `info.onHelp`). Every bad input throws a {@link UsageError} with one line, e.g.
  * "--global_keep_ratio must be in (0, 1], got 1.5".
  *
@@ -206,6 +207,7 @@ export function parseFlags<D extends FlagDefs>(
   defs: D,
   args: string[],
   info: HelpInfo,
+  recorded: Record<string, unknown> = {},
 ): FlagValues<D> & { config?: string } {
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
     help: { type: "boolean" },
@@ -242,17 +244,13 @@ export function parseFlags<D extends FlagDefs>(
   const config = parsed.config as string | undefined;
   const fromFile = config ? readConfig(config, defs) : {};
   const out: Record<string, unknown> = {};
+  const layers = [recorded, fromFile, parsed as Record<string, unknown>]; // lowest first
   for (const [name, d] of Object.entries(defs)) {
-    const raw = parsed[name] ?? fromFile[name];
-    if (d.type === "entries" && raw !== undefined) {
-      // a recipe's entries, then the command line's (which win key by key)
-      out[name] = {
-        ...(fromFile[name] === undefined
-          ? {}
-          : coerceFlag(`--${name}`, d, fromFile[name]) as object),
-        ...(parsed[name] === undefined ? {} : coerceFlag(`--${name}`, d, parsed[name]) as object),
-      };
-    } else if (raw !== undefined) out[name] = coerceFlag(`--${name}`, d, raw);
+    const given = layers.map((l) => l[name]).filter((v) => v !== undefined);
+    if (d.type === "entries" && given.length) {
+      // the recorded entries, a recipe's, then the command line's (which win key by key)
+      out[name] = Object.assign({}, ...given.map((v) => coerceFlag(`--${name}`, d, v) as object));
+    } else if (given.length) out[name] = coerceFlag(`--${name}`, d, given.at(-1));
     else if (d.default !== undefined) out[name] = d.default;
     else if (d.type === "boolean") out[name] = false;
   }
@@ -275,12 +273,25 @@ export async function exitOnError(main: () => Promise<void>): Promise<void> {
     await main();
   } catch (e) {
     if (isUserFacing(e)) {
-      console.error(`error: ${e.message.split("\n")[0]}`);
+      console.error(`error: ${errorLine(e)}`);
       Deno.exit(2);
     }
     console.error(e instanceof Error ? e.stack ?? e.message : e);
     Deno.exit(1);
   }
+}
+
+/**
+ * The line {@link exitOnError} prints for `e` after `error: ` (the first
+ * line of its message), and what a failed run's report.json records.
+ *
+ * @example
+ * ```ts
+ * errorLine(new UsageError("--epochs must be >= 1, got 0")); // "--epochs must be >= 1, got 0"
+ * ```
+ */
+export function errorLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split("\n")[0];
 }
 
 /** How {@link renderEvents} writes; tests pass their own. */

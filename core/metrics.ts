@@ -39,6 +39,7 @@ import { tf } from "./tf.ts";
 import type { Dataset, Split } from "./data.ts";
 import { MaskedReLU } from "./layers/masked_relu.ts";
 import { readScalars } from "./read.ts";
+import { type Cancel, cancelPoint } from "./pipeline.ts";
 
 type Layer = tf.layers.Layer;
 type LayerVariable = Layer["weights"][number];
@@ -225,7 +226,8 @@ function endsInSoftmax(model: tf.LayersModel): boolean {
  * Top-1 / top-5 accuracy and mean cross-entropy of `model` on a split (test by
  * default), in inference mode (BN uses moving statistics, no dropout), in
  * dataset order. The model outputs logits (or probabilities when its last
- * layer is a softmax). Top-k uses min(5, classes).
+ * layer is a softmax). Top-k uses min(5, classes). With `cancel`, a
+ * cancelled run stops before the next batch (a `CancelledError`).
  *
  * @example
  * ```ts
@@ -236,7 +238,7 @@ function endsInSoftmax(model: tf.LayersModel): boolean {
 export async function accuracy(
   model: tf.LayersModel,
   data: Dataset,
-  opts: { split?: Split; batchSize?: number; limit?: number } = {},
+  opts: { split?: Split; batchSize?: number; limit?: number; cancel?: Cancel } = {},
 ): Promise<Accuracy> {
   const probs = endsInSoftmax(model);
   const k = Math.min(5, data.numClasses);
@@ -248,6 +250,7 @@ export async function accuracy(
   });
   for (const { x, y } of batches) {
     try {
+      if (opts.cancel) await cancelPoint(opts.cancel);
       const [c1, c5, l] = await readScalars(() => {
         const out = model.predict(x, { batchSize: x.shape[0] }) as tf.Tensor2D;
         const logp = probs ? tf.log(tf.clipByValue(out, 1e-12, 1)) : tf.logSoftmax(out);

@@ -206,7 +206,9 @@ export function checkLayers(flag: string, model: tf.LayersModel, names: string[]
 
 /**
  * Throws a usage error when `model` does not take `inputShape` images and
- * give `numClasses` outputs (`what` names it, e.g. "--path_t runs/t/model").
+ * give one vector of `numClasses` outputs per image (`what` names it, e.g.
+ * "--path_t runs/t/model"); a model whose output has more axes (a U-Net's
+ * per-pixel logits) is refused, the message naming both shapes.
  *
  * @example
  * ```ts
@@ -221,10 +223,11 @@ export function checkModelShape(
   data: string,
 ): void {
   const inShape = (model.inputs[0].shape as number[]).slice(1);
-  const outN = (model.outputs[0].shape as number[]).at(-1);
-  if (inShape.join() !== inputShape.join() || outN !== numClasses) {
+  const outShape = (model.outputs[0].shape as number[]).slice(1);
+  if (inShape.join() !== inputShape.join() || outShape.join() !== String(numClasses)) {
     throw new UsageError(
-      `${what} takes [${inShape}] -> ${outN} classes, but ${data} is [${inputShape}] with ${numClasses} classes`,
+      `${what} maps [${inShape}] to [${outShape}], but ${data} needs [${inputShape}] to ` +
+        `[${numClasses}] (one score per class)`,
     );
   }
 }

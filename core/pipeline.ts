@@ -141,10 +141,30 @@ export function throwIfCancelled(c: Cancel): void {
 }
 
 /**
+ * Lets pending events in, then throws {@link CancelledError} if `c` is
+ * cancelled. A Ctrl-C's signal handler runs only between macrotasks, and a
+ * loop of tensor work awaits only microtasks (the cpu backend's reads), so
+ * a loop that checks with {@link throwIfCancelled} alone never sees it:
+ * await this once per item instead.
+ *
+ * @example
+ * ```ts
+ * for (const batch of batches) {
+ *   await cancelPoint(cancel);
+ *   // ... the batch
+ * }
+ * ```
+ */
+export async function cancelPoint(c: Cancel): Promise<void> {
+  await new Promise((r) => setTimeout(r, 0));
+  throwIfCancelled(c);
+}
+
+/**
  * Makes a {@link Stage} from an async body. The body gets an `emit` helper and a
  * cancellation token that turns true when the stage is unsubscribed or
  * `ctx.signal` aborts; long loops check it once per item (batch, point,
- * iteration: {@link throwIfCancelled}) so a cancel stops within one item. A
+ * iteration: {@link cancelPoint}) so a cancel stops within one item. A
  * stage that starts, or ends, once the run is cancelled fails with
  * {@link CancelledError}, so no stage runs after a Ctrl-C.
  *
@@ -170,11 +190,8 @@ export function stage(
         const emit = makeEmit(name, (e) => {
           if (!token.unsubscribed) sub.next(e);
         });
-        Promise.resolve()
-          .then(() => {
-            throwIfCancelled(token);
-            return body(ctx, emit, token);
-          })
+        cancelPoint(token)
+          .then(() => body(ctx, emit, token))
           .then(() => throwIfCancelled(token))
           .then(
             () => sub.complete(),

@@ -4,10 +4,12 @@
  * pipeline's and `--plugin` modules, checked at import; `--help` lists their
  * parts), starts the backend, builds the stages (the preflight: parts,
  * options, budgets, layer names and shapes are checked there, before any
- * data is loaded), makes the run directory, runs the stages with progress
+ * data is loaded), makes the run directory (and records the flags in its
+ * flags.json, which `--resume` restores), runs the stages with progress
  * rendering, turns Ctrl-C into a clean cancel (status `cancelled`, exit
  * 130; the last checkpoint stays), and writes the model, report.json and
- * report.md.
+ * report.md; a run that fails still writes report.json (status `failed`,
+ * the error line).
  *
  * @example
  * ```ts
@@ -23,6 +25,7 @@ import { tap } from "rxjs";
 import {
   type BackendInfo,
   CancelledError,
+  cancelPoint,
   pipeline,
   type RunContext,
   type RunEvent,
@@ -31,11 +34,19 @@ import {
 import { importPlugin, type Plugin, Registry } from "./plugin.ts";
 import { MaskSet } from "./masks.ts";
 import { Rng } from "./rng.ts";
-import { commonFlags, exitOnError, parseFlags, renderEvents } from "./cli.ts";
+import { commonFlags, errorLine, exitOnError, parseFlags, renderEvents } from "./cli.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { partsHelp, type PartsTaken } from "./parts.ts";
 import { type BackendName, describeBackend, initBackend, type WebGpuProvider } from "./backend.ts";
-import { createRunDir, saveModel, writeReport } from "./io.ts";
+import { createRunDir, saveModel, writeFileAtomic, writeReport } from "./io.ts";
+import {
+  type CheckpointState,
+  FLAGS_FILE,
+  readCheckpoint,
+  readRunFlags,
+  type RunRecord,
+} from "./checkpoint.ts";
+import { UsageError } from "./errors.ts";
 import { exportFlags, exportStage } from "./stages/export.ts";
 
 /** Flags every pipeline has, merged with its own. */
@@ -81,23 +92,107 @@ function collect(into: Record<string, Record<string, unknown>>) {
   };
 }
 
-/** Runs a pipeline with `args`; returns the finished context. Throws user errors for exitOnError. */
+/** What {@link parseRunFlags} makes of a command line. */
+export interface RunArgs<D extends FlagDefs> {
+  /** The parsed flags (empty with `--help`). */
+  flags: PipelineFlags<D>;
+  /** With `--help`: its text and the `--plugin` modules whose parts it should list. */
+  help?: { text: string; plugins: string[] };
+  /** Lines to show before the run (e.g. that a resumed run has no flags record). */
+  notes: string[];
+}
+
+/**
+ * The flags a pipeline parses: common ones, the export flags when it saves a
+ * model, its own.
+ *
+ * @example
+ * ```ts
+ * Object.keys(runFlagDefs(trainTeacher)); // ["backend", ..., "epochs", "resume"]
+ * ```
+ */
+export function runFlagDefs<D extends FlagDefs>(spec: PipelineSpec<D>): D & typeof commonFlags {
+  const saves = spec.saveModel !== false;
+  return { ...commonFlags, ...(saves ? exportFlags : {}), ...spec.flags } as D & typeof commonFlags;
+}
+
+/**
+ * Parses a pipeline's command line as {@link runPipeline} does, without
+ * running anything: flags, recipe, `--help`. With `--resume DIR` (where the
+ * pipeline has the flag) the flags DIR's run recorded come under the
+ * command line, which overrides only what it names. Bad input throws the
+ * one-line user error {@link runMain} prints.
+ *
+ * @example
+ * ```ts
+ * const { flags } = await parseRunFlags(trainTeacher, ["--resume", "runs/train_teacher/x"]);
+ * flags.dataset; // the resumed run's dataset
+ * ```
+ */
+export async function parseRunFlags<D extends FlagDefs>(
+  spec: PipelineSpec<D>,
+  args: string[],
+): Promise<RunArgs<D>> {
+  const defs = runFlagDefs(spec);
+  let help: RunArgs<D>["help"];
+  const info = {
+    ...spec,
+    onHelp: (text: string, raw: Record<string, unknown>) => {
+      const list = [raw.plugin ?? []].flat() as string[];
+      help = { text, plugins: list.flatMap((p) => p.split(",")).filter((p) => p.trim()) };
+    },
+  };
+  const flags = parseFlags(defs, args, info) as PipelineFlags<D>;
+  const resume = (flags as { resume?: unknown }).resume;
+  if (help || !Object.hasOwn(defs, "resume") || typeof resume !== "string") {
+    return { flags, help, notes: [] };
+  }
+  const recorded = await readRunFlags(resume);
+  if (!recorded) {
+    return {
+      flags,
+      notes: [
+        `warning: ${resume} records no flags (no ${FLAGS_FILE} or report.json); ` +
+        "the resumed run uses the command line's and the defaults",
+      ],
+    };
+  }
+  if (recorded.pipeline !== spec.name) {
+    throw new UsageError(
+      `--resume ${resume} is a ${recorded.pipeline} run; ${spec.name} resumes its own runs`,
+    );
+  }
+  return { flags: parseFlags(defs, args, info, recorded.flags) as PipelineFlags<D>, notes: [] };
+}
+
+/** What the last checkpoint of a cancelled run is, in words (only one that loads is named). */
+async function cancelMessage(runDir: string, resumedFrom: string | undefined, resumes: boolean) {
+  let state: CheckpointState | undefined;
+  try {
+    state = (await readCheckpoint(runDir)).state;
+  } catch { /* no checkpoint was written, or none whole */ }
+  if (state) {
+    return `cancelled; the last checkpoint (${state.stage} epoch ${state.epoch}) is in ` +
+      `${runDir}/checkpoint${resumes ? ` (--resume ${runDir} starts from it)` : ""}`;
+  }
+  return `cancelled before any checkpoint${
+    resumedFrom ? ` of this run (the one resumed from is still in ${resumedFrom})` : ""
+  }; the report is in ${runDir}/report.json`;
+}
+
+/**
+ * Runs a pipeline with `args`; returns the finished context. Throws user
+ * errors for exitOnError. From the moment the run directory exists, every
+ * ending writes report.json: `completed`, `cancelled` (exit 130) or
+ * `failed` with `error`, the line the user sees (the error is then
+ * rethrown).
+ */
 export async function runPipeline<D extends FlagDefs>(
   spec: PipelineSpec<D>,
   args: string[] = Deno.args,
 ): Promise<RunContext> {
   const saves = spec.saveModel !== false;
-  const defs = { ...commonFlags, ...(saves ? exportFlags : {}), ...spec.flags } as
-    & D
-    & typeof commonFlags;
-  let help: { text: string; plugins: string[] } | undefined;
-  const flags = parseFlags(defs, args, {
-    ...spec,
-    onHelp: (text, raw) => {
-      const list = [raw.plugin ?? []].flat() as string[];
-      help = { text, plugins: list.flatMap((p) => p.split(",")).filter((p) => p.trim()) };
-    },
-  }) as PipelineFlags<D>;
+  const { flags, help, notes } = await parseRunFlags(spec, args);
   const common = flags as unknown as {
     backend: string;
     webgpu: WebGpuProvider;
@@ -106,6 +201,7 @@ export async function runPipeline<D extends FlagDefs>(
     plugin?: string[];
     quiet?: boolean;
     export?: boolean;
+    resume?: string;
   };
   const registry = new Registry(spec.plugins ?? []);
   for (const p of help?.plugins ?? common.plugin ?? []) registry.add(await importPlugin(p.trim()));
@@ -134,62 +230,68 @@ export async function runPipeline<D extends FlagDefs>(
     );
   const stages = await spec.build(flags, ctx, ready);
   const backend = await ready();
+  for (const line of notes) console.error(line);
   if (!common.quiet) console.error(describeBackend(backend));
-  ctx.runDir = createRunDir(spec.name, common.out);
+  const runDir = ctx.runDir = createRunDir(spec.name, common.out);
+  const record: RunRecord = { pipeline: spec.name, flags };
+  await writeFileAtomic(`${runDir}/${FLAGS_FILE}`, JSON.stringify(record, null, 2) + "\n");
   const metrics: Record<string, Record<string, unknown>> = {};
   const onSigint = () => {
     if (ac.signal.aborted) Deno.exit(130);
     console.error("\ncancelling after this batch (Ctrl-C again to quit at once)...");
     ac.abort();
   };
+  const aborted = {
+    get cancelled() {
+      return ac.signal.aborted;
+    },
+  };
   Deno.addSignalListener("SIGINT", onSigint);
   const started = new Date();
-  let status = "completed";
+  let status: "completed" | "cancelled" | "failed" = "completed";
+  let failure: unknown, summary: string[] = [];
   try {
-    await renderEvents(pipeline(...stages)(ctx).pipe(tap(collect(metrics))), {
-      quiet: common.quiet,
-    });
-    if (ac.signal.aborted) status = "cancelled"; // the last stage ended after a Ctrl-C
+    const quiet = common.quiet;
+    await renderEvents(pipeline(...stages)(ctx).pipe(tap(collect(metrics))), { quiet });
+    await cancelPoint(aborted); // a Ctrl-C during the last stage
+    const model = ctx.model;
+    if (model && saves) {
+      await saveModel(model, `${runDir}/model`);
+      if (common.export) {
+        await renderEvents(exportStage({ model: () => model }).run(ctx), { quiet });
+      }
+    }
+    if (spec.summarize) summary = await spec.summarize(ctx, flags);
+    await cancelPoint(aborted); // one while saving: still a cancelled run, exit 130
   } catch (e) {
-    if (!(e instanceof CancelledError)) throw e;
-    status = "cancelled";
+    if (e instanceof CancelledError) status = "cancelled";
+    else [status, failure] = ["failed", e];
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
   }
-  const model = ctx.model;
-  if (status === "completed" && model && saves) {
-    await saveModel(model, `${ctx.runDir}/model`);
-    const quiet = common.quiet;
-    if (common.export) await renderEvents(exportStage({ model: () => model }).run(ctx), { quiet });
-  }
-  const summary = status === "completed" && spec.summarize ? await spec.summarize(ctx, flags) : [];
-  const seconds = (Date.now() - started.getTime()) / 1000;
   const report = {
     pipeline: spec.name,
     status,
+    ...(status === "failed" ? { error: errorLine(failure) } : {}),
     started: started.toISOString(),
-    seconds,
+    seconds: (Date.now() - started.getTime()) / 1000,
     backend,
     flags,
     ...ctx.report,
     stages: metrics,
   };
-  await writeReport(ctx.runDir, report, markdown(spec.name, report, summary));
+  try {
+    await writeReport(runDir, report, markdown(spec.name, report, summary));
+  } catch (e) {
+    if (!failure) throw e; // a failed run's own error is the one to show
+  }
+  if (failure) throw failure;
   for (const line of summary) console.log(line);
   if (status === "cancelled") {
-    const checkpoint = `${ctx.runDir}/checkpoint`;
-    let saved = false;
-    try {
-      saved = Deno.statSync(`${checkpoint}/model.json`).isFile;
-    } catch { /* no checkpoint was written */ }
-    console.error(
-      saved
-        ? `cancelled; the last checkpoint is in ${checkpoint}`
-        : `cancelled before any checkpoint; the report is in ${ctx.runDir}/report.json`,
-    );
+    console.error(await cancelMessage(runDir, common.resume, Object.hasOwn(spec.flags, "resume")));
     Deno.exit(130);
   }
-  console.log(`run files: ${ctx.runDir}`);
+  console.log(`run files: ${runDir}`);
   return ctx;
 }
 

@@ -10,11 +10,13 @@
  */
 import {
   checkModelShape,
+  countMacs,
   type FitSpec,
   type FlagDef,
   type FlagDefs,
   loadModel,
   type PartKind,
+  readCheckpoint,
   type RunContext,
   type Stage,
   stage,
@@ -134,14 +136,19 @@ export async function dataShape(f: DataFlagValues): Promise<DataShape> {
   return { name: f.dataset, ...await datasetShape(f.dataset, { dataDir: f.data_dir }) };
 }
 
-/** A zoo model, or what is wrong with building it for this data as a usage error. */
+/**
+ * A zoo model built for the data, checked to classify it (one score per
+ * class: a U-Net's per-pixel output is refused), or what is wrong as a
+ * usage error.
+ */
 export function zooModel(
   name: string,
   data: DataShape,
   opts: Omit<AnyModelOptions, "inputShape" | "numClasses">,
 ): tf.LayersModel {
+  let m: tf.LayersModel;
   try {
-    return buildModel(name, { ...opts, inputShape: data.inputShape, numClasses: data.numClasses });
+    m = buildModel(name, { ...opts, inputShape: data.inputShape, numClasses: data.numClasses });
   } catch (e) {
     throw new UsageError(
       `--model ${name} cannot be built for ${data.name} [${data.inputShape}]: ${
@@ -149,6 +156,13 @@ export function zooModel(
       }`,
     );
   }
+  try {
+    checkModelShape(`--model ${name}`, m, data.inputShape, data.numClasses, data.name);
+  } catch (e) {
+    m.dispose();
+    throw e;
+  }
+  return m;
 }
 
 /**
@@ -185,15 +199,84 @@ export async function savedModelFor(
   const m = await loadModel(path);
   const [h, w, c] = data.inputShape;
   const inShape = (m.inputs[0].shape as number[]).slice(1);
+  let out = m;
   if (pad > 0 && inShape.join() === [h + 2 * pad, w + 2 * pad, c].join()) {
     try {
-      return padInput(m, data.inputShape);
+      out = padInput(m, data.inputShape);
     } finally {
       m.dispose();
     }
   }
-  checkModelShape(`model ${path}`, m, data.inputShape, data.numClasses, data.name);
-  return m;
+  try {
+    checkModelShape(`model ${path}`, out, data.inputShape, data.numClasses, data.name);
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/**
+ * The model and epochs done of the run `--resume` names: its checkpoint,
+ * validated (state.json well formed, files as saved: one line otherwise),
+ * and its model checked against the data before any training. With
+ * `epochs`, a run that already finished them is refused.
+ *
+ * @example
+ * ```ts
+ * const { model, done } = await resumed("runs/train_teacher/x", await dataShape(f), f.epochs);
+ * ```
+ */
+export async function resumed(
+  path: string,
+  data: DataShape,
+  epochs?: number,
+): Promise<{ model: tf.LayersModel; done: number }> {
+  const { dir, state } = await readCheckpoint(path);
+  if (epochs !== undefined && state.epoch >= epochs) {
+    throw new UsageError(
+      `--resume: the run already finished ${state.epoch} of ${epochs} epochs`,
+    );
+  }
+  const model = await loadModel(dir);
+  try {
+    checkModelShape(`--resume ${path}`, model, data.inputShape, data.numClasses, data.name);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, done: state.epoch };
+}
+
+/**
+ * Checks, after the pruning, whether a MAC target (`--speed_up`,
+ * `--target_macs`) was reached: records `target_reached` in the report
+ * and, when it was not, logs a one-line warning saying how far it got. The
+ * run still completes. `goal(ctx)` is undefined when no target was set.
+ *
+ * @example
+ * ```ts
+ * const base = (ctx: RunContext) => (ctx.report.before as { macs: number }).macs;
+ * macTarget((ctx) => f.speed_up && { flag: "--speed_up", base: base(ctx), goal: base(ctx) / f.speed_up });
+ * ```
+ */
+export function macTarget(
+  goal: (ctx: RunContext) => { flag: string; base: number; goal: number } | undefined | 0 | false,
+): Stage {
+  return stage("target", (ctx, emit) => {
+    const g = goal(ctx);
+    if (!g) return;
+    const macs = countMacs(ctx.model!);
+    const reached = macs <= g.goal;
+    ctx.report.target_reached = reached;
+    if (!reached) {
+      emit.log(
+        `${g.flag} not reached: the pruning stopped at x${(g.base / macs).toFixed(2)} fewer ` +
+          `MACs (${g.base} -> ${macs}; the target needs <= ${Math.floor(g.goal)})`,
+        "warn",
+      );
+    }
+  });
 }
 
 /**

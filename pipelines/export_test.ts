@@ -96,7 +96,7 @@ Deno.test("--no-export: the run writes no export/", () =>
   withTempDir(async (dir) => {
     const run = await runCli("magnitude.ts", [...small, "--no-export", `--out=${dir}`]);
     equal(run.code, 0, run.stderr);
-    deepEqual(await names(dir), ["model", "report.json", "report.md", "sweep.svg"]);
+    deepEqual(await names(dir), ["flags.json", "model", "report.json", "report.md", "sweep.svg"]);
   }));
 
 Deno.test("export.ts bad input: one line, exit 2, before any work", () =>
@@ -124,9 +124,9 @@ Deno.test("export.ts bad input: one line, exit 2, before any work", () =>
       const out = await runCli("export.ts", [...args, backend, "--quiet", `--out=${dir}/r${i}`]);
       equal(oneLineError(out), want);
     }
-    deepEqual(
-      await names(dir),
-      ["model"],
-      "no run directory left (the last one, still empty, removed)",
-    );
+    // the first three fail before the run dir exists; the unexportable layer is found by the
+    // export stage, so that run records its failure
+    deepEqual(await names(dir), ["model", "r3"], "no other run directory left");
+    const report = await readReport<{ status: string; error: string }>(`${dir}/r3`);
+    deepEqual([report.status, `error: ${report.error}`], ["failed", cases[3][1]]);
   }));

@@ -220,6 +220,9 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
           ...full(f),
         ],
       }),
+      common.macTarget((ctx, base = rowsOf(ctx)[0].macs) =>
+        f.speed_up && { flag: `--speed_up ${f.speed_up}`, base, goal: base / f.speed_up }
+      ),
       ...(f.final_epochs
         ? [
           tune(f.final_epochs),

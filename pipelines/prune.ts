@@ -233,6 +233,13 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
           }),
         ],
       }),
+      common.macTarget((ctx, base = (ctx.report.before as Evaluation).macs) =>
+        macs && {
+          flag: f.speed_up ? `--speed_up ${f.speed_up}` : `--target_macs ${f.target_macs}`,
+          base,
+          goal: goal(ctx),
+        }
+      ),
       evaluate({ name: "after", ...measured }),
       compareDeployed({ base: "base", batchSize: f.latency_batch }),
       plot({

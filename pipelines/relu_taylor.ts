@@ -30,7 +30,6 @@ import {
   type FlagDefs,
   inheritWeights,
   load,
-  loadCheckpoint,
   PartChooser,
   type PipelineSpec,
   progressive,
@@ -93,7 +92,10 @@ export const reluTaylorFlags = {
   teacher_epochs: { type: "int", default: 3, min: 1, help: "epochs to train the teacher" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs, masks frozen" },
   at_layers: { type: "strings", default: AT_LAYERS, help: "layers of the attention transfer" },
-  resume: { type: "string", help: "a relu_taylor run dir: its checkpoint is the student" },
+  resume: {
+    type: "string",
+    help: "a relu_taylor run dir: its checkpoint is the student, its flags the defaults",
+  },
 } satisfies FlagDefs;
 
 /** One mask update in report.json's `mask_updates`. */
@@ -131,7 +133,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     await ready();
     const data = await common.dataShape(f);
     let student = f.resume
-      ? (await loadCheckpoint(f.resume)).model
+      ? (await common.resumed(f.resume, data)).model
       : common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
     if (!activationMaskLayers(student).length) {
       student = await ctx.registry.transform("relu_taylor/masked_relu").apply(student, {});

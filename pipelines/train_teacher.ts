@@ -9,17 +9,7 @@
  * ```
  * @module
  */
-import {
-  evaluate,
-  finetune,
-  type FlagDefs,
-  load,
-  loadModel,
-  type PipelineSpec,
-  readCheckpoint,
-  runMain,
-  UsageError,
-} from "@shears/core";
+import { evaluate, finetune, type FlagDefs, load, type PipelineSpec, runMain } from "@shears/core";
 import {
   dataFlags,
   dataFrom,
@@ -27,6 +17,7 @@ import {
   type ModelFlagDefs,
   modelFlags,
   modelFrom,
+  resumed,
   trainFlags,
 } from "./common.ts";
 
@@ -48,7 +39,11 @@ export const trainTeacherFlags = {
     help: "lr schedule (multistep: x0.1 at 50% and 75%)",
   },
   augment: trainFlags.augment,
-  resume: { type: "string", help: "a train_teacher run directory to continue from its checkpoint" },
+  resume: {
+    type: "string",
+    help: "a train_teacher run directory to continue from its checkpoint, with its flags " +
+      "(the command line overrides the ones it names)",
+  },
 } satisfies FlagDefs;
 
 /** The train_teacher pipeline. */
@@ -57,11 +52,6 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
   description: "Train a model of the zoo on a dataset (the teacher / dense model for pruning).",
   flags: trainTeacherFlags,
   async build(f, _ctx, ready) {
-    const checkpoint = f.resume ? await readCheckpoint(f.resume) : undefined;
-    const done = checkpoint?.state.epoch ?? 0;
-    if (done >= f.epochs) {
-      throw new UsageError(`--resume: the run already finished ${done} of ${f.epochs} epochs`);
-    }
     const m = f.schedule === "multistep"
       ? {
         kind: "multistep" as const,
@@ -70,9 +60,10 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
       }
       : { kind: f.schedule as "cosine" | "constant" };
     await ready();
-    const model = checkpoint
-      ? await loadModel(checkpoint.dir)
-      : await modelFrom(f)(await dataShape(f));
+    const data = await dataShape(f);
+    const from = f.resume ? await resumed(f.resume, data, f.epochs) : undefined;
+    const done = from?.done ?? 0;
+    const model = from?.model ?? await modelFrom(f)(data);
     return [
       load({ data: dataFrom(f, f.seed), model: () => model }),
       finetune({

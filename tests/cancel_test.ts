@@ -6,8 +6,7 @@
  */
 import { equal, match, ok } from "./assert.ts";
 import { readReport, testBackend, withTempDir } from "../pipelines/test_harness.ts";
-
-const root = new URL("..", import.meta.url).pathname;
+import { interruptAt } from "./subprocess.ts";
 
 Deno.test("SIGINT during intra_fusion's points: exit 130, status cancelled, later points not run", () =>
   withTempDir(async (dir) => {
@@ -26,24 +25,10 @@ Deno.test("SIGINT during intra_fusion's points: exit 130, status cancelled, late
       `--backend=${testBackend("cpu")}`,
       `--out=${dir}/run`,
     ];
-    const child = new Deno.Command(Deno.execPath(), {
+    const { code, stderr } = await interruptAt(
       args,
-      cwd: root,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = new Response(child.stdout).text();
-    const reader = child.stderr.getReader(), dec = new TextDecoder();
-    let stderr = "", killed = false;
-    for (let r = await reader.read(); !r.done; r = await reader.read()) {
-      stderr += dec.decode(r.value);
-      if (!killed && /group 0 \(fc2, 32 ch\) sparsity 0.1:/.test(stderr)) {
-        child.kill("SIGINT"); // the first point is done: Ctrl-C
-        killed = true;
-      }
-    }
-    const { code } = await child.status;
-    await stdout;
+      /group 0 \(fc2, 32 ch\) sparsity 0.1:/, // the first point is done: Ctrl-C
+    );
     equal(code, 130, stderr);
     match(stderr, /cancelled before any checkpoint; the report is in .*run\/report.json/);
     const report = await readReport<{ status: string; results?: unknown[] }>(`${dir}/run`);

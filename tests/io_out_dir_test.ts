@@ -8,7 +8,7 @@
 import { readCheckpoint } from "@shears/core";
 import { deepEqual, equal } from "./assert.ts";
 import { oneLineError, type Output, repoRoot, runDeno, runTaskArgs } from "./subprocess.ts";
-import { testBackend } from "../pipelines/test_harness.ts";
+import { readReport, testBackend } from "../pipelines/test_harness.ts";
 
 /** An `unshare` command line under which tmpfs can be mounted, or undefined. */
 async function mountNamespace(): Promise<string[] | undefined> {
@@ -96,14 +96,17 @@ test("--out on a full file system: one line, exit 2, and no run dir left", async
 test("a disk that fills up at the 2nd checkpoint: one line, exit 2, epoch 1's checkpoint intact", async (dir) => {
   // lenet5 at width 5: 6.1 MB of weights; 9 MiB of disk holds one checkpoint, not two
   const out = await onTmpfs("9m", "true", ["--epochs=3", "--width=5"], `${dir}/kept`);
+  const line = oneLineError(out);
   equal(
-    oneLineError(out).replace(/\/tmp\/shears_tmpfs_\w+/, "M"),
+    line.replace(/\/tmp\/shears_tmpfs_\w+/, "M"),
     "error: cannot write M/run/checkpoint: no space left on the device",
   );
   deepEqual(
-    [...Deno.readDirSync(`${dir}/kept`)].map((e) => e.name),
-    ["checkpoint"],
-    "no leftovers",
+    [...Deno.readDirSync(`${dir}/kept`)].map((e) => e.name).sort(),
+    ["checkpoint", "flags.json", "report.json", "report.md"],
+    "no leftovers; the failed run's report (written once the partial checkpoint was removed)",
   );
+  const report = await readReport<{ status: string; error: string }>(`${dir}/kept`);
+  deepEqual([report.status, `error: ${report.error}`], ["failed", line]);
   deepEqual((await readCheckpoint(`${dir}/kept`)).state, { stage: "finetune", epoch: 1 });
 });

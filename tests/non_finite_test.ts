@@ -136,7 +136,7 @@ Deno.test(
   }),
 );
 
-Deno.test("train_teacher --lr 1e9 stops with one line, exit 2, and leaves no empty run dir", async () => {
+Deno.test("train_teacher --lr 1e9 stops with one line, exit 2, a failed report, no checkpoint", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shears_nan_cli_" });
   try {
     const out = await runCli("train_teacher.ts", [
@@ -153,7 +153,11 @@ Deno.test("train_teacher --lr 1e9 stops with one line, exit 2, and leaves no emp
       oneLineError(out),
       /^error: (loss is (NaN|-?Infinity)|weights became NaN or Inf .*) at epoch 1\/2, batch [12]\/2 \(lr 1\.00e\+9\): training diverged; try a lower learning rate$/,
     );
-    deepEqual([...Deno.readDirSync(dir)], [], "the failed run's empty dir is removed");
+    deepEqual(
+      [...Deno.readDirSync(`${dir}/run`)].map((e) => e.name).sort(),
+      ["flags.json", "report.json", "report.md"],
+      "the failed run's report, and no checkpoint of non-finite weights",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

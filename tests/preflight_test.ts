@@ -111,7 +111,7 @@ Deno.test("relu_taylor preflight: wrong target, budget, layers, teacher shape, -
     cifar.dispose();
     await preflightFails(
       ["--path_t", `${dir}/teacher`],
-      /^--path_t .*teacher takes \[32,32,3\] -> 10 classes, but mnist is \[28,28,1\] with 10 classes$/,
+      /^--path_t .*teacher maps \[32,32,3\] to \[10\], but mnist needs \[28,28,1\] to \[10\] \(one score per class\)$/,
     );
     const dup = `${dir}/dup.ts`;
     await Deno.writeTextFile(dup, 'export default { name: "relu_taylor" };\n');

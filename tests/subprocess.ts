@@ -81,3 +81,48 @@ export function runTaskArgs(script: string, args: string[]): string[] {
 
 /** The repository root (a cwd for {@link runTaskArgs}). */
 export const repoRoot: string = root;
+
+/** What {@link interruptAt} saw: the exit code, stderr, and whether the SIGINT was sent. */
+export interface Interrupted {
+  code: number;
+  stderr: string;
+  /** False when the marker never appeared (the run ended first). */
+  sent: boolean;
+}
+
+/**
+ * Runs `deno <args>` from the repository root and sends it `opts.signal`
+ * (default SIGINT, a Ctrl-C) as soon as its stderr matches `marker`; waits
+ * for it to end. `opts.env` adds to its environment (e.g. `SHEARS_FAULT`).
+ *
+ * @example
+ * ```ts
+ * const r = await interruptAt(runTaskArgs("magnitude.ts", flags), /pruned: top-1/);
+ * equal(r.code, 130);
+ * ```
+ */
+export async function interruptAt(
+  args: string[],
+  marker: RegExp,
+  opts: { signal?: Deno.Signal; env?: Record<string, string> } = {},
+): Promise<Interrupted> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    env: opts.env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "", sent = false;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    stderr += r.value;
+    if (!sent && marker.test(stderr)) {
+      child.kill(opts.signal ?? "SIGINT");
+      sent = true;
+    }
+  }
+  const { code } = await child.status;
+  return { code, stderr, sent };
+}

@@ -26,6 +26,7 @@ import { type Rewritten, standardModel } from "./standard.ts";
 import type { Quantization } from "./quantize.ts";
 import { type ExportFiles, gzipSize, modelFiles, sampleFiles } from "./files.ts";
 import { writeDirAtomic } from "../io.ts";
+import { type Cancel, cancelPoint } from "../pipeline.ts";
 import { maxAbsDiff, plainTfjsOutputs } from "./verify.ts";
 
 export * from "./forms.ts";
@@ -51,6 +52,8 @@ export interface ExportOptions {
   limit?: number;
   /** Top-1 drop (points) beyond which a quantized export warns; default 1. */
   maxDrop?: number;
+  /** A cancelled run stops at the next step or batch; no export directory is left. */
+  cancel?: Cancel;
 }
 
 /** Bytes of the files a page downloads to run the model. */
@@ -160,9 +163,13 @@ export async function exportModel(
     const expected = await predictData(model, opts.samples.x);
     const labels = Array.from(await opts.samples.y.data());
     for (const [k, v] of await sampleFiles(opts.samples.x, labels, expected)) files.set(k, v);
+    const stop = async () => opts.cancel && await cancelPoint(opts.cancel);
+    await stop();
     const plain = await writeDirAtomic(opts.dir, async (tmp) => {
       for (const [name, bytes] of files) await Deno.writeFile(`${tmp}/${name}`, bytes);
-      return await plainTfjsOutputs(tmp);
+      const outputs = await plainTfjsOutputs(tmp);
+      await stop(); // before the directory is swapped in
+      return outputs;
     });
     const diff = maxAbsDiff(plain.outputs, expected);
     const tolerance = opts.quantize ? null : EXPORT_TOLERANCE;
@@ -190,7 +197,8 @@ export async function exportModel(
     }
     if (opts.data) {
       loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-      const acc = (m: tf.LayersModel) => accuracy(m, opts.data!, { limit: opts.limit });
+      const acc = (m: tf.LayersModel) =>
+        accuracy(m, opts.data!, { limit: opts.limit, cancel: opts.cancel });
       const [shears, exported] = [await acc(model), await acc(loaded)];
       const drop = (shears.top1 - exported.top1) * 100;
       report.top1 = {

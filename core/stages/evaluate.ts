@@ -84,11 +84,12 @@ async function savedBytes(model: tf.LayersModel): Promise<number> {
  */
 export function evaluate(spec: EvaluateSpec = {}): Stage {
   const name = spec.name ?? "model";
-  return stage("evaluate", async (ctx, emit) => {
+  return stage("evaluate", async (ctx, emit, cancel) => {
     const model = spec.model ? spec.model(ctx) : ctx.model;
     if (!model || !ctx.data) throw new Error("evaluate needs a model and data");
     const batchSize = spec.batchSize ?? 128;
-    const acc = await accuracy(model, ctx.data, { split: "test", batchSize, limit: spec.limit });
+    const limit = spec.limit;
+    const acc = await accuracy(model, ctx.data, { split: "test", batchSize, limit, cancel });
     let ev = { top1: acc.top1, top5: acc.top5, loss: acc.loss } as Evaluation;
     if (!spec.accuracyOnly) {
       const p = await countParams(model), r = await countRelus(model);

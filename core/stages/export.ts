@@ -13,7 +13,7 @@
  */
 import type { tf } from "../tf.ts";
 import type { FlagDefs } from "../flags.ts";
-import { type RunContext, type Stage, stage } from "../pipeline.ts";
+import { CancelledError, type RunContext, type Stage, stage } from "../pipeline.ts";
 import { exportModel, type ExportReport, type Quantization, quantizations } from "../export/mod.ts";
 
 /** --quantize and --max_drop: how an export's weights are stored and how much top-1 they may cost. */
@@ -114,7 +114,7 @@ function samples(ctx: RunContext, n: number): { x: tf.Tensor; y: tf.Tensor } {
  * ```
  */
 export function exportStage(spec: ExportSpec = {}): Stage {
-  return stage("export", async (ctx, emit) => {
+  return stage("export", async (ctx, emit, cancel) => {
     const model = spec.model?.(ctx) ?? ctx.model;
     if (!model || !ctx.data) throw new Error("export needs a model and data");
     const dir = spec.dir?.(ctx) ?? `${ctx.runDir}/export`;
@@ -128,9 +128,10 @@ export function exportStage(spec: ExportSpec = {}): Stage {
         samples: { x, y },
         data: ctx.data,
         maxDrop: ctx.config.max_drop as number | undefined,
+        cancel,
       });
     } catch (e) {
-      if (spec.strict) throw e;
+      if (spec.strict || e instanceof CancelledError) throw e;
       const message = String((e as Error).message ?? e).split("\n")[0];
       ctx.report.export = { error: message };
       emit.log(`WARNING: no export (the model is saved): ${message}`, "warn");

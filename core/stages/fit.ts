@@ -77,6 +77,7 @@ export function fitStage(
           const acc = await accuracy(ctx.model!, ctx.data!, {
             split: "test",
             limit: cfg.evalLimit,
+            cancel,
           });
           emit.metric("test_top1", acc.top1, epoch + 1);
           emit.log(
