@@ -179,7 +179,7 @@ const RULES = new Map<string, Rule>([
   ...["LSTM", "GRU", "SimpleRNN"].map((m): [string, Rule] => [m, recurrent]),
 ]);
 
-/** Standard layers the graph does not see through, and why. */
+/** Layers the graph does not see through, and why (standard ones, and {@link registerOpaqueLayer}'s). */
 const OPAQUE = new Map<string, string>([
   ["LayerNormalization", "normalizes across channels"],
   // tfjs runs a softmax over the last axis only
@@ -196,6 +196,32 @@ const OPAQUE = new Map<string, string>([
   ["Model", "is a nested model (apply its layers directly to prune inside it)"],
   ["Sequential", "is a nested model (apply its layers directly to prune inside it)"],
 ]);
+
+/**
+ * Registers (or replaces) a layer class the channel graph does not see
+ * through: its input and output channels are pinned, their groups' reason
+ * saying `why` (e.g. "mixes channels in its custom call").
+ * @example
+ * ```ts
+ * registerOpaqueLayer("MyAttention", "mixes channels across heads");
+ * ```
+ */
+export function registerOpaqueLayer(className: string, why: string): void {
+  OPAQUE.set(className, why);
+}
+
+/**
+ * Whether the channel graph knows a layer class: a rule, a producer, a
+ * channel-wise or an opaque registration.
+ * @example
+ * ```ts
+ * isKnownLayer("Conv2D"); // true
+ * ```
+ */
+export function isKnownLayer(className: string): boolean {
+  return RULES.has(className) || OPAQUE.has(className) ||
+    producerLayer(className) !== undefined || channelwiseLayer(className) !== undefined;
+}
 
 /** Why a registered layer's call is not traced through: more inputs than one, or its check. */
 function whyNot(
@@ -243,15 +269,28 @@ export function traceCall(c: LayerCall, options: TraceOptions = {}): Sym[] {
   const ys = producer(c) ?? channelwise(c);
   if (ys) return ys;
   const why = OPAQUE.get(c.className);
-  if (why) return opaque(c, why);
+  if (why !== undefined) return opaque(c, why);
   if (options.allowUnknown) return opaque(c, "the channel graph does not know (allowUnknown)");
-  throw new UnsupportedLayerError(
-    c.name,
-    c.className,
-    `is not known to the channel graph: register it with registerChannelwiseLayer("${c.className}") ` +
+  throw unsupportedLayer(c.name, c.className);
+}
+
+/**
+ * The error for a layer of a class the channel graph does not know: it names
+ * the layer and class and says how to register it (or to pass
+ * `--allow_unknown`). One line, user-facing.
+ * @example
+ * ```ts
+ * throw unsupportedLayer("scale", "MyScale");
+ * ```
+ */
+export function unsupportedLayer(layer: string, className: string): UnsupportedLayerError {
+  return new UnsupportedLayerError(
+    layer,
+    className,
+    `is not known to the channel graph: register it with registerChannelwiseLayer("${className}") ` +
       `if its output channel c depends only on input channel c, or with ` +
-      `registerProducerLayer("${c.className}", { kernel, out, reads, count }) if a kernel makes its ` +
-      `output channels; or pass allowUnknown (--allow_unknown) to prune around it with its ` +
-      `channels pinned`,
+      `registerProducerLayer("${className}", { kernel, out, reads, count }) if a kernel makes its ` +
+      `output channels (in a --plugin module); or pass --allow_unknown (allowUnknown) to prune ` +
+      `around it with its channels pinned`,
   );
 }

@@ -33,11 +33,16 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { type LayerCall, type Role, type Sym, traceCall } from "./channel_rules.ts";
+import { isKnownLayer, type LayerCall, type Role, type Sym, traceCall } from "./channel_rules.ts";
 import { producerLayer } from "./producers.ts";
 import { functionalView } from "./rewrite.ts";
 
-export { UnsupportedLayerError } from "./channel_rules.ts";
+export {
+  isKnownLayer,
+  registerOpaqueLayer,
+  unsupportedLayer,
+  UnsupportedLayerError,
+} from "./channel_rules.ts";
 
 type Node = tf.LayersModel["nodesByDepth"][string][number];
 
@@ -150,6 +155,20 @@ export function channelRows(model: tf.LayersModel, ref: WeightRef): tf.Tensor2D 
  */
 export function isProducerKernel(ref: WeightRef): boolean {
   return producerLayer(ref.className)?.kernel === ref.weight;
+}
+
+/**
+ * The kernels that make or read a group's channels: its producers' kernels
+ * (out-rows) and its consumers' (in-columns), each layer's kernel as
+ * {@link isProducerKernel} names it (`kernel`, a SeparableConv2D's
+ * `pointwise_kernel`, `embeddings`); biases and depthwise kernels left out.
+ * @example
+ * ```ts
+ * groupKernels(graph.group("conv1")).map((r) => `${r.layer}/${r.weight}`);
+ * ```
+ */
+export function groupKernels(group: ChannelGroup): WeightRef[] {
+  return [...group.producers, ...group.consumers].filter(isProducerKernel);
 }
 
 /** The kernel rows of each producer of a group ({@link channelRows}); the caller disposes them. */
@@ -307,6 +326,29 @@ export function buildChannelGraph(
     t.pin(t.outputs.get(out.id)!.elems, `feeds the model output '${out.sourceLayer.name}'`);
   }
   return assemble(t);
+}
+
+/** A layer of a class the channel graph does not know ({@link unknownLayers}). */
+export interface UnknownLayer {
+  /** Layer name. */
+  layer: string;
+  /** Its serialized class name. */
+  className: string;
+}
+
+/**
+ * The layers of `model` whose class no rule or registry of the channel graph
+ * knows, in model order: what {@link buildChannelGraph} rejects, or treats
+ * as opaque with `allowUnknown`.
+ * @example
+ * ```ts
+ * unknownLayers(model); // [{ layer: "scale", className: "MyScale" }]
+ * ```
+ */
+export function unknownLayers(model: tf.LayersModel): UnknownLayer[] {
+  const { layers } = functionalView(model).getConfig() as unknown as { layers: LayerSpec[] };
+  return layers.filter((l) => !isKnownLayer(l.className))
+    .map((l) => ({ layer: l.name, className: l.className }));
 }
 
 /**

@@ -14,10 +14,44 @@
 import type { tf } from "./tf.ts";
 import { buildChannelGraph, type ChannelGraph, type ChannelGroup } from "./graph.ts";
 import { activationMaskLayers } from "./masks.ts";
+import { producerLayer } from "./producers.ts";
 import type { PruneResult } from "./plugin.ts";
 
-/** Which prunable channel groups: every one, or those whose producers are all Conv2D (filters). */
+/**
+ * Which prunable channel groups: every one, or those whose producers are all
+ * convolutions (filters: Conv1D/2D/3D, SeparableConv2D, Conv2DTranspose, ...,
+ * any producer counting `filters`; see {@link isFilterLayer}).
+ */
 export type GroupKind = "all" | "conv";
+
+/**
+ * Whether a layer class makes conv filters: a producer (core/producers.ts)
+ * whose output channels are counted by `filters`.
+ * @example
+ * ```ts
+ * isFilterLayer("SeparableConv2D"); // true
+ * isFilterLayer("Dense"); // false
+ * ```
+ */
+export function isFilterLayer(className: string): boolean {
+  return producerLayer(className)?.count === "filters";
+}
+
+/**
+ * The filter count of every conv layer ({@link isFilterLayer}) of `model`, by name.
+ * @example
+ * ```ts
+ * filterCounts(model).get("conv1"); // 64
+ * ```
+ */
+export function filterCounts(model: tf.LayersModel): Map<string, number> {
+  return new Map(
+    model.layers.filter((l) => isFilterLayer(l.getClassName())).map((l) => [
+      l.name,
+      (l.getConfig() as { filters: number }).filters,
+    ]),
+  );
+}
 
 /**
  * The prunable channel groups of `model` (or of its `graph`) of a kind, in
@@ -35,7 +69,7 @@ export function prunableGroups(
 ): ChannelGroup[] {
   return graph.groups.filter((g) =>
     g.prunable && g.producers.length > 0 &&
-    (kind === "all" || g.producers.every((p) => p.className === "Conv2D"))
+    (kind === "all" || g.producers.every((p) => isFilterLayer(p.className)))
   );
 }
 

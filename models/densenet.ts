@@ -43,7 +43,7 @@ function transition(kit: LayerKit, x: ST, name: string): ST {
  * ```
  */
 export function densenet121(opts: ModelOptions): tf.LayersModel {
-  checkOptions("densenet121", opts, 3, 32);
+  checkOptions("densenet121", opts, 3);
   return buildWith("densenet121", opts, KERAS, (kit) => {
     const growth = kit.ch(32);
     const input = tf.input({ shape: opts.inputShape, name: "input" });

@@ -88,7 +88,7 @@ function mbConv(kit: LayerKit, input: ST, b: MbConv, p: string): ST {
  * ```
  */
 export function efficientnetB0(opts: ModelOptions): tf.LayersModel {
-  checkOptions("efficientnet_b0", opts, 3, 32);
+  checkOptions("efficientnet_b0", opts, 3);
   const w = opts.width ?? 1;
   return buildWith("efficientnet_b0", opts, KERAS, (kit) => {
     const round = (f: number) => kit.channels(roundFilters(f, w));

@@ -99,7 +99,7 @@ function block8(u: Units, x: ST, name: string): ST {
  * ```
  */
 export function inceptionV3(opts: ModelOptions): tf.LayersModel {
-  checkOptions("inception_v3", opts, 3, 75);
+  checkOptions("inception_v3", opts, 3);
   return buildWith("inception_v3", opts, KERAS, (kit) => {
     const u = new Units(kit);
     const input = tf.input({ shape: opts.inputShape, name: "input" });

@@ -62,7 +62,7 @@ const V1_BLOCKS: [number, number][] = [
  * ```
  */
 export function mobilenetV1(opts: MobileNetOptions): tf.LayersModel {
-  checkOptions("mobilenet_v1", opts, 3, 32);
+  checkOptions("mobilenet_v1", opts, 3);
   const m = opts.depthMultiplier ?? 1;
   if (!Number.isInteger(m) || m < 1) {
     throw new ModelOptionsError(`mobilenet_v1: depthMultiplier must be an integer >= 1, got ${m}`);
@@ -146,7 +146,7 @@ const V2_BLOCKS: [number, number, number][] = [
  * ```
  */
 export function mobilenetV2(opts: ModelOptions): tf.LayersModel {
-  checkOptions("mobilenet_v2", opts, 3, 32);
+  checkOptions("mobilenet_v2", opts, 3);
   const alpha = opts.width ?? 1;
   return buildWith("mobilenet_v2", opts, MOBILENET, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });

@@ -86,7 +86,7 @@ const SMALL: Block[] = [
  * ```
  */
 export function mobilenetV3Small(opts: ModelOptions): tf.LayersModel {
-  checkOptions("mobilenet_v3_small", opts, 3, 32);
+  checkOptions("mobilenet_v3_small", opts, 3);
   const alpha = opts.width ?? 1;
   return buildWith("mobilenet_v3_small", opts, MOBILENET, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });

@@ -56,7 +56,7 @@
  * ```
  * @module
  */
-export { type ModelOptions, ModelOptionsError, scaleWidth } from "./options.ts";
+export { minInputSide, type ModelOptions, ModelOptionsError, scaleWidth } from "./options.ts";
 export {
   buildWith,
   type Conventions,

@@ -50,12 +50,49 @@ export function scaleWidth(c: number, width = 1): number {
   return Math.max(1, Math.round(c * width));
 }
 
+/** The smallest spatial side (H, W) of each image model that needs more than 1. */
+const MIN_SIDES: Record<string, number> = {
+  vgg11_bn: 32,
+  vgg16_bn: 32,
+  vgg16: 32,
+  mobilenet_v1: 32,
+  mobilenet_v2: 32,
+  mobilenet_v3_small: 32,
+  resnet50: 32,
+  se_resnet50: 32,
+  densenet121: 32,
+  efficientnet_b0: 32,
+  inception_v3: 75,
+  xception: 71,
+  unet: 16,
+};
+
+/**
+ * The smallest input side (H and W) the image model `name` can be built
+ * for: 32 for the VGGs and most Keras applications, 75 for Inception-V3, 71
+ * for Xception, 1 where any size goes. Pipelines zero-pad smaller images up
+ * to it.
+ * @example
+ * ```ts
+ * minInputSide("mobilenet_v2"); // 32
+ * ```
+ */
+export function minInputSide(name: string): number {
+  return Object.hasOwn(MIN_SIDES, name) ? MIN_SIDES[name] : 1;
+}
+
 /**
  * Throws one clear line if `opts` is unusable for model `name`: `rank` is the
  * required length of inputShape (omitted = any length >= 1); `minSide` the
- * smallest spatial side (H, W) accepted for rank-3 inputs.
+ * smallest spatial side (H, W) accepted for rank-3 inputs (default
+ * {@link minInputSide}).
  */
-export function checkOptions(name: string, opts: ModelOptions, rank?: number, minSide = 1): void {
+export function checkOptions(
+  name: string,
+  opts: ModelOptions,
+  rank?: number,
+  minSide = minInputSide(name),
+): void {
   const { inputShape, numClasses, width = 1, bnGammaInit = 1 } = opts;
   const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
   const rankOk = Array.isArray(inputShape) &&

@@ -48,7 +48,7 @@ function bottleneck(
 }
 
 function buildResNet50(name: string, opts: ModelOptions, se: boolean): tf.LayersModel {
-  checkOptions(name, opts, 3, 32);
+  checkOptions(name, opts, 3);
   return buildWith(name, opts, KERAS, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });
     let x = kit.conv(zeroPad(input, "conv1_pad", 3), "conv1_conv", kit.ch(64), 7, {

@@ -39,7 +39,7 @@ const LEVELS = [64, 128, 256, 512];
  * ```
  */
 export function unet(opts: UNetOptions): tf.LayersModel {
-  checkOptions("unet", opts, 3, 16);
+  checkOptions("unet", opts, 3);
   const [h, w] = opts.inputShape;
   if (h % 16 || w % 16) {
     throw new ModelOptionsError(

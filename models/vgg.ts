@@ -58,7 +58,7 @@ function cifarVgg(
   defaultPool: "max" | "avg",
   opts: VggBnOptions,
 ): tf.LayersModel {
-  checkOptions(name, opts, 3, 32);
+  checkOptions(name, opts, 3);
   return buildWith(name, opts, TORCH, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });
     const x = features(kit, input, cfg, true, opts.finalPool ?? defaultPool);
@@ -104,7 +104,7 @@ export function vgg16Bn(opts: VggBnOptions): tf.LayersModel {
  * ```
  */
 export function vgg16(opts: ModelOptions): tf.LayersModel {
-  checkOptions("vgg16", opts, 3, 32);
+  checkOptions("vgg16", opts, 3);
   return buildWith("vgg16", opts, TORCH, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });
     let x = features(kit, input, VGG16, false, "max");

@@ -49,7 +49,7 @@ function downBlock(
  * ```
  */
 export function xception(opts: ModelOptions): tf.LayersModel {
-  checkOptions("xception", opts, 3, 71);
+  checkOptions("xception", opts, 3);
   return buildWith("xception", opts, { ...KERAS, bnAxis: -1 }, (kit) => {
     const input = tf.input({ shape: opts.inputShape, name: "input" });
     const convBn = (t: ST, name: string, f: number, stride: number) =>

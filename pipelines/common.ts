@@ -9,6 +9,7 @@
  * @module
  */
 import {
+  buildChannelGraph,
   checkModelShape,
   countMacs,
   type FitSpec,
@@ -17,15 +18,18 @@ import {
   loadModel,
   type PartKind,
   readCheckpoint,
+  registerOpaqueLayer,
   type RunContext,
   type Stage,
   stage,
   tf,
   train,
+  unknownLayers,
+  unsupportedLayer,
   UsageError,
 } from "@shears/core";
 import type { Dataset } from "@shears/core";
-import { type AnyModelOptions, buildModel, modelNames } from "@shears/models";
+import { type AnyModelOptions, buildModel, minInputSide, modelNames } from "@shears/models";
 import { datasetNames, type DatasetShape, datasetShape, loadDataset } from "@shears/datasets";
 
 /** --dataset, --data_dir and example limits. */
@@ -110,6 +114,65 @@ export const padFlag = {
   help: "zero-pad images by this many pixels per side (28 -> 32 for the VGGs)",
 } satisfies FlagDef;
 
+/** --allow_unknown: the flag of every pipeline that prunes channels ({@link channelPreflight}). */
+export const channelFlags = {
+  allow_unknown: {
+    type: "boolean",
+    default: false,
+    help: "prune around layers the channel graph does not know, their channels pinned",
+  },
+} satisfies FlagDefs;
+
+/** A layer the channel graph did not know, and the groups pinned for it (report `pinned_unknown`). */
+export interface PinnedLayer {
+  layer: string;
+  className: string;
+  /** Ids of the channel groups that its input or output channels belong to. */
+  groups: string[];
+}
+
+/**
+ * The channel graph's preflight of a model to prune: a layer of a class the
+ * graph does not know (a custom layer with no channel registration) is a
+ * one-line usage error naming it and how to register it. With
+ * `--allow_unknown`, each such class is registered opaque for the run
+ * (core's registerOpaqueLayer: its input and output channels pinned, every
+ * other group prunable), and the returned stage logs the pinned layers and
+ * groups and records them in report.json `pinned_unknown`.
+ *
+ * @example
+ * ```ts
+ * const pinned = common.channelPreflight(m, f); // in build, before the stages
+ * return [load({ ... }), ...pinned, ...];
+ * ```
+ */
+export function channelPreflight(model: tf.LayersModel, f: { allow_unknown: boolean }): Stage[] {
+  const unknown = unknownLayers(model);
+  if (unknown.length === 0) return [];
+  if (!f.allow_unknown) throw unsupportedLayer(unknown[0].layer, unknown[0].className);
+  for (const u of unknown) {
+    registerOpaqueLayer(u.className, "the channel graph does not know (--allow_unknown)");
+  }
+  const graph = buildChannelGraph(model);
+  const pinned: PinnedLayer[] = unknown.map((u) => {
+    const inbound = model.getLayer(u.layer).inboundNodes.flatMap((n) =>
+      n.inboundLayers.map((l) => l.name)
+    );
+    const ids = [u.layer, ...inbound].flatMap((l) => graph.groupsOf(l).map((g) => g.id));
+    return { ...u, groups: [...new Set(ids)] };
+  });
+  return [stage("pinned layers", (ctx, emit) => {
+    ctx.report.pinned_unknown = pinned;
+    for (const p of pinned) {
+      emit.log(
+        `--allow_unknown: layer '${p.layer}' (${p.className}) is opaque to the channel graph; ` +
+          `channel groups pinned (not pruned): ${p.groups.join(", ")}`,
+        "warn",
+      );
+    }
+  })];
+}
+
 type DataFlagValues = {
   dataset: string;
   data_dir?: string;
@@ -167,13 +230,31 @@ export function zooModel(
 
 /**
  * Builds `name` from the zoo for the data (initialised from `seed`, the
- * run's --seed), or loads `path` (checked against the data's shape).
+ * run's --seed), or loads `path` (checked against the data's shape). Images
+ * smaller than the model's minimum ({@link minInputSide}: MNIST's 28x28 for
+ * a VGG or a Keras application, which take >= 32x32) are zero-padded up to
+ * it in front of the model ({@link padInput}).
  */
 export function modelFrom(f: ModelChoice): (data: DataShape) => Promise<tf.LayersModel> {
-  return async (data) =>
-    f.path
-      ? await savedModelFor(f.path, data)
-      : zooModel(f.model, data, { ...f.options, width: f.width, seed: f.seed });
+  return async (data) => {
+    if (f.path) return await savedModelFor(f.path, data);
+    const [h, w, c] = data.inputShape, min = minInputSide(f.model);
+    return data.inputShape.length === 3 && Math.min(h, w) < min
+      ? paddedZooModel(f, data, [Math.max(h, min), Math.max(w, min), c])
+      : zooModel(f.model, data, zooOptions(f));
+  };
+}
+
+const zooOptions = (f: ModelChoice) => ({ ...f.options, width: f.width, seed: f.seed });
+
+/** The zoo model built for `inputShape` images, taking the data's smaller ones zero-padded. */
+function paddedZooModel(f: ModelChoice, data: DataShape, inputShape: number[]): tf.LayersModel {
+  const inner = zooModel(f.model, { ...data, inputShape }, zooOptions(f));
+  try {
+    return padInput(inner, data.inputShape);
+  } finally {
+    inner.dispose();
+  }
 }
 
 /** A zoo model (name, width, seed, other builder options) or a saved one (`path`). */
@@ -296,13 +377,8 @@ export function paddedModelFrom(
       throw new UsageError(`zero-padding needs image data; ${data.name} is [${shape}]`);
     }
     const inputShape = size(shape);
-    if (inputShape.join() === shape.join()) return modelFrom(f)(data);
-    const inner = await modelFrom(f)({ ...data, inputShape });
-    try {
-      return padInput(inner, shape);
-    } finally {
-      inner.dispose();
-    }
+    if (inputShape.join() === shape.join()) return await modelFrom(f)(data);
+    return paddedZooModel(f, data, inputShape);
   };
 }
 

@@ -25,6 +25,7 @@ import {
   countOf,
   evaluate,
   type Evaluation,
+  filterCounts,
   finetune,
   type FlagDefs,
   iterate,
@@ -41,7 +42,6 @@ import {
   score,
   type SpeedUp,
   stage,
-  type tf,
   UsageError,
 } from "@shears/core";
 import filterTaylor from "@shears/filter_taylor";
@@ -53,6 +53,7 @@ const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
 export const filterTaylorFlags = {
   ...model,
   ...common.dataFlags,
+  ...common.channelFlags,
   limit_train: { ...common.dataFlags.limit_train, default: 4000, help: "training examples" },
   scorer: { type: "string", default: "taylor", help: "filter rank: taylor (a·g), l1, ..." },
   pruner: { type: "string", default: "global_lowest", help: "removes N filters per iteration" },
@@ -95,15 +96,6 @@ export interface LayerRow {
 }
 
 export type { SpeedUp };
-
-/** Conv2D filter counts by layer name. */
-const convFilters = (model: tf.LayersModel) =>
-  new Map(
-    model.layers.filter((l) => l.getClassName() === "Conv2D").map((l) => [
-      l.name,
-      (l.getConfig() as { filters: number }).filters,
-    ]),
-  );
 
 const pct = common.pct, ratio = (a: number, b: number) => (b ? a / b : NaN);
 const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as IterationRow[];
@@ -157,12 +149,8 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     });
     parts.done();
     await ready();
-    // a VGG on inputs smaller than 32x32 (MNIST's 28x28) zero-pads them to 32 after its input
-    const size = ([h, w, c]: number[]) => [Math.max(h, 32), Math.max(w, 32), c];
-    const m =
-      await (f.model.startsWith("vgg") ? common.paddedModelFrom(f, size) : common.modelFrom(f))(
-        await common.dataShape(f),
-      );
+    const m = await common.modelFrom(f)(await common.dataShape(f));
+    const pinned = common.channelPreflight(m, f);
     const total = channelCount(m, "conv");
     if (total === 0) throw new UsageError(`model ${m.name} has no prunable conv filters`);
     const N = f.filters_per_iteration ?? Math.max(1, countOf(512 / 4224, total, "round"));
@@ -173,7 +161,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
           `needs N <= ${Math.floor(total / 2)}); lower it or pass --iterations`,
       );
     }
-    const before = convFilters(m);
+    const before = filterCounts(m);
     const tune = (epochs: number) =>
       finetune({
         epochs,
@@ -192,6 +180,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     ctx.state.set("filter_taylor/before", before);
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      ...pinned,
       stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
       common.pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
@@ -251,7 +240,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
   summarize(ctx, f) {
     const rows = rowsOf(ctx), [base, last] = [rows[0], rows.at(-1)!];
     const side = ctx.report.speed_up as SpeedUp | undefined;
-    const after = convFilters(ctx.model!);
+    const after = filterCounts(ctx.model!);
     const before = ctx.state.get("filter_taylor/before") as Map<string, number>;
     const layers: LayerRow[] = [...before].map(([layer, n]) => {
       const a = after.get(layer) ?? 0;

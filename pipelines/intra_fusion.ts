@@ -52,6 +52,7 @@ const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as cons
 export const intraFusionFlags = {
   ...common.dataFlags,
   ...model,
+  ...common.channelFlags,
   pad: { ...common.padFlag, help: "zero-pad images in front of a built model (28 -> 32)" },
   group_idxs: { type: "numbers", default: [0, 1, 2], min: 0, help: "0 = nearest the output" },
   sparsities: { ...fraction, default: [0.3, 0.5, 0.7], help: "fractions of a group to remove" },
@@ -108,6 +109,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       f,
       ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],
     ))(await common.dataShape(f));
+    const pinned = common.channelPreflight(m, f);
     const groups = prunableGroups(m).reverse();
     const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
     if (bad !== undefined) {
@@ -141,6 +143,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     const row = { top1: 0 };
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      ...pinned,
       common.pretrain("model", () => !f.path, {
         epochs: f.epochs,
         batchSize: 64,

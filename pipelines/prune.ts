@@ -62,6 +62,7 @@ const model: common.ModelFlagDefs = common.modelFlags("lenet5");
 export const pruneFlags = {
   ...model,
   ...common.dataFlags,
+  ...common.channelFlags,
   scorer: { type: "string", default: "magnitude/abs", help: "scorer; its target is pruned" },
   pruner: {
     type: "string",
@@ -149,6 +150,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     }
     await ready();
     let m = await common.modelFrom(f)(await common.dataShape(f));
+    const pinned = target === "channels" ? common.channelPreflight(m, f) : [];
     for (const t of transforms) {
       const next = await t.part.apply(m, t.options);
       if (next !== m) m.dispose();
@@ -180,6 +182,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     const measured = { bytes: true, latency: "deployed", latencyBatch: f.latency_batch } as const;
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      ...pinned,
       common.pretrain("model", () => !f.path, {
         epochs: f.pretrain_epochs,
         batchSize: f.batch_size,

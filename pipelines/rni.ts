@@ -59,6 +59,7 @@ const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as cons
 /** Flags of the rni pipeline. */
 export const rniFlags = {
   ...common.dataFlags,
+  ...common.channelFlags,
   arch: { type: "string", default: "vgg11_bn", choices: models, help: "vgg16_bn, resnet56, ..." },
   width: { ...common.widthFlag, default: 0.125 },
   path: { type: "string", help: "a model trained by this pipeline: skip training" },
@@ -129,6 +130,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
       },
       ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],
     )(data);
+    const pinned = common.channelPreflight(m, f);
     if (!f.path && f.method === "rni") {
       const sig = await ctx.registry.transform("rni/sigmoid_bn").apply(m, { seed: f.seed + 1 });
       m.dispose();
@@ -162,6 +164,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     let values: number[] = [];
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      ...pinned,
       ...(f.path ? [] : [finetune({ ...recipe(f.epochs), regularizers: regs })]),
       evaluate({ name: "trained" }),
       score({ scorer, key: "importance" }),

@@ -3,11 +3,13 @@ import {
   type ChannelGroup,
   channelRows,
   inferenceModel,
+  isKnownLayer,
   isUserFacing,
   producerKernels,
   rewireModel,
   tf,
   unitsOf,
+  unknownLayers,
   UnsupportedLayerError,
 } from "@shears/core";
 import { buildModel } from "@shears/models";
@@ -221,10 +223,12 @@ Deno.test("an unknown layer: one user-facing line saying how to register it, or 
     match(e.message, /^layer 'sq' \(Square\) is not known to the channel graph: /);
     match(e.message, /registerChannelwiseLayer\("Square"\)/);
     match(e.message, /registerProducerLayer\("Square", /);
-    match(e.message, /allowUnknown \(--allow_unknown\)/);
+    match(e.message, /--allow_unknown \(allowUnknown\)/);
     ok(!e.message.includes("\n"));
     return true;
   });
+  deepEqual(unknownLayers(model), [{ layer: "sq", className: "Square" }]);
+  ok(!isKnownLayer("Square") && isKnownLayer("Conv2D") && isKnownLayer("LayerNormalization"));
   const graph = buildChannelGraph(model, { allowUnknown: true });
   deepEqual(summary(graph.groups), ["input:2!", "a:4!", "sq:4!", "b:5", "fc:3!"]);
   match(graph.group("a").reason!, /is read by Square 'sq', which the channel graph does not know/);

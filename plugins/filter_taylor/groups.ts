@@ -2,8 +2,9 @@
  * Which channel groups are conv filters (what this method ranks and removes),
  * and where each group's "activation after its ReLU" can be seen.
  *
- * A filter group is a prunable core channel group made only by Conv2D
- * layers (core's `prunableGroups(model, "conv")`): a plain conv's filters,
+ * A filter group is a prunable core channel group made only by convolutions
+ * (Conv1D/2D/3D, SeparableConv2D, Conv2DTranspose: core's
+ * `prunableGroups(model, "conv")`): a plain conv's filters,
  * or the convs a residual Add couples (their channels are removed
  * together). Dense units are not filters; the scorers rank them only when
  * the engine asks for their groups.

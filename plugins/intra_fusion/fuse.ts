@@ -18,6 +18,7 @@
 import {
   type ChannelGroup,
   channelRows,
+  groupKernels,
   layerWeight,
   tf,
   unitsOf,
@@ -37,8 +38,7 @@ export async function neuronFeatures(
   model: tf.LayersModel,
   group: ChannelGroup,
 ): Promise<Features> {
-  const refs = [...group.producers, ...group.consumers].filter((r) => r.weight === "kernel");
-  const all = tf.tidy(() => tf.concat(refs.map((r) => channelRows(model, r)), 1));
+  const all = tf.tidy(() => tf.concat(groupKernels(group).map((r) => channelRows(model, r)), 1));
   const [n, d] = all.shape;
   try {
     return { data: await all.data() as Float32Array, n, d };

@@ -18,6 +18,7 @@ import {
   buildChannelGraph,
   type ChannelGroup,
   crossEntropy,
+  groupKernels,
   layerWeight,
   type Options,
   type RunContext,
@@ -42,17 +43,12 @@ export async function channelSums(values: tf.Tensor, ref: WeightRef): Promise<Fl
   );
 }
 
-/** The kernels of a group: its producers' (out-rows) and consumers' (in-columns). */
-function kernels(group: ChannelGroup): WeightRef[] {
-  return [...group.producers, ...group.consumers].filter((r) => r.weight === "kernel");
-}
-
 /** A kernel's per-channel importance within a group. */
 type PerKernel = (ref: WeightRef) => Promise<Float64Array>;
 
 /** Mean over kernels of per-channel importances, divided by its mean over channels. */
 async function groupImportance(group: ChannelGroup, perKernel: PerKernel) {
-  const refs = kernels(group);
+  const refs = groupKernels(group);
   const imp = new Float64Array(group.size);
   for (const ref of refs) (await perKernel(ref)).forEach((v, j) => imp[j] += v / refs.length);
   const mean = imp.reduce((a, b) => a + b, 0) / imp.length;
@@ -63,7 +59,7 @@ async function groupImportance(group: ChannelGroup, perKernel: PerKernel) {
 function scorableGroups(model: tf.LayersModel, ids?: string[]): ChannelGroup[] {
   const graph = buildChannelGraph(model);
   if (ids) return ids.map((id) => graph.group(id));
-  return graph.groups.filter((g) => g.prunable && kernels(g).length > 0);
+  return graph.groups.filter((g) => g.prunable && groupKernels(g).length > 0);
 }
 
 async function scoresOf(groups: ChannelGroup[], perKernel: PerKernel): Promise<Scores> {
@@ -117,7 +113,7 @@ export class TaylorAccumulator {
     this.#groups = scorableGroups(model, ids);
     this.#vars = new Map();
     for (const g of this.#groups) {
-      for (const ref of kernels(g)) this.#vars.set(ref.layer, kernelOf(model, ref));
+      for (const ref of groupKernels(g)) this.#vars.set(ref.layer, kernelOf(model, ref));
     }
   }
 

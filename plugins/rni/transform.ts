@@ -1,6 +1,7 @@
 /**
  * The `sigmoid_bn` transform: every BatchNormalization layer becomes a
- * {@link SigmoidBatchNorm} with the same name, epsilon and momentum. The
+ * {@link SigmoidBatchNorm} with the same name, epsilon and momentum (over the
+ * channel axis, however the BN spells it: -1, or 3 / [3] as Keras saves NHWC). The
  * moving statistics are copied; theta is drawn from N(0, 1) (gamma and beta
  * are dropped), as the RNI reference builds its SigBN models.
  *
@@ -13,6 +14,7 @@
 import {
   type FlagDefs,
   readOptions,
+  resolveAxis,
   rewriteLayers,
   Rng,
   type tf,
@@ -37,8 +39,14 @@ export function toSigmoidBatchNorm(
     if (spec.className !== "BatchNormalization") return spec;
     found++;
     const c = spec.config;
-    if (c.axis !== -1 && c.axis !== undefined && !(Array.isArray(c.axis) && c.axis[0] === -1)) {
-      throw new Error(`batch norm '${spec.name}' normalizes axis ${c.axis}; only -1 is supported`);
+    // the channel axis however it is spelled: -1, or 3 / [3] (Keras' NHWC), 1 after a Dense
+    const rank = (model.getLayer(spec.name).outputShape as number[]).length;
+    if (resolveAxis(c.axis ?? -1, rank) !== rank - 1) {
+      throw new Error(
+        `batch norm '${spec.name}' normalizes axis ${
+          JSON.stringify(c.axis)
+        }, not the channel axis (the last); SigmoidBatchNorm needs the channel axis`,
+      );
     }
     const config: Record<string, unknown> = {
       name: spec.name,
