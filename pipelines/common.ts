@@ -360,3 +360,37 @@ export function partFlags(
 ): Partial<Record<PartKind, string>> {
   return { scorers: "--scorer", pruners: "--pruner", ...extra };
 }
+
+/** One layer's width (filters, units) before and after pruning. */
+export interface WidthRow {
+  layer: string;
+  before: number;
+  after: number;
+  removed: number;
+}
+
+/**
+ * The width (filters of a Conv2D, units of a Dense) of each layer of a
+ * class, by layer name: what a structural pruner changes.
+ *
+ * @example
+ * ```ts
+ * const before = layerWidths(model); // Map { "block1_conv1" => 8, ... }
+ * ```
+ */
+export function layerWidths(model: tf.LayersModel, className = "Conv2D"): Map<string, number> {
+  return new Map(
+    model.layers.filter((l) => l.getClassName() === className).map((l) => {
+      const c = l.getConfig() as { filters?: number; units?: number };
+      return [l.name, c.filters ?? c.units ?? 0];
+    }),
+  );
+}
+
+/** Rows of a per-layer width table: each layer of `before`, its width `after` (0: removed). */
+export function widthRows(before: Map<string, number>, after: Map<string, number>): WidthRow[] {
+  return [...before].map(([layer, n]) => {
+    const a = after.get(layer) ?? 0;
+    return { layer, before: n, after: a, removed: n - a };
+  });
+}

@@ -21,6 +21,7 @@
  */
 import {
   channelCount,
+  chart,
   compareDeployed,
   countOf,
   evaluate,
@@ -29,19 +30,19 @@ import {
   type FlagDefs,
   iterate,
   iterationsFor,
-  lineChartSVG,
   load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   prunableGroups,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   score,
   type SpeedUp,
   stage,
-  type tf,
+  untilBudget,
   UsageError,
 } from "@shears/core";
 import filterTaylor from "@shears/filter_taylor";
@@ -87,29 +88,15 @@ export interface IterationRow {
 }
 
 /** Filters removed per conv layer over the whole run. */
-export interface LayerRow {
-  layer: string;
-  before: number;
-  after: number;
-  removed: number;
-}
+export type LayerRow = common.WidthRow;
 
 export type { SpeedUp };
 
-/** Conv2D filter counts by layer name. */
-const convFilters = (model: tf.LayersModel) =>
-  new Map(
-    model.layers.filter((l) => l.getClassName() === "Conv2D").map((l) => [
-      l.name,
-      (l.getConfig() as { filters: number }).filters,
-    ]),
-  );
-
 const pct = common.pct, ratio = (a: number, b: number) => (b ? a / b : NaN);
-const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as IterationRow[];
-const KEYS = ["filters", "params", "macs", "bytes", "top1", "latency_ms"] as const;
+const rowsOf = (ctx: RunContext) => reportRows<IterationRow>(ctx, "iterations");
+const share = (r: IterationRow, rows: IterationRow[]) => r.filters / rows[0].filters;
 
-/** Everything measured now goes into the last row (row 0 when there is none). */
+/** Measures the model (bytes, deployed latency) into the last row (row 0 when there is none). */
 const full = (f: { latency_batch: number }) => [
   evaluate({
     name: "full",
@@ -119,17 +106,20 @@ const full = (f: { latency_batch: number }) => [
     keepDeployed: (ctx) => (rowsOf(ctx).length ? undefined : "base"),
     log: () => "",
   }),
-  stage("record", (ctx, emit) => {
-    const e = ctx.report.full as Required<Evaluation>, rows = rowsOf(ctx);
-    const row = rows.at(-1) ??
-      rows[rows.push({ iteration: 0, top1_pruned: e.top1 } as IterationRow) - 1];
-    const { params, macs, bytes, top1, latency_ms } = e, filters = channelCount(ctx.model!, "conv");
-    Object.assign(row, { filters, params, macs, bytes, top1, latency_ms });
-    for (const k of KEYS) emit.metric(k, row[k], row.iteration);
-    emit.log(
-      `iteration ${row.iteration}: ${row.filters} filters, ${row.params} params, ${row.macs} MACs, ` +
-        `top-1 ${pct(row.top1)}, ${row.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
-    );
+  record<IterationRow>({
+    key: "iterations",
+    merge: true,
+    row: (ctx, rows) => {
+      const { params, macs, bytes, top1, latency_ms } = ctx.report.full as Required<Evaluation>;
+      const filters = channelCount(ctx.model!, "conv");
+      const first = rows.length ? {} : { iteration: 0, top1_pruned: top1 };
+      return { ...first, filters, params, macs, bytes, top1, latency_ms };
+    },
+    metrics: ["filters", "params", "macs", "bytes", "top1", "latency_ms"],
+    step: (r) => r.iteration,
+    log: (r) =>
+      `iteration ${r.iteration}: ${r.filters} filters, ${r.params} params, ${r.macs} MACs, ` +
+      `top-1 ${pct(r.top1)}, ${r.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
   }),
 ];
 
@@ -173,7 +163,6 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
           `needs N <= ${Math.floor(total / 2)}); lower it or pass --iterations`,
       );
     }
-    const before = convFilters(m);
     const tune = (epochs: number) =>
       finetune({
         epochs,
@@ -183,13 +172,11 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
         seed: f.seed,
         evalLimit: f.limit_test,
       });
-    const done = (ctx: RunContext, i: number) => {
-      if (iterations !== undefined) return i + 1 >= iterations;
-      const rows = rowsOf(ctx),
-        last = (ctx.report.pruning as { kept: number; total: number }[]).at(-1)!;
-      return rows[0].macs / rows.at(-1)!.macs >= f.speed_up! || last.kept === last.total;
-    };
-    ctx.state.set("filter_taylor/before", before);
+    const until = untilBudget({
+      iterations,
+      maxMacs: f.speed_up ? (ctx) => rowsOf(ctx)[0].macs / f.speed_up! : undefined,
+    });
+    ctx.state.set("filter_taylor/before", common.layerWidths(m));
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
       stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
@@ -202,7 +189,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
       iterate({
         name: "prune iterations",
         total: (_, i) => iterations ?? i + 1,
-        until: done,
+        until,
         stages: [
           score({
             scorer,
@@ -211,10 +198,15 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
           }),
           mask({ pruner, scores: scorer.name, budget: { remove: N } }),
           evaluate({ name: "cut", accuracyOnly: true }),
-          stage("record cut", (ctx, emit) => {
-            const top1 = (ctx.report.cut as Evaluation).top1, iteration = ctx.step.index + 1;
-            rowsOf(ctx).push({ iteration, top1_pruned: top1 } as IterationRow);
-            emit.metric("top1_pruned", top1, iteration);
+          record<IterationRow>({
+            name: "record cut",
+            key: "iterations",
+            row: (ctx) => ({
+              iteration: ctx.step.index + 1,
+              top1_pruned: (ctx.report.cut as Evaluation).top1,
+            }),
+            metrics: ["top1_pruned"],
+            step: (r) => r.iteration,
           }),
           ...(f.finetune_epochs ? [tune(f.finetune_epochs)] : []),
           ...full(f),
@@ -228,32 +220,24 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
         ]
         : []),
       compareDeployed({ base: "base", batchSize: f.latency_batch }),
-      plot({
+      chart<IterationRow>({
         file: "iterations.svg",
-        svg: (ctx) => {
-          const rows = rowsOf(ctx), share = (r: IterationRow) => r.filters / rows[0].filters;
-          return lineChartSVG({
-            title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 per pruning iteration`,
-            xLabel: "filters left (share of the original)",
-            yLabel: "top-1",
-            series: [
-              { name: "after fine-tune", points: rows.map((r) => [share(r), r.top1]) },
-              { name: "right after the cut", points: rows.map((r) => [share(r), r.top1_pruned]) },
-            ],
-          });
-        },
+        rows: "iterations",
+        title: (ctx) => `${ctx.model!.name} on ${ctx.data!.name}: top-1 per pruning iteration`,
+        xLabel: "filters left (share of the original)",
+        yLabel: "top-1",
+        lines: [
+          { name: "after fine-tune", x: share, y: (r) => r.top1 },
+          { name: "right after the cut", x: share, y: (r) => r.top1_pruned },
+        ],
       }),
     ];
   },
   summarize(ctx, f) {
     const rows = rowsOf(ctx), [base, last] = [rows[0], rows.at(-1)!];
     const side = ctx.report.speed_up as SpeedUp | undefined;
-    const after = convFilters(ctx.model!);
     const before = ctx.state.get("filter_taylor/before") as Map<string, number>;
-    const layers: LayerRow[] = [...before].map(([layer, n]) => {
-      const a = after.get(layer) ?? 0;
-      return { layer, before: n, after: a, removed: n - a };
-    });
+    const layers = common.widthRows(before, common.layerWidths(ctx.model!));
     const ratios = {
       filters: ratio(last.filters, base.filters),
       params: ratio(last.params, base.params),

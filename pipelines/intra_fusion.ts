@@ -23,21 +23,22 @@
  * @module
  */
 import {
+  chart,
   evaluate,
   type Evaluation,
   type FlagDefs,
-  lineChartSVG,
   load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   prunableGroups,
+  type PruneRecord,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   save,
   score,
-  stage,
   sweep,
   transform,
   UsageError,
@@ -137,8 +138,6 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       const p = point(ctx);
       return p.gi === saveG && p.s === saveS && p.method === method;
     };
-    const results: FusionResult[] = [];
-    const row = { top1: 0 };
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
       common.pretrain("model", () => !f.path, {
@@ -167,54 +166,54 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
           }),
           evaluate({ name: "point", accuracyOnly: true, limit: f.eval_limit, log: () => "" }),
           save({ dir: "model_default", when: (ctx) => saved(ctx, 0) }),
-          stage("record", (ctx, emit) => {
-            const { gi, s, method } = point(ctx), g = groups[gi];
-            const top1 = (ctx.report.point as Evaluation).top1;
-            if (method === 0) return void (row.top1 = top1);
-            const kept = (ctx.report.pruning as { kept: number }[]).at(-1)!.kept;
-            const r = {
-              group: gi,
-              group_id: g.id,
-              channels: g.size,
-              kept,
-              sparsity: s,
-              default_top1: row.top1,
-              fusion_top1: top1,
-            };
-            results.push(r);
-            ctx.report.results = results;
-            emit.metric(`g${gi}_s${s}_default_top1`, r.default_top1);
-            emit.metric(`g${gi}_s${s}_fusion_top1`, r.fusion_top1);
-            emit.log(
-              `group ${gi} (${g.id}, ${g.size} ch) sparsity ${s}: default ${
-                pct(r.default_top1)
-              }, fusion ${pct(top1)}`,
-            );
-            emit.progress("group x sparsity", results.length, f.group_idxs.length * S);
+          // the baseline's point starts the row, the method's completes it
+          record<FusionResult>({
+            key: "results",
+            merge: (ctx) => point(ctx).method === 1,
+            row: (ctx) => {
+              const { gi, s, method } = point(ctx), g = groups[gi];
+              const top1 = (ctx.report.point as Evaluation).top1;
+              const kept = (ctx.report.pruning as PruneRecord[]).at(-1)!.kept;
+              return method === 1 ? { kept, fusion_top1: top1 } : {
+                group: gi,
+                group_id: g.id,
+                channels: g.size,
+                kept,
+                sparsity: s,
+                default_top1: top1,
+              };
+            },
+            metrics: (r, ctx) =>
+              point(ctx).method === 1
+                ? {
+                  [`g${r.group}_s${r.sparsity}_default_top1`]: r.default_top1,
+                  [`g${r.group}_s${r.sparsity}_fusion_top1`]: r.fusion_top1,
+                }
+                : {},
+            log: (r, ctx) =>
+              point(ctx).method === 1
+                ? `group ${r.group} (${r.group_id}, ${r.channels} ch) sparsity ${r.sparsity}: ` +
+                  `default ${pct(r.default_top1)}, fusion ${pct(r.fusion_top1)}`
+                : "",
           }),
         ],
       }),
-      plot({
+      chart<FusionResult>({
         file: "accuracy.svg",
-        svg: () =>
-          lineChartSVG({
-            title: "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
-            xLabel: "sparsity",
-            yLabel: "top-1",
-            series: [...new Set(results.map((r) => r.group))].flatMap((g) =>
-              (["default", "fusion"] as const).map((m) => ({
-                name: `group ${g} ${m}`,
-                points: results.filter((r) => r.group === g).map((r) =>
-                  [r.sparsity, r[`${m}_top1`]] as [number, number]
-                ),
-              }))
-            ),
-          }),
+        rows: "results",
+        title: () => "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
+        xLabel: "sparsity",
+        yLabel: "top-1",
+        by: (r) => `group ${r.group}`,
+        lines: [
+          { name: "default", x: (r) => r.sparsity, y: (r) => r.default_top1 },
+          { name: "fusion", x: (r) => r.sparsity, y: (r) => r.fusion_top1 },
+        ],
       }),
     ];
   },
   summarize(ctx, f) {
-    const results = ctx.report.results as FusionResult[];
+    const results = reportRows<FusionResult>(ctx, "results");
     ctx.report.base_top1 = (ctx.report.base as Evaluation).top1;
     const mean = (k: "default_top1" | "fusion_top1") =>
       results.reduce((a, r) => a + r[k], 0) / Math.max(1, results.length);

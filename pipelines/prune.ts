@@ -21,6 +21,7 @@
  */
 import {
   activationMaskLayers,
+  chart,
   compareDeployed,
   distill,
   evaluate,
@@ -28,19 +29,19 @@ import {
   finetune,
   type FlagDefs,
   iterate,
-  lineChartSVG,
   load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   prunableGroups,
   type PruneRecord,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   score,
-  stage,
   teacherFromModel,
+  untilBudget,
   UsageError,
 } from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
@@ -119,7 +120,7 @@ export interface PruneStepRow {
   relus_active: number;
 }
 
-const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as PruneStepRow[];
+const rowsOf = (ctx: RunContext) => reportRows<PruneStepRow>(ctx, "iterations");
 
 /** The prune pipeline. */
 export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
@@ -164,15 +165,15 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
       throw new UsageError(`the model has no prunable ${f.groups} channel groups`);
     }
     const steps = macs && f.iterations === 1 ? 100 : f.iterations;
-    const goal = (ctx: RunContext) =>
-      f.target_macs ?? (ctx.report.before as Evaluation).macs / f.speed_up!;
     // masks are rebuilt over all units (a ratio of the whole); a structural cut is of what is left
     const keepRatio = (i: number) =>
       macs ? 1 - f.step : f.keep_ratio ** (target === "channels" ? 1 / steps : (i + 1) / steps);
-    const done = (ctx: RunContext, i: number) => {
-      const last = rowsOf(ctx).at(-1)!;
-      return i + 1 >= steps || (macs && (last.macs <= goal(ctx) || last.kept === last.total));
-    };
+    const until = untilBudget({
+      iterations: steps,
+      maxMacs: macs
+        ? (ctx) => f.target_macs ?? (ctx.report.before as Evaluation).macs / f.speed_up!
+        : undefined,
+    });
     const groups = target === "channels" && f.groups !== "scored"
       ? (ctx: RunContext) => prunableGroups(ctx.model!, kind).map((g) => g.id)
       : undefined;
@@ -189,7 +190,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
       evaluate({ name: "before", ...measured, keepDeployed: () => "base" }),
       iterate({
         name: "prune steps",
-        until: done,
+        until,
         total: () => steps,
         stages: [
           score({ scorer, batchSize: f.batch_size, groups }),
@@ -210,48 +211,39 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
             })]
             : []),
           evaluate({ name: "step" }),
-          stage("record", (ctx, emit) => {
-            const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
-              e = ctx.report.step as Evaluation;
-            const { top1, params, nonzero_params, macs, relus_active } = e;
-            const iteration = ctx.step.index + 1;
-            rowsOf(ctx).push({
-              iteration,
-              kept: p.kept,
-              total: p.total,
-              top1,
-              params,
-              nonzero_params,
-              macs,
-              relus_active,
-            });
-            emit.log(
-              `step ${iteration}: kept ${p.kept} of ${p.total} ${target}, top-1 ${
-                common.pct(top1)
+          record<PruneStepRow>({
+            key: "iterations",
+            row: (ctx) => {
+              const { kept, total } = (ctx.report.pruning as PruneRecord[]).at(-1)!;
+              const { top1, params, nonzero_params, macs, relus_active } = ctx.report
+                .step as Evaluation;
+              const iteration = ctx.step.index + 1;
+              return { iteration, kept, total, top1, params, nonzero_params, macs, relus_active };
+            },
+            log: (r) =>
+              `step ${r.iteration}: kept ${r.kept} of ${r.total} ${target}, top-1 ${
+                common.pct(r.top1)
               }`,
-            );
           }),
         ],
       }),
       evaluate({ name: "after", ...measured }),
       compareDeployed({ base: "base", batchSize: f.latency_batch }),
-      plot({
+      chart<PruneStepRow>({
         file: "iterations.svg",
-        svg: (ctx) =>
-          lineChartSVG({
-            title: `${ctx.model!.name} on ${ctx.data!.name}: ${scorer.name} + ${pruner.name}`,
-            xLabel: "steps",
-            yLabel: "top-1",
-            series: [{
-              name: f.finetune_epochs
-                ? `${f.finetune_epochs} fine-tune epochs per step`
-                : "no fine-tuning",
-              points: [
-                [0, (ctx.report.before as Evaluation).top1],
-                ...rowsOf(ctx).map((r) => [r.iteration, r.top1] as [number, number]),
-              ],
-            }],
-          }),
+        rows: "iterations",
+        title: (ctx) => `${ctx.model!.name} on ${ctx.data!.name}: ${scorer.name} + ${pruner.name}`,
+        xLabel: "steps",
+        yLabel: "top-1",
+        lead: (ctx) =>
+          ({ iteration: 0, top1: (ctx.report.before as Evaluation).top1 }) as PruneStepRow,
+        lines: [{
+          name: f.finetune_epochs
+            ? `${f.finetune_epochs} fine-tune epochs per step`
+            : "no fine-tuning",
+          x: (r) => r.iteration,
+          y: (r) => r.top1,
+        }],
       }),
     ];
   },

@@ -42,6 +42,7 @@ import {
   type PipelineSpec,
   plot,
   type PruneRecord,
+  record,
   runMain,
   score,
   stage,
@@ -216,23 +217,31 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
               evaluate({ name: "finetuned" }),
             ]
             : []),
-          stage("record", (ctx, emit) => {
-            const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
-              e = ctx.report.pruned as Evaluation;
-            const tuned = f.finetune_epochs ? (ctx.report.finetuned as Evaluation).top1 : null;
-            if (tuned !== null) emit.metric(`prune_${pc(ctx.step.index)}_finetuned_top1`, tuned);
-            emit.metric(`prune_${pc(ctx.step.index)}_pruned_top1`, e.top1);
-            ((ctx.report.results ??= []) as RniResult[]).push({
-              method: f.method,
-              prune_pc: pc(ctx.step.index),
-              trained_top1: (ctx.report.trained as Evaluation).top1,
-              pruned_top1: e.top1,
-              finetuned_top1: tuned,
-              params: e.params,
-              macs: e.macs,
-              channels_kept: p.kept,
-              channels_total: p.total,
-            });
+          record<RniResult>({
+            key: "results",
+            row: (ctx) => {
+              const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
+                e = ctx.report.pruned as Evaluation;
+              return {
+                method: f.method,
+                prune_pc: pc(ctx.step.index),
+                trained_top1: (ctx.report.trained as Evaluation).top1,
+                pruned_top1: e.top1,
+                finetuned_top1: f.finetune_epochs
+                  ? (ctx.report.finetuned as Evaluation).top1
+                  : null,
+                params: e.params,
+                macs: e.macs,
+                channels_kept: p.kept,
+                channels_total: p.total,
+              };
+            },
+            metrics: (r) => ({
+              ...(r.finetuned_top1 === null
+                ? {}
+                : { [`prune_${r.prune_pc}_finetuned_top1`]: r.finetuned_top1 }),
+              [`prune_${r.prune_pc}_pruned_top1`]: r.pruned_top1,
+            }),
           }),
         ],
       }),
