@@ -30,7 +30,6 @@ import {
   type FlagDefs,
   iterate,
   iterationsFor,
-  load,
   mask,
   PartChooser,
   type PipelineSpec,
@@ -92,7 +91,7 @@ export type LayerRow = common.WidthRow;
 
 export type { SpeedUp };
 
-const pct = common.pct, ratio = (a: number, b: number) => (b ? a / b : NaN);
+const pct = common.pct;
 const rowsOf = (ctx: RunContext) => reportRows<IterationRow>(ctx, "iterations");
 const share = (r: IterationRow, rows: IterationRow[]) => r.filters / rows[0].filters;
 
@@ -178,13 +177,8 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     });
     ctx.state.set("filter_taylor/before", common.layerWidths(m));
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
       stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
-      common.pretrain("model", () => !f.path, {
-        epochs: f.pretrain_epochs,
-        batchSize: f.batch_size,
-        seed: f.seed,
-      }),
+      ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       ...full(f),
       iterate({
         name: "prune iterations",
@@ -238,16 +232,12 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     const side = ctx.report.speed_up as SpeedUp | undefined;
     const before = ctx.state.get("filter_taylor/before") as Map<string, number>;
     const layers = common.widthRows(before, common.layerWidths(ctx.model!));
-    const ratios = {
-      filters: ratio(last.filters, base.filters),
-      params: ratio(last.params, base.params),
-      macs: ratio(last.macs, base.macs),
-      latency: ratio(last.latency_ms, base.latency_ms),
-      mac_reduction: ratio(base.macs, last.macs),
-      speed_up: side?.speed_up ?? ratio(base.latency_ms, last.latency_ms),
-    };
+    const { ratios, lines } = common.reduction(base, last, side, [
+      "filters",
+      base.filters,
+      last.filters,
+    ]);
     Object.assign(ctx.report, { layers, ratios, top1_before: base.top1, top1_after: last.top1 });
-    const ms = [side?.base_ms ?? base.latency_ms, side?.pruned_ms ?? last.latency_ms];
     return [
       `${f.scorer} filter pruning of ${ctx.model!.name} on ${
         ctx.data!.name
@@ -268,13 +258,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
       "",
       ...common.table(["layer", "before", "after", "removed"], layers.map((l) => Object.values(l))),
       "",
-      `filters ${pct(ratios.filters)} of the original, params ${pct(ratios.params)}, ` +
-      `MACs ${pct(ratios.macs)} (x${ratios.mac_reduction.toFixed(2)} fewer)`,
-      `top-1 ${pct(base.top1)} -> ${pct(last.top1)}; latency ${ms[0].toFixed(2)} -> ` +
-      `${ms[1].toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up${
-        side ? ", side by side" : ""
-      }; ` +
-      `x${(ratios.speed_up / ratios.mac_reduction).toFixed(2)} of the MAC reduction)`,
+      ...lines,
     ];
   },
 };

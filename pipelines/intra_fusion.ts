@@ -27,7 +27,7 @@ import {
   evaluate,
   type Evaluation,
   type FlagDefs,
-  load,
+  grid,
   mask,
   PartChooser,
   type PipelineSpec,
@@ -107,7 +107,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     await ready();
     const m = await (f.pad === 0 ? common.modelFrom(f) : common.paddedModelFrom(
       f,
-      ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],
+      common.padBy(f.pad),
     ))(await common.dataShape(f));
     const groups = prunableGroups(m).reverse();
     const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
@@ -127,25 +127,15 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
         `--save ${f.save} must be one group,sparsity of --group_idxs and --sparsities`,
       );
     }
-    const S = f.sparsities.length;
-    const at = (i: number) => ({
-      gi: f.group_idxs[Math.floor(i / (2 * S))],
-      s: f.sparsities[Math.floor(i / 2) % S],
-      method: i % 2,
-    });
-    const point = (ctx: RunContext) => at(ctx.step.index);
+    // each (group, sparsity): the baseline's point, then the method's (method 1)
+    const points = grid({ gi: f.group_idxs, s: f.sparsities, method: [0, 1] });
+    const point = points.at;
     const saved = (ctx: RunContext, method: number) => {
       const p = point(ctx);
       return p.gi === saveG && p.s === saveS && p.method === method;
     };
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
-      common.pretrain("model", () => !f.path, {
-        epochs: f.epochs,
-        batchSize: 64,
-        augment: false,
-        seed: f.seed,
-      }),
+      ...common.start(f, m, { epochs: f.epochs, batchSize: 64, augment: false }),
       transform({ name: "intra_fusion/fold_bn", options: { include_eps: f.include_eps } }),
       evaluate({
         name: "base",
@@ -155,7 +145,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       }),
       score({ scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
       sweep({
-        points: f.group_idxs.length * S * 2,
+        points: points.size,
         keep: (ctx) => saved(ctx, 1),
         stages: [
           mask({
@@ -166,7 +156,6 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
           }),
           evaluate({ name: "point", accuracyOnly: true, limit: f.eval_limit, log: () => "" }),
           save({ dir: "model_default", when: (ctx) => saved(ctx, 0) }),
-          // the baseline's point starts the row, the method's completes it
           record<FusionResult>({
             key: "results",
             merge: (ctx) => point(ctx).method === 1,
@@ -223,11 +212,17 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     const [g, s] = f.save ?? [f.group_idxs.at(-1), f.sparsities.at(-1)];
     return [
       `unpruned top-1: ${pct(ctx.report.base_top1 as number)}`,
-      "| group | id | channels | kept | sparsity | default top-1 | fusion top-1 |",
-      "|---|---|---|---|---|---|---|",
-      ...results.map((r) =>
-        `| ${r.group} | ${r.group_id} | ${r.channels} | ${r.kept} | ${r.sparsity} | ` +
-        `${pct(r.default_top1)} | ${pct(r.fusion_top1)} |`
+      ...common.markdownTable(
+        ["group", "id", "channels", "kept", "sparsity", "default top-1", "fusion top-1"],
+        results.map((r) => [
+          r.group,
+          r.group_id,
+          r.channels,
+          r.kept,
+          r.sparsity,
+          pct(r.default_top1),
+          pct(r.fusion_top1),
+        ]),
       ),
       `mean: default ${pct(mean("default_top1"))}, fusion ${pct(mean("fusion_top1"))}; ` +
       `fusion better in ${wins}/${results.length}`,

@@ -31,7 +31,6 @@ import {
   type Evaluation,
   finetune,
   type FlagDefs,
-  load,
   mask,
   PartChooser,
   type PipelineSpec,
@@ -137,12 +136,7 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     const m = await common.modelFrom(f)(await common.dataShape(f));
     const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
-      common.pretrain("model", () => !f.path, {
-        epochs: f.pretrain_epochs,
-        batchSize: f.batch_size,
-        seed: f.seed,
-      }),
+      ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       evaluate({ name: "dense", batchSize: 256 }),
       sweep({
         points: f.p_prune.length,

@@ -29,7 +29,6 @@ import {
   finetune,
   type FlagDefs,
   iterate,
-  load,
   mask,
   PartChooser,
   type PipelineSpec,
@@ -40,6 +39,7 @@ import {
   type RunContext,
   runMain,
   score,
+  type SpeedUp,
   teacherFromModel,
   untilBudget,
   UsageError,
@@ -150,11 +150,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     }
     await ready();
     let m = await common.modelFrom(f)(await common.dataShape(f));
-    for (const t of transforms) {
-      const next = await t.part.apply(m, t.options);
-      if (next !== m) m.dispose();
-      m = next;
-    }
+    for (const t of transforms) m = await common.transformed(m, t.part, t.options);
     if (target === "activations" && !activationMaskLayers(m).length) {
       throw new UsageError(
         `${scorer.name} scores activations; the model has no MaskedReLU (--transform relu_taylor/masked_relu)`,
@@ -180,12 +176,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     const sgd = { kind: "sgd", lr: f.lr, momentum: 0.9 } as const;
     const measured = { bytes: true, latency: "deployed", latencyBatch: f.latency_batch } as const;
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
-      common.pretrain("model", () => !f.path, {
-        epochs: f.pretrain_epochs,
-        batchSize: f.batch_size,
-        seed: f.seed,
-      }),
+      ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       teacherFromModel(() => alpha > 0),
       evaluate({ name: "before", ...measured, keepDeployed: () => "base" }),
       iterate({
@@ -250,8 +241,9 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
   summarize(ctx, f) {
     const b = ctx.report.before as Required<Evaluation>,
       a = ctx.report.after as Required<Evaluation>;
-    const rows = rowsOf(ctx), side = ctx.report.speed_up as { speed_up: number } | undefined;
-    Object.assign(ctx.report, { top1_before: b.top1, top1_after: a.top1 });
+    const rows = rowsOf(ctx),
+      { ratios, lines } = common.reduction(b, a, ctx.report.speed_up as SpeedUp);
+    Object.assign(ctx.report, { ratios, top1_before: b.top1, top1_after: a.top1 });
     const keys = [
       "params",
       "nonzero_params",
@@ -262,12 +254,12 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     ] as const;
     return [
       `${f.scorer} + ${(ctx.report.pruning as PruneRecord[])[0].pruner}: kept ` +
-      `${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps` +
-      (side ? `; deployed x${side.speed_up.toFixed(2)} faster side by side` : ""),
+      `${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps`,
       ...common.table(["", "before", "after"], [
         ["top-1", common.pct(b.top1), common.pct(a.top1)],
         ...keys.map((k) => [k, +b[k].toFixed(2), +a[k].toFixed(2)]),
       ], true),
+      ...lines,
     ];
   },
 };
