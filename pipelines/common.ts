@@ -15,15 +15,19 @@ import {
   type FitSpec,
   type FlagDef,
   type FlagDefs,
+  load,
   loadModel,
+  type Options,
   type PartKind,
   readCheckpoint,
   registerOpaqueLayer,
   type RunContext,
+  type SpeedUp,
   type Stage,
   stage,
   tf,
   train,
+  type Transform,
   unknownLayers,
   unsupportedLayer,
   UsageError,
@@ -518,4 +522,147 @@ export function partFlags(
   extra: Partial<Record<PartKind, string>> = {},
 ): Partial<Record<PartKind, string>> {
   return { scorers: "--scorer", pruners: "--pruner", ...extra };
+}
+
+/** One layer's width (filters, units) before and after pruning. */
+export interface WidthRow {
+  layer: string;
+  before: number;
+  after: number;
+  removed: number;
+}
+
+/** Rows of a per-layer width table: each layer of `before`, its width `after` (0: removed). */
+export function widthRows(before: Map<string, number>, after: Map<string, number>): WidthRow[] {
+  return [...before].map(([layer, n]) => {
+    const a = after.get(layer) ?? 0;
+    return { layer, before: n, after: a, removed: n - a };
+  });
+}
+
+/**
+ * The input size of a model that zero-pads the data's images by `pad`
+ * pixels per side (for {@link paddedModelFrom}).
+ *
+ * @example
+ * ```ts
+ * padBy(2)([28, 28, 1]); // [32, 32, 1]
+ * ```
+ */
+export function padBy(pad: number): (shape: number[]) => number[] {
+  return ([h, w, c]) => [h + 2 * pad, w + 2 * pad, c];
+}
+
+/**
+ * `model` rewritten by a chosen transform part (e.g. `rni/sigmoid_bn`); the
+ * input model is disposed when the transform made a new one.
+ *
+ * @example
+ * ```ts
+ * m = await transformed(m, ctx.registry.transform("relu_taylor/masked_relu"));
+ * ```
+ */
+export async function transformed(
+  model: tf.LayersModel,
+  part: Transform,
+  options: Options = {},
+): Promise<tf.LayersModel> {
+  const next = await part.apply(model, options);
+  if (next !== model) model.dispose();
+  return next;
+}
+
+/**
+ * Lines of a Markdown table (pipe-separated, with the `|---|` rule).
+ *
+ * @example
+ * ```ts
+ * markdownTable(["prune", "top-1"], [[0.5, "91.20%"]]); // ["| prune | top-1 |", "|---|---|", "| 0.5 | 91.20% |"]
+ * ```
+ */
+export function markdownTable(header: string[], rows: (string | number)[][]): string[] {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), `|${header.map(() => "---").join("|")}|`, ...rows.map(line)];
+}
+
+/**
+ * The first stages of a run on a built or saved model `m`: load the flags'
+ * data (shuffled by `--seed`) and `m`, then train `m` first ({@link pretrain},
+ * with `spec`) when no `--path` gave a trained one.
+ *
+ * @example
+ * ```ts
+ * return [...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }), ...];
+ * ```
+ */
+export function start(
+  f: DataFlagValues & { seed: number; path?: string },
+  m: tf.LayersModel,
+  spec: Omit<FitSpec, "optimizer" | "seed"> & Partial<Pick<FitSpec, "optimizer">>,
+): Stage[] {
+  return [
+    load({ data: dataFrom(f, f.seed), model: () => m }),
+    pretrain("model", () => !f.path, { ...spec, seed: f.seed }),
+  ];
+}
+
+/** What {@link reduction} compares: a model's numbers (an `evaluate` with deployed latency). */
+export interface Measured {
+  params: number;
+  macs: number;
+  top1: number;
+  latency_ms: number;
+}
+
+/** The after / before ratios {@link reduction} reports (report.json `ratios`). */
+export interface Ratios {
+  /** Share of the units left (only with `units`). */
+  [unit: string]: number;
+  params: number;
+  macs: number;
+  latency: number;
+  /** before / after MACs. */
+  mac_reduction: number;
+  /** The side-by-side speed-up when measured (core's compareDeployed), else before / after latency. */
+  speed_up: number;
+}
+
+/**
+ * How much smaller and faster a pruned model is than its original: the
+ * ratios (units left as a share when `units` = [name, before, after]), and
+ * two summary lines.
+ *
+ * @example
+ * ```ts
+ * const { ratios, lines } = reduction(first, last, ctx.report.speed_up as SpeedUp, ["filters", 344, 134]);
+ * ```
+ */
+export function reduction(
+  before: Measured,
+  after: Measured,
+  side?: SpeedUp,
+  units?: [string, number, number],
+): { ratios: Ratios; lines: string[] } {
+  const ratio = (a: number, b: number) => (b ? a / b : NaN);
+  const ratios: Ratios = {
+    ...(units ? { [units[0]]: ratio(units[2], units[1]) } : {}),
+    params: ratio(after.params, before.params),
+    macs: ratio(after.macs, before.macs),
+    latency: ratio(after.latency_ms, before.latency_ms),
+    mac_reduction: ratio(before.macs, after.macs),
+    speed_up: side?.speed_up ?? ratio(before.latency_ms, after.latency_ms),
+  };
+  const ms = [side?.base_ms ?? before.latency_ms, side?.pruned_ms ?? after.latency_ms];
+  const share = units ? `${units[0]} ${pct(ratios[units[0]])} of the original, ` : "";
+  return {
+    ratios,
+    lines: [
+      `${share}params ${pct(ratios.params)}, MACs ${pct(ratios.macs)} ` +
+      `(x${ratios.mac_reduction.toFixed(2)} fewer)`,
+      `top-1 ${pct(before.top1)} -> ${pct(after.top1)}; latency ${ms[0].toFixed(2)} -> ` +
+      `${ms[1].toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up` +
+      `${side ? ", side by side" : ""}; ` +
+      `x${(ratios.speed_up / ratios.mac_reduction).toFixed(2)} of the MAC reduction)`,
+    ],
+  };
 }

@@ -21,6 +21,7 @@
  */
 import {
   channelCount,
+  chart,
   compareDeployed,
   countOf,
   evaluate,
@@ -30,18 +31,18 @@ import {
   type FlagDefs,
   iterate,
   iterationsFor,
-  lineChartSVG,
-  load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   prunableGroups,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   score,
   type SpeedUp,
   stage,
+  untilBudget,
   UsageError,
 } from "@shears/core";
 import filterTaylor from "@shears/filter_taylor";
@@ -88,20 +89,15 @@ export interface IterationRow {
 }
 
 /** Filters removed per conv layer over the whole run. */
-export interface LayerRow {
-  layer: string;
-  before: number;
-  after: number;
-  removed: number;
-}
+export type LayerRow = common.WidthRow;
 
 export type { SpeedUp };
 
-const pct = common.pct, ratio = (a: number, b: number) => (b ? a / b : NaN);
-const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as IterationRow[];
-const KEYS = ["filters", "params", "macs", "bytes", "top1", "latency_ms"] as const;
+const pct = common.pct;
+const rowsOf = (ctx: RunContext) => reportRows<IterationRow>(ctx, "iterations");
+const share = (r: IterationRow, rows: IterationRow[]) => r.filters / rows[0].filters;
 
-/** Everything measured now goes into the last row (row 0 when there is none). */
+/** Measures the model (bytes, deployed latency) into the last row (row 0 when there is none). */
 const full = (f: { latency_batch: number }) => [
   evaluate({
     name: "full",
@@ -111,17 +107,20 @@ const full = (f: { latency_batch: number }) => [
     keepDeployed: (ctx) => (rowsOf(ctx).length ? undefined : "base"),
     log: () => "",
   }),
-  stage("record", (ctx, emit) => {
-    const e = ctx.report.full as Required<Evaluation>, rows = rowsOf(ctx);
-    const row = rows.at(-1) ??
-      rows[rows.push({ iteration: 0, top1_pruned: e.top1 } as IterationRow) - 1];
-    const { params, macs, bytes, top1, latency_ms } = e, filters = channelCount(ctx.model!, "conv");
-    Object.assign(row, { filters, params, macs, bytes, top1, latency_ms });
-    for (const k of KEYS) emit.metric(k, row[k], row.iteration);
-    emit.log(
-      `iteration ${row.iteration}: ${row.filters} filters, ${row.params} params, ${row.macs} MACs, ` +
-        `top-1 ${pct(row.top1)}, ${row.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
-    );
+  record<IterationRow>({
+    key: "iterations",
+    merge: true,
+    row: (ctx, rows) => {
+      const { params, macs, bytes, top1, latency_ms } = ctx.report.full as Required<Evaluation>;
+      const filters = channelCount(ctx.model!, "conv");
+      const first = rows.length ? {} : { iteration: 0, top1_pruned: top1 };
+      return { ...first, filters, params, macs, bytes, top1, latency_ms };
+    },
+    metrics: ["filters", "params", "macs", "bytes", "top1", "latency_ms"],
+    step: (r) => r.iteration,
+    log: (r) =>
+      `iteration ${r.iteration}: ${r.filters} filters, ${r.params} params, ${r.macs} MACs, ` +
+      `top-1 ${pct(r.top1)}, ${r.latency_ms.toFixed(2)} ms / batch of ${f.latency_batch}`,
   }),
 ];
 
@@ -161,7 +160,6 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
           `needs N <= ${Math.floor(total / 2)}); lower it or pass --iterations`,
       );
     }
-    const before = filterCounts(m);
     const tune = (epochs: number) =>
       finetune({
         epochs,
@@ -171,27 +169,20 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
         seed: f.seed,
         evalLimit: f.limit_test,
       });
-    const done = (ctx: RunContext, i: number) => {
-      if (iterations !== undefined) return i + 1 >= iterations;
-      const rows = rowsOf(ctx),
-        last = (ctx.report.pruning as { kept: number; total: number }[]).at(-1)!;
-      return rows[0].macs / rows.at(-1)!.macs >= f.speed_up! || last.kept === last.total;
-    };
-    ctx.state.set("filter_taylor/before", before);
+    const until = untilBudget({
+      iterations,
+      maxMacs: f.speed_up ? (ctx) => rowsOf(ctx)[0].macs / f.speed_up! : undefined,
+    });
+    ctx.state.set("filter_taylor/before", filterCounts(m));
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
-      ...pinned,
       stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
-      common.pretrain("model", () => !f.path, {
-        epochs: f.pretrain_epochs,
-        batchSize: f.batch_size,
-        seed: f.seed,
-      }),
+      ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
+      ...pinned,
       ...full(f),
       iterate({
         name: "prune iterations",
         total: (_, i) => iterations ?? i + 1,
-        until: done,
+        until,
         stages: [
           score({
             scorer,
@@ -200,10 +191,15 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
           }),
           mask({ pruner, scores: scorer.name, budget: { remove: N } }),
           evaluate({ name: "cut", accuracyOnly: true }),
-          stage("record cut", (ctx, emit) => {
-            const top1 = (ctx.report.cut as Evaluation).top1, iteration = ctx.step.index + 1;
-            rowsOf(ctx).push({ iteration, top1_pruned: top1 } as IterationRow);
-            emit.metric("top1_pruned", top1, iteration);
+          record<IterationRow>({
+            name: "record cut",
+            key: "iterations",
+            row: (ctx) => ({
+              iteration: ctx.step.index + 1,
+              top1_pruned: (ctx.report.cut as Evaluation).top1,
+            }),
+            metrics: ["top1_pruned"],
+            step: (r) => r.iteration,
           }),
           ...(f.finetune_epochs ? [tune(f.finetune_epochs)] : []),
           ...full(f),
@@ -220,42 +216,30 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
         ]
         : []),
       compareDeployed({ base: "base", batchSize: f.latency_batch }),
-      plot({
+      chart<IterationRow>({
         file: "iterations.svg",
-        svg: (ctx) => {
-          const rows = rowsOf(ctx), share = (r: IterationRow) => r.filters / rows[0].filters;
-          return lineChartSVG({
-            title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 per pruning iteration`,
-            xLabel: "filters left (share of the original)",
-            yLabel: "top-1",
-            series: [
-              { name: "after fine-tune", points: rows.map((r) => [share(r), r.top1]) },
-              { name: "right after the cut", points: rows.map((r) => [share(r), r.top1_pruned]) },
-            ],
-          });
-        },
+        rows: "iterations",
+        title: (ctx) => `${ctx.model!.name} on ${ctx.data!.name}: top-1 per pruning iteration`,
+        xLabel: "filters left (share of the original)",
+        yLabel: "top-1",
+        lines: [
+          { name: "after fine-tune", x: share, y: (r) => r.top1 },
+          { name: "right after the cut", x: share, y: (r) => r.top1_pruned },
+        ],
       }),
     ];
   },
   summarize(ctx, f) {
     const rows = rowsOf(ctx), [base, last] = [rows[0], rows.at(-1)!];
     const side = ctx.report.speed_up as SpeedUp | undefined;
-    const after = filterCounts(ctx.model!);
     const before = ctx.state.get("filter_taylor/before") as Map<string, number>;
-    const layers: LayerRow[] = [...before].map(([layer, n]) => {
-      const a = after.get(layer) ?? 0;
-      return { layer, before: n, after: a, removed: n - a };
-    });
-    const ratios = {
-      filters: ratio(last.filters, base.filters),
-      params: ratio(last.params, base.params),
-      macs: ratio(last.macs, base.macs),
-      latency: ratio(last.latency_ms, base.latency_ms),
-      mac_reduction: ratio(base.macs, last.macs),
-      speed_up: side?.speed_up ?? ratio(base.latency_ms, last.latency_ms),
-    };
+    const layers = common.widthRows(before, filterCounts(ctx.model!));
+    const { ratios, lines } = common.reduction(base, last, side, [
+      "filters",
+      base.filters,
+      last.filters,
+    ]);
     Object.assign(ctx.report, { layers, ratios, top1_before: base.top1, top1_after: last.top1 });
-    const ms = [side?.base_ms ?? base.latency_ms, side?.pruned_ms ?? last.latency_ms];
     return [
       `${f.scorer} filter pruning of ${ctx.model!.name} on ${
         ctx.data!.name
@@ -276,13 +260,7 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
       "",
       ...common.table(["layer", "before", "after", "removed"], layers.map((l) => Object.values(l))),
       "",
-      `filters ${pct(ratios.filters)} of the original, params ${pct(ratios.params)}, ` +
-      `MACs ${pct(ratios.macs)} (x${ratios.mac_reduction.toFixed(2)} fewer)`,
-      `top-1 ${pct(base.top1)} -> ${pct(last.top1)}; latency ${ms[0].toFixed(2)} -> ` +
-      `${ms[1].toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up${
-        side ? ", side by side" : ""
-      }; ` +
-      `x${(ratios.speed_up / ratios.mac_reduction).toFixed(2)} of the MAC reduction)`,
+      ...lines,
     ];
   },
 };

@@ -23,21 +23,22 @@
  * @module
  */
 import {
+  chart,
   evaluate,
   type Evaluation,
   type FlagDefs,
-  lineChartSVG,
-  load,
+  grid,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   prunableGroups,
+  type PruneRecord,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   save,
   score,
-  stage,
   sweep,
   transform,
   UsageError,
@@ -107,7 +108,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     await ready();
     const m = await (f.pad === 0 ? common.modelFrom(f) : common.paddedModelFrom(
       f,
-      ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],
+      common.padBy(f.pad),
     ))(await common.dataShape(f));
     const pinned = common.channelPreflight(m, f);
     const groups = prunableGroups(m).reverse();
@@ -128,28 +129,16 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
         `--save ${f.save} must be one group,sparsity of --group_idxs and --sparsities`,
       );
     }
-    const S = f.sparsities.length;
-    const at = (i: number) => ({
-      gi: f.group_idxs[Math.floor(i / (2 * S))],
-      s: f.sparsities[Math.floor(i / 2) % S],
-      method: i % 2,
-    });
-    const point = (ctx: RunContext) => at(ctx.step.index);
+    // each (group, sparsity): the baseline's point, then the method's (method 1)
+    const points = grid({ gi: f.group_idxs, s: f.sparsities, method: [0, 1] });
+    const point = points.at;
     const saved = (ctx: RunContext, method: number) => {
       const p = point(ctx);
       return p.gi === saveG && p.s === saveS && p.method === method;
     };
-    const results: FusionResult[] = [];
-    const row = { top1: 0 };
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      ...common.start(f, m, { epochs: f.epochs, batchSize: 64, augment: false }),
       ...pinned,
-      common.pretrain("model", () => !f.path, {
-        epochs: f.epochs,
-        batchSize: 64,
-        augment: false,
-        seed: f.seed,
-      }),
       transform({ name: "intra_fusion/fold_bn", options: { include_eps: f.include_eps } }),
       evaluate({
         name: "base",
@@ -159,7 +148,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
       }),
       score({ scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
       sweep({
-        points: f.group_idxs.length * S * 2,
+        points: points.size,
         keep: (ctx) => saved(ctx, 1),
         stages: [
           mask({
@@ -170,54 +159,53 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
           }),
           evaluate({ name: "point", accuracyOnly: true, limit: f.eval_limit, log: () => "" }),
           save({ dir: "model_default", when: (ctx) => saved(ctx, 0) }),
-          stage("record", (ctx, emit) => {
-            const { gi, s, method } = point(ctx), g = groups[gi];
-            const top1 = (ctx.report.point as Evaluation).top1;
-            if (method === 0) return void (row.top1 = top1);
-            const kept = (ctx.report.pruning as { kept: number }[]).at(-1)!.kept;
-            const r = {
-              group: gi,
-              group_id: g.id,
-              channels: g.size,
-              kept,
-              sparsity: s,
-              default_top1: row.top1,
-              fusion_top1: top1,
-            };
-            results.push(r);
-            ctx.report.results = results;
-            emit.metric(`g${gi}_s${s}_default_top1`, r.default_top1);
-            emit.metric(`g${gi}_s${s}_fusion_top1`, r.fusion_top1);
-            emit.log(
-              `group ${gi} (${g.id}, ${g.size} ch) sparsity ${s}: default ${
-                pct(r.default_top1)
-              }, fusion ${pct(top1)}`,
-            );
-            emit.progress("group x sparsity", results.length, f.group_idxs.length * S);
+          record<FusionResult>({
+            key: "results",
+            merge: (ctx) => point(ctx).method === 1,
+            row: (ctx) => {
+              const { gi, s, method } = point(ctx), g = groups[gi];
+              const top1 = (ctx.report.point as Evaluation).top1;
+              const kept = (ctx.report.pruning as PruneRecord[]).at(-1)!.kept;
+              return method === 1 ? { kept, fusion_top1: top1 } : {
+                group: gi,
+                group_id: g.id,
+                channels: g.size,
+                kept,
+                sparsity: s,
+                default_top1: top1,
+              };
+            },
+            metrics: (r, ctx) =>
+              point(ctx).method === 1
+                ? {
+                  [`g${r.group}_s${r.sparsity}_default_top1`]: r.default_top1,
+                  [`g${r.group}_s${r.sparsity}_fusion_top1`]: r.fusion_top1,
+                }
+                : {},
+            log: (r, ctx) =>
+              point(ctx).method === 1
+                ? `group ${r.group} (${r.group_id}, ${r.channels} ch) sparsity ${r.sparsity}: ` +
+                  `default ${pct(r.default_top1)}, fusion ${pct(r.fusion_top1)}`
+                : "",
           }),
         ],
       }),
-      plot({
+      chart<FusionResult>({
         file: "accuracy.svg",
-        svg: () =>
-          lineChartSVG({
-            title: "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
-            xLabel: "sparsity",
-            yLabel: "top-1",
-            series: [...new Set(results.map((r) => r.group))].flatMap((g) =>
-              (["default", "fusion"] as const).map((m) => ({
-                name: `group ${g} ${m}`,
-                points: results.filter((r) => r.group === g).map((r) =>
-                  [r.sparsity, r[`${m}_top1`]] as [number, number]
-                ),
-              }))
-            ),
-          }),
+        rows: "results",
+        title: () => "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
+        xLabel: "sparsity",
+        yLabel: "top-1",
+        by: (r) => `group ${r.group}`,
+        lines: [
+          { name: "default", x: (r) => r.sparsity, y: (r) => r.default_top1 },
+          { name: "fusion", x: (r) => r.sparsity, y: (r) => r.fusion_top1 },
+        ],
       }),
     ];
   },
   summarize(ctx, f) {
-    const results = ctx.report.results as FusionResult[];
+    const results = reportRows<FusionResult>(ctx, "results");
     ctx.report.base_top1 = (ctx.report.base as Evaluation).top1;
     const mean = (k: "default_top1" | "fusion_top1") =>
       results.reduce((a, r) => a + r[k], 0) / Math.max(1, results.length);
@@ -227,11 +215,17 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     const [g, s] = f.save ?? [f.group_idxs.at(-1), f.sparsities.at(-1)];
     return [
       `unpruned top-1: ${pct(ctx.report.base_top1 as number)}`,
-      "| group | id | channels | kept | sparsity | default top-1 | fusion top-1 |",
-      "|---|---|---|---|---|---|---|",
-      ...results.map((r) =>
-        `| ${r.group} | ${r.group_id} | ${r.channels} | ${r.kept} | ${r.sparsity} | ` +
-        `${pct(r.default_top1)} | ${pct(r.fusion_top1)} |`
+      ...common.markdownTable(
+        ["group", "id", "channels", "kept", "sparsity", "default top-1", "fusion top-1"],
+        results.map((r) => [
+          r.group,
+          r.group_id,
+          r.channels,
+          r.kept,
+          r.sparsity,
+          pct(r.default_top1),
+          pct(r.fusion_top1),
+        ]),
       ),
       `mean: default ${pct(mean("default_top1"))}, fusion ${pct(mean("fusion_top1"))}; ` +
       `fusion better in ${wins}/${results.length}`,

@@ -26,21 +26,20 @@
  * @module
  */
 import {
+  chart,
   evaluate,
   type Evaluation,
   finetune,
   type FlagDefs,
-  lineChartSVG,
-  load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   type PruneRecord,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   score,
-  stage,
   sweep,
   transform,
   UsageError,
@@ -86,7 +85,7 @@ export interface SweepPoint {
   top1: number;
 }
 
-const sweepOf = (ctx: RunContext) => (ctx.report.sweep ??= []) as SweepPoint[];
+const sweepOf = (ctx: RunContext) => reportRows<SweepPoint>(ctx, "sweep");
 const label = (f: Flags) =>
   `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
   (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : "");
@@ -137,12 +136,7 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     const m = await common.modelFrom(f)(await common.dataShape(f));
     const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
-      common.pretrain("model", () => !f.path, {
-        epochs: f.pretrain_epochs,
-        batchSize: f.batch_size,
-        seed: f.seed,
-      }),
+      ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       evaluate({ name: "dense", batchSize: 256 }),
       sweep({
         points: f.p_prune.length,
@@ -164,30 +158,29 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
             })]
             : []),
           evaluate({ name: "pruned", batchSize: 256 }),
-          stage("record", (ctx, emit) => {
-            const last = (ctx.report.pruning as PruneRecord[]).at(-1)!;
-            const pruned_fraction = 1 - last.kept / Math.max(1, last.total);
-            const top1 = (ctx.report.pruned as Evaluation).top1;
-            sweepOf(ctx).push({ p_prune: p(ctx), p_bern: f.p_bern, pruned_fraction, top1 });
-            emit.metric("pruned_fraction", pruned_fraction, ctx.step.index);
-            emit.metric("top1", top1, ctx.step.index);
+          record<SweepPoint>({
+            key: "sweep",
+            row: (ctx) => {
+              const last = (ctx.report.pruning as PruneRecord[]).at(-1)!;
+              const pruned_fraction = 1 - last.kept / Math.max(1, last.total);
+              const top1 = (ctx.report.pruned as Evaluation).top1;
+              return { p_prune: p(ctx), p_bern: f.p_bern, pruned_fraction, top1 };
+            },
+            metrics: ["pruned_fraction", "top1"],
+            step: (_, ctx) => ctx.step.index,
           }),
         ],
       }),
-      plot({
+      chart<SweepPoint>({
         file: "sweep.svg",
-        svg: (ctx) =>
-          lineChartSVG({
-            title: `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
-              common.pct((ctx.report.dense as Evaluation).top1)
-            })`,
-            xLabel: "pruned fraction of conv weights",
-            yLabel: "top-1",
-            series: [{
-              name: label(f),
-              points: sweepOf(ctx).map((p) => [p.pruned_fraction, p.top1]),
-            }],
-          }),
+        rows: "sweep",
+        title: (ctx) =>
+          `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
+            common.pct((ctx.report.dense as Evaluation).top1)
+          })`,
+        xLabel: "pruned fraction of conv weights",
+        yLabel: "top-1",
+        lines: [{ name: label(f), x: (p) => p.pruned_fraction, y: (p) => p.top1 }],
       }),
       // a gradient-pruned model saves as standard Conv2D layers
       transform({ name: "magnitude/plain_conv", when: () => pruner.name === "magnitude/gradient" }),

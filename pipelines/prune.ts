@@ -21,6 +21,7 @@
  */
 import {
   activationMaskLayers,
+  chart,
   compareDeployed,
   distill,
   evaluate,
@@ -28,19 +29,19 @@ import {
   finetune,
   type FlagDefs,
   iterate,
-  lineChartSVG,
-  load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   prunableGroups,
   type PruneRecord,
+  record,
+  reportRows,
   type RunContext,
   runMain,
   score,
-  stage,
+  type SpeedUp,
   teacherFromModel,
+  untilBudget,
   UsageError,
 } from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
@@ -120,7 +121,7 @@ export interface PruneStepRow {
   relus_active: number;
 }
 
-const rowsOf = (ctx: RunContext) => (ctx.report.iterations ??= []) as PruneStepRow[];
+const rowsOf = (ctx: RunContext) => reportRows<PruneStepRow>(ctx, "iterations");
 
 /** The prune pipeline. */
 export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
@@ -151,11 +152,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     await ready();
     let m = await common.modelFrom(f)(await common.dataShape(f));
     const pinned = target === "channels" ? common.channelPreflight(m, f) : [];
-    for (const t of transforms) {
-      const next = await t.part.apply(m, t.options);
-      if (next !== m) m.dispose();
-      m = next;
-    }
+    for (const t of transforms) m = await common.transformed(m, t.part, t.options);
     if (target === "activations" && !activationMaskLayers(m).length) {
       throw new UsageError(
         `${scorer.name} scores activations; the model has no MaskedReLU (--transform relu_taylor/masked_relu)`,
@@ -166,33 +163,25 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
       throw new UsageError(`the model has no prunable ${f.groups} channel groups`);
     }
     const steps = macs && f.iterations === 1 ? 100 : f.iterations;
-    const goal = (ctx: RunContext) =>
-      f.target_macs ?? (ctx.report.before as Evaluation).macs / f.speed_up!;
     // masks are rebuilt over all units (a ratio of the whole); a structural cut is of what is left
     const keepRatio = (i: number) =>
       macs ? 1 - f.step : f.keep_ratio ** (target === "channels" ? 1 / steps : (i + 1) / steps);
-    const done = (ctx: RunContext, i: number) => {
-      const last = rowsOf(ctx).at(-1)!;
-      return i + 1 >= steps || (macs && (last.macs <= goal(ctx) || last.kept === last.total));
-    };
+    const goal = (ctx: RunContext) =>
+      f.target_macs ?? (ctx.report.before as Evaluation).macs / f.speed_up!;
+    const until = untilBudget({ iterations: steps, maxMacs: macs ? goal : undefined });
     const groups = target === "channels" && f.groups !== "scored"
       ? (ctx: RunContext) => prunableGroups(ctx.model!, kind).map((g) => g.id)
       : undefined;
     const sgd = { kind: "sgd", lr: f.lr, momentum: 0.9 } as const;
     const measured = { bytes: true, latency: "deployed", latencyBatch: f.latency_batch } as const;
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       ...pinned,
-      common.pretrain("model", () => !f.path, {
-        epochs: f.pretrain_epochs,
-        batchSize: f.batch_size,
-        seed: f.seed,
-      }),
       teacherFromModel(() => alpha > 0),
       evaluate({ name: "before", ...measured, keepDeployed: () => "base" }),
       iterate({
         name: "prune steps",
-        until: done,
+        until,
         total: () => steps,
         stages: [
           score({ scorer, batchSize: f.batch_size, groups }),
@@ -213,26 +202,19 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
             })]
             : []),
           evaluate({ name: "step" }),
-          stage("record", (ctx, emit) => {
-            const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
-              e = ctx.report.step as Evaluation;
-            const { top1, params, nonzero_params, macs, relus_active } = e;
-            const iteration = ctx.step.index + 1;
-            rowsOf(ctx).push({
-              iteration,
-              kept: p.kept,
-              total: p.total,
-              top1,
-              params,
-              nonzero_params,
-              macs,
-              relus_active,
-            });
-            emit.log(
-              `step ${iteration}: kept ${p.kept} of ${p.total} ${target}, top-1 ${
-                common.pct(top1)
+          record<PruneStepRow>({
+            key: "iterations",
+            row: (ctx) => {
+              const { kept, total } = (ctx.report.pruning as PruneRecord[]).at(-1)!;
+              const { top1, params, nonzero_params, macs, relus_active } = ctx.report
+                .step as Evaluation;
+              const iteration = ctx.step.index + 1;
+              return { iteration, kept, total, top1, params, nonzero_params, macs, relus_active };
+            },
+            log: (r) =>
+              `step ${r.iteration}: kept ${r.kept} of ${r.total} ${target}, top-1 ${
+                common.pct(r.top1)
               }`,
-            );
           }),
         ],
       }),
@@ -245,31 +227,30 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
       ),
       evaluate({ name: "after", ...measured }),
       compareDeployed({ base: "base", batchSize: f.latency_batch }),
-      plot({
+      chart<PruneStepRow>({
         file: "iterations.svg",
-        svg: (ctx) =>
-          lineChartSVG({
-            title: `${ctx.model!.name} on ${ctx.data!.name}: ${scorer.name} + ${pruner.name}`,
-            xLabel: "steps",
-            yLabel: "top-1",
-            series: [{
-              name: f.finetune_epochs
-                ? `${f.finetune_epochs} fine-tune epochs per step`
-                : "no fine-tuning",
-              points: [
-                [0, (ctx.report.before as Evaluation).top1],
-                ...rowsOf(ctx).map((r) => [r.iteration, r.top1] as [number, number]),
-              ],
-            }],
-          }),
+        rows: "iterations",
+        title: (ctx) => `${ctx.model!.name} on ${ctx.data!.name}: ${scorer.name} + ${pruner.name}`,
+        xLabel: "steps",
+        yLabel: "top-1",
+        lead: (ctx) =>
+          ({ iteration: 0, top1: (ctx.report.before as Evaluation).top1 }) as PruneStepRow,
+        lines: [{
+          name: f.finetune_epochs
+            ? `${f.finetune_epochs} fine-tune epochs per step`
+            : "no fine-tuning",
+          x: (r) => r.iteration,
+          y: (r) => r.top1,
+        }],
       }),
     ];
   },
   summarize(ctx, f) {
     const b = ctx.report.before as Required<Evaluation>,
       a = ctx.report.after as Required<Evaluation>;
-    const rows = rowsOf(ctx), side = ctx.report.speed_up as { speed_up: number } | undefined;
-    Object.assign(ctx.report, { top1_before: b.top1, top1_after: a.top1 });
+    const rows = rowsOf(ctx),
+      { ratios, lines } = common.reduction(b, a, ctx.report.speed_up as SpeedUp);
+    Object.assign(ctx.report, { ratios, top1_before: b.top1, top1_after: a.top1 });
     const keys = [
       "params",
       "nonzero_params",
@@ -280,12 +261,12 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     ] as const;
     return [
       `${f.scorer} + ${(ctx.report.pruning as PruneRecord[])[0].pruner}: kept ` +
-      `${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps` +
-      (side ? `; deployed x${side.speed_up.toFixed(2)} faster side by side` : ""),
+      `${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps`,
       ...common.table(["", "before", "after"], [
         ["top-1", common.pct(b.top1), common.pct(a.top1)],
         ...keys.map((k) => [k, +b[k].toFixed(2), +a[k].toFixed(2)]),
       ], true),
+      ...lines,
     ];
   },
 };

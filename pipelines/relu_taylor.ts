@@ -136,7 +136,10 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
       ? (await common.resumed(f.resume, data)).model
       : common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
     if (!activationMaskLayers(student).length) {
-      student = await ctx.registry.transform("relu_taylor/masked_relu").apply(student, {});
+      student = await common.transformed(
+        student,
+        ctx.registry.transform("relu_taylor/masked_relu"),
+      );
     }
     const teacher = await common.teacherFor(f, data);
     const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };

@@ -35,16 +35,15 @@ import {
   finetune,
   type FitSpec,
   type FlagDefs,
-  histogramSVG,
   load,
   mask,
   PartChooser,
   type PipelineSpec,
-  plot,
   type PruneRecord,
+  record,
   runMain,
   score,
-  stage,
+  scoreHistogram,
   sweep,
   tf,
   UsageError,
@@ -128,13 +127,13 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
         seed: f.seed,
         options: { bnGammaInit: f.method === "rni" ? 1 : 0.5 },
       },
-      ([h, w, c]) => [h + 2 * f.pad, w + 2 * f.pad, c],
+      common.padBy(f.pad),
     )(data);
     const pinned = common.channelPreflight(m, f);
     if (!f.path && f.method === "rni") {
-      const sig = await ctx.registry.transform("rni/sigmoid_bn").apply(m, { seed: f.seed + 1 });
-      m.dispose();
-      m = sig;
+      m = await common.transformed(m, ctx.registry.transform("rni/sigmoid_bn"), {
+        seed: f.seed + 1,
+      });
     }
     try {
       if (reg?.part.loss) tf.tidy(() => void reg.part.loss!(m, reg.options));
@@ -161,34 +160,20 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
       keepBest: f.keep_best,
     });
     const pc = (i: number) => f.prune_pc[i];
-    let values: number[] = [];
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
       ...pinned,
       ...(f.path ? [] : [finetune({ ...recipe(f.epochs), regularizers: regs })]),
       evaluate({ name: "trained" }),
       score({ scorer, key: "importance" }),
-      stage("importances", async (ctx) => {
-        const scores = [...ctx.scores.get("importance")!.values.values()];
-        values = (await Promise.all(scores.map((t) => t.data()))).flatMap((d) => Array.from(d));
-        const near = (lo: number, hi: number) => values.filter((v) => v >= lo && v <= hi).length;
-        ctx.report.importances = {
-          count: values.length,
-          min: Math.min(...values),
-          max: Math.max(...values),
-          below_0_1: near(-Infinity, 0.1),
-          above_0_9: near(0.9, Infinity),
-        };
-      }),
-      plot({
+      scoreHistogram({
+        scores: "importance",
         file: "bn_importance.svg",
-        svg: () =>
-          histogramSVG({
-            title: `${f.method}: BN importances of the prunable layers (${values.length} channels)`,
-            xLabel: f.method === "rni" ? "sigmoid(theta)" : "|gamma|",
-            values,
-            bins: 40,
-          }),
+        title: (_, n) => `${f.method}: BN importances of the prunable layers (${n} channels)`,
+        xLabel: f.method === "rni" ? "sigmoid(theta)" : "|gamma|",
+        report: "importances",
+        below: [0.1],
+        above: [0.9],
       }),
       sweep({
         points: f.prune_pc.length,
@@ -219,23 +204,31 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
               evaluate({ name: "finetuned" }),
             ]
             : []),
-          stage("record", (ctx, emit) => {
-            const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
-              e = ctx.report.pruned as Evaluation;
-            const tuned = f.finetune_epochs ? (ctx.report.finetuned as Evaluation).top1 : null;
-            if (tuned !== null) emit.metric(`prune_${pc(ctx.step.index)}_finetuned_top1`, tuned);
-            emit.metric(`prune_${pc(ctx.step.index)}_pruned_top1`, e.top1);
-            ((ctx.report.results ??= []) as RniResult[]).push({
-              method: f.method,
-              prune_pc: pc(ctx.step.index),
-              trained_top1: (ctx.report.trained as Evaluation).top1,
-              pruned_top1: e.top1,
-              finetuned_top1: tuned,
-              params: e.params,
-              macs: e.macs,
-              channels_kept: p.kept,
-              channels_total: p.total,
-            });
+          record<RniResult>({
+            key: "results",
+            row: (ctx) => {
+              const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
+                e = ctx.report.pruned as Evaluation;
+              return {
+                method: f.method,
+                prune_pc: pc(ctx.step.index),
+                trained_top1: (ctx.report.trained as Evaluation).top1,
+                pruned_top1: e.top1,
+                finetuned_top1: f.finetune_epochs
+                  ? (ctx.report.finetuned as Evaluation).top1
+                  : null,
+                params: e.params,
+                macs: e.macs,
+                channels_kept: p.kept,
+                channels_total: p.total,
+              };
+            },
+            metrics: (r) => ({
+              ...(r.finetuned_top1 === null
+                ? {}
+                : { [`prune_${r.prune_pc}_finetuned_top1`]: r.finetuned_top1 }),
+              [`prune_${r.prune_pc}_pruned_top1`]: r.pruned_top1,
+            }),
           }),
         ],
       }),
@@ -247,11 +240,16 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     return [
       `method ${f.method} (regulariser: ${ctx.report.regularizer}), ${f.arch} width ${f.width}, ${f.epochs} epochs`,
       `BN importances: ${imp.below_0_1} of ${imp.count} <= 0.1, ${imp.above_0_9} >= 0.9`,
-      "| prune | trained | pruned | fine-tuned | params | MACs |",
-      "|---|---|---|---|---|---|",
-      ...results.map((r) =>
-        `| ${r.prune_pc} | ${pct(r.trained_top1)} | ${pct(r.pruned_top1)} | ` +
-        `${r.finetuned_top1 === null ? "-" : pct(r.finetuned_top1)} | ${r.params} | ${r.macs} |`
+      ...common.markdownTable(
+        ["prune", "trained", "pruned", "fine-tuned", "params", "MACs"],
+        results.map((r) => [
+          r.prune_pc,
+          pct(r.trained_top1),
+          pct(r.pruned_top1),
+          r.finetuned_top1 === null ? "-" : pct(r.finetuned_top1),
+          r.params,
+          r.macs,
+        ]),
       ),
     ];
   },

@@ -13,7 +13,14 @@ import { oneLineError } from "./subprocess.ts";
 import { equal, match, ok, rejects } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { runCli, withTempDir } from "../pipelines/test_harness.ts";
-import { reluTaylorPipeline } from "../pipelines/relu_taylor.ts";
+import {
+  filterTaylorPipeline,
+  intraFusionPipeline,
+  magnitudePipeline,
+  prunePipeline,
+  reluTaylorPipeline,
+  rniPipeline,
+} from "../pipelines/mod.ts";
 
 const backend = await useTestBackend();
 
@@ -119,3 +126,64 @@ Deno.test("relu_taylor preflight: wrong target, budget, layers, teacher shape, -
     await Deno.writeTextFile(`${dir}/none.ts`, "export const x = 1;\n");
     await preflightFails(["--plugin", `${dir}/none.ts`], /must default-export a Plugin/);
   }));
+
+Deno.test("every pipeline's preflight: wrong targets, unknown parts, bad options and budgets", async () => {
+  const cases: [unknown, string[], RegExp][] = [
+    [
+      magnitudePipeline,
+      ["--plugin", "./examples/filter_norm.ts", "--scorer", "filter_norm/lp"],
+      /^--scorer filter_norm\/lp works on channels; this pipeline prunes weights/,
+    ],
+    [
+      magnitudePipeline,
+      ["--pruner", "nope"],
+      /^--pruner: unknown pruner 'nope'; known: magnitude\//,
+    ],
+    [
+      magnitudePipeline,
+      ["--opt", "scorer.nope=1"],
+      /^--opt magnitude\/abs.nope: no such option; known: include$/,
+    ],
+    [
+      filterTaylorPipeline,
+      ["--plugin", "./examples/relative_magnitude.ts", "--scorer", "relative_magnitude/relative"],
+      /^--scorer relative_magnitude\/relative works on weights; this pipeline prunes channels/,
+    ],
+    [
+      filterTaylorPipeline,
+      ["--opt", "pruner.round_to=0"],
+      /^--opt filter_taylor\/global_lowest.round_to must be >= 1, got 0$/,
+    ],
+    [
+      filterTaylorPipeline,
+      ["--filters_per_iteration", "500"],
+      /gives 0 iterations for \d+ filters/,
+    ],
+    [
+      rniPipeline,
+      ["--plugin", "./examples/activation_gradient.ts", "--scorer", "activation_gradient/xg"],
+      /^--scorer activation_gradient\/xg works on activations; this pipeline prunes channels/,
+    ],
+    [rniPipeline, ["--regularizer", "nope"], /^--regularizer: unknown regularizer 'nope'/],
+    [
+      intraFusionPipeline,
+      ["--plugin", "./examples/relative_magnitude.ts", "--scorer", "relative_magnitude/relative"],
+      /^--scorer relative_magnitude\/relative works on weights; this pipeline prunes channels/,
+    ],
+    [intraFusionPipeline, ["--baseline", "nope"], /^--baseline: unknown pruner 'nope'/],
+    [intraFusionPipeline, ["--group_idxs", "99"], /^--group_idxs 99 is out of range/],
+    [
+      prunePipeline,
+      ["--scorer", "magnitude/abs", "--pruner", "filter_taylor/global_lowest"],
+      /^--pruner filter_taylor\/global_lowest works on channels; this pipeline prunes weights/,
+    ],
+    [
+      prunePipeline,
+      ["--scorer", "magnitude/abs", "--speed_up", "2"],
+      /^--target_macs and --speed_up cut channels; magnitude\/abs scores weights$/,
+    ],
+    [prunePipeline, ["--scorer", "relu_taylor/taylor"], /the model has no MaskedReLU/],
+    [prunePipeline, ["--transform", "nope"], /^--transform: unknown transform 'nope'/],
+  ];
+  for (const [spec, args, re] of cases) await preflightFails(args, re, spec as never);
+});

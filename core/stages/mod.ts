@@ -1,7 +1,7 @@
 /**
  * The stages a pipeline is made of: load, score, mask, distill, finetune,
  * evaluate, and what surrounds them (pruning callbacks during training,
- * model transforms and saves, plots).
+ * model transforms and saves, report rows, plots, sweep grids, when to stop iterating).
  * @module
  */
 export { load, type LoadSpec } from "./load.ts";
@@ -29,4 +29,8 @@ export {
   transform,
   type TransformSpec,
 } from "./model.ts";
-export { plot, type PlotSpec } from "./plot.ts";
+export { scoreHistogram, type ScoreHistogramSpec, type ScoreSummary } from "./histogram.ts";
+export { chart, type ChartLine, type ChartSpec, plot, type PlotSpec } from "./plot.ts";
+export { record, type RecordSpec, reportRows } from "./record.ts";
+export { type Grid, grid } from "./grid.ts";
+export { untilBudget, type UntilSpec } from "./until.ts";

@@ -1,10 +1,13 @@
 /**
- * The plot stage: writes an SVG (from core/plot.ts's charts) into the run
- * directory, atomically, and announces it.
+ * The plot stages: {@link plot} writes an SVG (from core/plot.ts's charts)
+ * into the run directory, atomically, and announces it; {@link chart} draws
+ * a report's rows (see ./record.ts) as a line chart.
  * @module
  */
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { writeFileAtomic } from "../io.ts";
+import { lineChartSVG } from "../plot.ts";
+import { reportRows } from "./record.ts";
 
 /** What {@link plot} writes. */
 export interface PlotSpec {
@@ -30,5 +33,67 @@ export function plot(spec: PlotSpec): Stage {
     const path = `${ctx.runDir}/${spec.file}`;
     await writeFileAtomic(path, svg);
     emit.artifact("plot", path);
+  });
+}
+
+/** One line of a {@link chart}: a point per row. */
+export interface ChartLine<R> {
+  name: string;
+  /** The point's x; `rows` are all the rows plotted (e.g. to plot a share of the first). */
+  x: (row: R, rows: R[]) => number;
+  y: (row: R) => number;
+}
+
+/** A line chart of a report's rows (see `record`): what {@link chart} draws. */
+export interface ChartSpec<R> {
+  /** File name under the run directory, e.g. "iterations.svg". */
+  file: string;
+  /** Report key of the rows, e.g. "iterations". */
+  rows: string;
+  title: (ctx: RunContext) => string;
+  xLabel: string;
+  yLabel: string;
+  lines: ChartLine<R>[];
+  /** A row plotted before the recorded ones (e.g. the unpruned model, recorded elsewhere). */
+  lead?: (ctx: RunContext) => R;
+  /** One set of lines per value of `by` (in the order of first appearance), named `<by> <line>`. */
+  by?: (row: R) => string;
+}
+
+/**
+ * Plots the rows under `ctx.report[rows]` as a line chart into `<run>/<file>`.
+ *
+ * @example
+ * ```ts
+ * chart<{ p: number; top1: number }>({
+ *   file: "sweep.svg", rows: "sweep", title: () => "top-1 vs pruning ratio",
+ *   xLabel: "pruned fraction", yLabel: "top-1",
+ *   lines: [{ name: "global", x: (r) => r.p, y: (r) => r.top1 }],
+ * });
+ * ```
+ */
+export function chart<R>(spec: ChartSpec<R>): Stage {
+  return plot({
+    file: spec.file,
+    svg: (ctx) => {
+      const rows = [...(spec.lead ? [spec.lead(ctx)] : []), ...reportRows<R>(ctx, spec.rows)];
+      const sets = spec.by
+        ? [...new Set(rows.map(spec.by))].map((v) => ({
+          prefix: `${v} `,
+          rows: rows.filter((r) => spec.by!(r) === v),
+        }))
+        : [{ prefix: "", rows }];
+      return lineChartSVG({
+        title: spec.title(ctx),
+        xLabel: spec.xLabel,
+        yLabel: spec.yLabel,
+        series: sets.flatMap((s) =>
+          spec.lines.map((l) => ({
+            name: s.prefix + l.name,
+            points: s.rows.map((r) => [l.x(r, rows), l.y(r)] as [number, number]),
+          }))
+        ),
+      });
+    },
   });
 }
