@@ -3,7 +3,8 @@
  * WebGPU, through its Node-API binding (the npm package `webgpu`), or Deno's
  * built-in WebGPU (wgpu; needs `--unstable-webgpu`). `auto` takes Dawn when it
  * loads and offers a hardware adapter, else Deno's adapter, else Dawn's
- * software one. A provider named explicitly that cannot be used fails with a
+ * software one (where Deno's adapter is a software one, or the machine has no
+ * GPU device node, Dawn is not asked: it only warns about software drivers). A provider named explicitly that cannot be used fails with a
  * one-line reason (no Vulkan loader, a driver Dawn rejects, no device).
  *
  * @example
@@ -226,7 +227,35 @@ export async function findAdapter(
     if (found == null) throw new Error("Deno's navigator.gpu offers no adapter");
     return found;
   }
+  const gpu = gpuDevices();
+  if (gpu !== true) {
+    // Where no GPU is (or may be), Deno's adapter first: a software one means Vulkan has no GPU
+    // here, and asking Dawn would print its warnings about the software driver before every run.
+    const deno = await denoAdapter().catch(() => null);
+    if (deno != null && (gpu === false || deno.fallback)) return deno;
+    if (gpu === false) return await dawnAdapter(dawnOptions).catch(() => null);
+  }
   const dawn = await dawnAdapter(dawnOptions).catch(() => null);
   if (dawn != null && !dawn.fallback) return dawn;
   return (await denoAdapter().catch(() => null)) ?? dawn;
+}
+
+/**
+ * Whether this machine has a GPU device node: true or false on Linux when
+ * /dev can be read (a /dev/dri/renderD* or /dev/nvidia0), undefined when it
+ * cannot tell (Deno asks for --allow-all to read /dev; other systems).
+ */
+function gpuDevices(): boolean | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    if ([...Deno.readDirSync("/dev/dri")].some((e) => e.name.startsWith("renderD"))) return true;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return undefined;
+  }
+  try {
+    Deno.statSync("/dev/nvidia0");
+    return true;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? false : undefined;
+  }
 }
