@@ -119,3 +119,37 @@ export { validate as validatePipeline, validateFlags } from "./validate.ts";
  * ```
  */
 export { main as summary, summaryLines } from "./summary.ts";
+
+import type { FlagDefs, PipelineSpec } from "@shears/core";
+import { reluTaylorPipeline } from "./relu_taylor.ts";
+import { magnitudePipeline } from "./magnitude.ts";
+import { filterTaylorPipeline } from "./filter_taylor.ts";
+import { rniPipeline } from "./rni.ts";
+import { intraFusionPipeline } from "./intra_fusion.ts";
+import { prunePipeline } from "./prune.ts";
+import { exportPipeline } from "./export.ts";
+import { trainTeacher } from "./train_teacher.ts";
+import { validate } from "./validate.ts";
+
+/**
+ * Every pipeline spec that core's `runMain` runs, by its script's file name
+ * under pipelines/ (summary.ts, a plain command, is not one): for tools and
+ * tests that go over them all.
+ * @example
+ * ```ts
+ * for (const [script, spec] of Object.entries(pipelineScripts)) console.log(script, spec.description);
+ * ```
+ */
+export const pipelineScripts: Readonly<Record<string, PipelineSpec<FlagDefs>>> = Object.fromEntries(
+  [
+    trainTeacher,
+    reluTaylorPipeline,
+    magnitudePipeline,
+    filterTaylorPipeline,
+    rniPipeline,
+    intraFusionPipeline,
+    prunePipeline,
+    exportPipeline,
+    validate,
+  ].map((s) => [`${s.name}.ts`, s as unknown as PipelineSpec<FlagDefs>]),
+);

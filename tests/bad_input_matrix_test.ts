@@ -18,17 +18,7 @@ import {
   type PipelineSpec,
   runFlagDefs,
 } from "@shears/core";
-import {
-  exportPipeline,
-  filterTaylorPipeline,
-  intraFusionPipeline,
-  magnitudePipeline,
-  prunePipeline,
-  reluTaylorPipeline,
-  rniPipeline,
-  trainTeacherPipeline,
-  validatePipeline,
-} from "@shears/pipelines";
+import { pipelineScripts } from "@shears/pipelines";
 import { summaryFlags } from "../pipelines/summary.ts";
 import { equal, match, ok } from "./assert.ts";
 import { oneLineError, repoRoot, runDeno, runTaskArgs } from "./subprocess.ts";
@@ -147,17 +137,7 @@ const matrix = (defs: FlagDefs) => Object.entries(defs).flatMap(([n, d]) => case
 type AnySpec = PipelineSpec<any>;
 
 /** The pipelines run by runMain, by script. */
-const pipelines: Record<string, AnySpec> = {
-  "train_teacher.ts": trainTeacherPipeline,
-  "relu_taylor.ts": reluTaylorPipeline,
-  "magnitude.ts": magnitudePipeline,
-  "filter_taylor.ts": filterTaylorPipeline,
-  "rni.ts": rniPipeline,
-  "intra_fusion.ts": intraFusionPipeline,
-  "prune.ts": prunePipeline,
-  "export.ts": exportPipeline,
-  "validate.ts": validatePipeline,
-};
+const pipelines: Record<string, AnySpec> = pipelineScripts;
 
 /** The error line `parse(args)` throws, checked to be a one-line user error. */
 async function errorOf(parse: () => unknown, c: Case, where: string): Promise<string> {

@@ -30,17 +30,7 @@ import {
   type PipelineSpec,
   Registry,
 } from "@shears/core";
-import {
-  exportPipeline,
-  filterTaylorPipeline,
-  intraFusionPipeline,
-  magnitudePipeline,
-  prunePipeline,
-  reluTaylorPipeline,
-  rniPipeline,
-  trainTeacherPipeline,
-  validatePipeline,
-} from "../pipelines/mod.ts";
+import { pipelineScripts } from "../pipelines/mod.ts";
 import { equal, ok } from "./assert.ts";
 import { testContext } from "./context.ts";
 import { runDeno } from "./subprocess.ts";
@@ -68,17 +58,7 @@ const commands = [...new Set([...blockCommands, ...inlineCommands])];
 const runnable = commands.filter((c) => !/<|\[|\bDIR\b/.test(c));
 
 const specs: Record<string, PipelineSpec<FlagDefs>> = Object.fromEntries(
-  [
-    reluTaylorPipeline,
-    magnitudePipeline,
-    filterTaylorPipeline,
-    rniPipeline,
-    intraFusionPipeline,
-    prunePipeline,
-    exportPipeline,
-    trainTeacherPipeline,
-    validatePipeline,
-  ].map((s) => [`pipelines/${s.name}.ts`, s as unknown as PipelineSpec<FlagDefs>]),
+  Object.entries(pipelineScripts).map(([script, spec]) => [`pipelines/${script}`, spec]),
 );
 
 /** The words of a command after `deno task`: the task, then its arguments. */
