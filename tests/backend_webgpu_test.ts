@@ -29,7 +29,7 @@ import { innerChunks } from "../core/backends/webgpu/filter_grads.ts";
 import { rowSplits } from "../core/backends/webgpu/batch_norm_grad.ts";
 import { benchBatch, buildNet, recordTrainStep } from "../bench/nets.ts";
 import { allClose, equal, match, ok } from "./assert.ts";
-import { runDeno } from "./subprocess.ts";
+import { repoRoot, runDeno } from "./subprocess.ts";
 import { cases, close, evaluate, inputsFor, parity } from "./backend_cases.ts";
 import {
   compareWithReference,
@@ -38,7 +38,6 @@ import {
   runAgainstReference,
 } from "./optim_reference.ts";
 
-const repo = new URL("..", import.meta.url).pathname;
 const wanted = Deno.env.get("SHEARS_TEST_WEBGPU") === "1" ||
   Deno.env.get("SHEARS_TEST_BACKEND") === "webgpu";
 const provider = (Deno.env.get("SHEARS_TEST_WEBGPU_PROVIDER") ?? "auto") as WebGpuProvider;
@@ -416,7 +415,7 @@ Deno.test({
     const code = `import { initBackend, tf } from "@shears/core";
       const info = await initBackend("auto", { quiet: true, webgpu: "${provider}" });
       console.log(JSON.stringify([info.name, tf.getBackend()]));`;
-    const out = await runDeno(["eval", "--unstable-webgpu", code], repo);
+    const out = await runDeno(["eval", "--unstable-webgpu", code], repoRoot);
     // Judged by what it printed: that exit-time abort is Deno's, not what this test is about.
     const line = out.stdout.trim().split("\n").at(-1) ?? "";
     ok(line.startsWith("["), `no backend printed (exit ${out.code}): ${out.stderr}`);

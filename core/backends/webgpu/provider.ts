@@ -228,16 +228,15 @@ export async function findAdapter(
     return found;
   }
   const gpu = gpuDevices();
-  if (gpu !== true) {
-    // Where no GPU is (or may be), Deno's adapter first: a software one means Vulkan has no GPU
-    // here, and asking Dawn would print its warnings about the software driver before every run.
-    const deno = await denoAdapter().catch(() => null);
-    if (deno != null && (gpu === false || deno.fallback)) return deno;
-    if (gpu === false) return await dawnAdapter(dawnOptions).catch(() => null);
-  }
+  // Where no GPU is (or may be), Deno's adapter first: a software one means Vulkan has no GPU
+  // here, and asking Dawn would print its warnings about the software driver before every run.
+  const early = gpu === true ? undefined : await denoAdapter().catch(() => null);
+  if (early != null && (gpu === false || early.fallback)) return early;
+  if (gpu === false) return await dawnAdapter(dawnOptions).catch(() => null);
   const dawn = await dawnAdapter(dawnOptions).catch(() => null);
   if (dawn != null && !dawn.fallback) return dawn;
-  return (await denoAdapter().catch(() => null)) ?? dawn;
+  const deno = early === undefined ? await denoAdapter().catch(() => null) : early;
+  return deno ?? dawn;
 }
 
 /**
