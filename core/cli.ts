@@ -254,6 +254,11 @@ export function parseFlags<D extends FlagDefs>(
     else if (d.default !== undefined) out[name] = d.default;
     else if (d.type === "boolean") out[name] = false;
   }
+  for (const [name, d] of Object.entries(defs)) {
+    const given = (n: string) => layers.some((l) => l[n] !== undefined);
+    const other = d.excludes?.find((x) => given(name) && given(x));
+    if (other) throw new UsageError(`--${name} and --${other} are alternatives; pass one`);
+  }
   if (config !== undefined) out.config = config;
   return out as FlagValues<D> & { config?: string };
 }

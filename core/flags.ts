@@ -47,6 +47,8 @@ export interface FlagDef {
   maxExclusive?: boolean;
   /** Extra check: returns a phrase completing "--name ..." (e.g. "must have 2 values") or undefined. */
   validate?: (v: unknown) => string | undefined;
+  /** Flags that are alternatives to this one: giving both is a usage error. */
+  excludes?: readonly string[];
 }
 
 /** Flags by name (names as typed after `--`, e.g. `global_keep_ratio`). */
@@ -259,6 +261,7 @@ export function flagLines(defs: FlagDefs, prefix: string, indent: string): strin
   return Object.values(defs).map((d, i) => {
     const notes: string[] = [];
     if (d.choices) notes.push(`one of ${d.choices.join(", ")}`);
+    if (d.excludes) notes.push(`not with ${d.excludes.map((x) => `--${x}`).join(", ")}`);
     const range = rangeText(d);
     if (range) notes.push(/^[[(]/.test(range) ? `in ${range}` : range);
     const empty = Array.isArray(d.default) && d.default.length === 0;

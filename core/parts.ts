@@ -145,6 +145,44 @@ export class PartChooser {
   }
 }
 
+/** A part a pipeline asks {@link chooseParts} for: its kind, the name given, and the choice. */
+export interface PartWant<K extends PartKind> extends PartChoice {
+  kind: K;
+  name: string;
+}
+
+/** What {@link chooseParts} gives for each role: the chosen part (undefined where none was asked). */
+export type ChosenParts<W> = {
+  [R in keyof W]: W[R] extends PartWant<infer K> ? Chosen<K> : undefined;
+};
+
+/**
+ * Chooses a run's parts at once, by role (the role names them in `--opt
+ * role.key=value` and, as `--<role>`, in messages), then refuses `--opt`
+ * entries no part claimed ({@link PartChooser}). A role asked for as
+ * undefined (e.g. no regularizer) gives undefined.
+ *
+ * @example
+ * ```ts
+ * const { scorer, pruner } = chooseParts(ctx.registry, f.opt, {
+ *   scorer: { kind: "scorers", name: f.scorer, target: "channels" },
+ *   pruner: { kind: "pruners", name: f.pruner, target: "channels", defaults: { round_to: 4 } },
+ * });
+ * ```
+ */
+export function chooseParts<W extends Record<string, PartWant<PartKind> | undefined>>(
+  registry: Registry,
+  opt: Record<string, unknown> | undefined,
+  wants: W,
+): ChosenParts<W> {
+  const parts = new PartChooser(registry, opt);
+  const out = Object.fromEntries(
+    Object.entries(wants).map(([role, w]) => [role, w && parts.choose(role, w.kind, w.name, w)]),
+  );
+  parts.done();
+  return out as ChosenParts<W>;
+}
+
 /** What a pipeline takes, for its `--help`: the target it prunes and the flag naming each kind. */
 export interface PartsTaken {
   /** The target: one, several, or "any" (prune.ts: the scorer's). */

@@ -216,6 +216,18 @@ function makeEmit(stageName: string, next: (e: RunEvent) => void): Emit {
 }
 
 /**
+ * The stages when `cond` holds, else none: an optional part of a stage list.
+ *
+ * @example
+ * ```ts
+ * [load(spec), ...when(f.finetune_epochs > 0, finetune({ epochs: f.finetune_epochs })), evaluate()];
+ * ```
+ */
+export function when(cond: unknown, ...stages: Stage[]): Stage[] {
+  return cond ? stages : [];
+}
+
+/**
  * Runs stages one after another over the same context. A stage starts only
  * when the previous one completed; an error or unsubscribe stops the rest.
  */

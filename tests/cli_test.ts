@@ -28,6 +28,8 @@ const defs = {
   layers: { type: "strings", choices: ["conv1", "conv2", "fc"], help: "layers to prune" },
   schedule: { type: "string", default: "cosine", choices: ["cosine", "step"], help: "schedule" },
   augment: { type: "boolean", default: true, help: "augment the data" },
+  iterations: { type: "int", min: 1, excludes: ["speed_up"], help: "iterations" },
+  speed_up: { type: "number", min: 1, help: "MAC reduction" },
   pair: {
     type: "numbers",
     help: "two numbers",
@@ -100,6 +102,10 @@ Deno.test("parseFlags: bad flags give one-line UsageErrors naming value and what
   equal(usage(["--schedule", "linear"]), "--schedule must be one of cosine, step, got linear");
   equal(usage(["--layers", "conv1,conv9"]), "--layers must be one of conv1, conv2, fc, got conv9");
   equal(usage(["--pair", "1,2,3"]), "--pair needs exactly 2 values");
+  equal(
+    usage(["--speed_up", "2", "--iterations", "3"]),
+    "--iterations and --speed_up are alternatives; pass one",
+  );
   equal(
     usage(["--epohcs", "3"]),
     "unknown flag --epohcs; did you mean --epochs? (--help lists the flags)",

@@ -5,6 +5,7 @@
  */
 import {
   checkPlugin,
+  chooseParts,
   commonFlags,
   isUserFacing,
   parseFlags,
@@ -56,6 +57,29 @@ Deno.test("parts by short or full name, options converted once with defaults fil
     grad_at: "input",
   });
   deepEqual(pruner.options, { layer_norm: "none", monotone: true });
+});
+
+Deno.test("chooseParts: parts by role at once, none where undefined, unclaimed --opt refused", () => {
+  const opt = { "pruner.round_to": "4" };
+  const { scorer, pruner, reg } = chooseParts(registry, opt, {
+    scorer: { kind: "scorers", name: "l1", target: "channels" },
+    pruner: { kind: "pruners", name: "global_lowest", target: "channels" },
+    reg: undefined,
+  });
+  equal(scorer.name, "filter_taylor/l1");
+  equal(pruner.name, "filter_taylor/global_lowest");
+  equal(pruner.options.round_to, 4);
+  equal(reg, undefined);
+  userError(
+    () =>
+      chooseParts(registry, { "scorer.nope": 1 }, { pruner: { kind: "pruners", name: "global" } }),
+    /^--opt scorer\.nope=1: 'scorer' is not a part of this run \(its parts: pruner magnitude\/global\)$/,
+  );
+  userError(
+    () =>
+      chooseParts(registry, {}, { scorer: { kind: "scorers", name: "abs", target: "channels" } }),
+    /^--scorer magnitude\/abs works on weights; this pipeline prunes channels/,
+  );
 });
 
 Deno.test("unknown part, ambiguous part, wrong target: one line naming what fits", () => {

@@ -10,15 +10,18 @@ import { lastValueFrom, toArray } from "rxjs";
 import {
   chart,
   countMacs,
+  evaluation,
+  lastPruning,
   pipeline,
   record,
   reportRows,
   type RunEvent,
   tf,
   untilBudget,
+  when,
 } from "@shears/core";
 import { testContext } from "./context.ts";
-import { deepEqual, equal, match, ok } from "./assert.ts";
+import { deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { withTempDir } from "../pipelines/test_harness.ts";
 
@@ -125,4 +128,17 @@ Deno.test("untilBudget: N iterations; MACs within the budget; a prune that kept 
   ctx.report.pruning = [{ step: 1, pruner: "p", kept: 6, total: 6, perLayer: [] }];
   equal(above(ctx, 1), true, "the last prune could remove nothing");
   model.dispose();
+});
+
+Deno.test("when, evaluation, lastPruning: optional stages; the report's last numbers or an error", () => {
+  const ctx = testContext();
+  const a = record<Row>({ key: "rows", row: () => ({ iteration: 1 }) });
+  deepEqual(when(0, a), []);
+  deepEqual(when(true, a, a), [a, a]);
+  throws(() => evaluation(ctx, "pruned"), /no evaluation 'pruned'/);
+  throws(() => lastPruning(ctx), /no pruning/);
+  ctx.report.pruned = { top1: 0.5 };
+  ctx.report.pruning = [{ kept: 1, total: 4 }, { kept: 2, total: 4 }];
+  equal(evaluation(ctx, "pruned").top1, 0.5);
+  equal(lastPruning(ctx).kept, 2);
 });

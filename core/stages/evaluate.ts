@@ -61,6 +61,20 @@ export interface Evaluation {
   bytes?: number;
 }
 
+/**
+ * The numbers of the `evaluate` stage called `name` (its report entry).
+ *
+ * @example
+ * ```ts
+ * record({ key: "sweep", row: (ctx) => ({ top1: evaluation(ctx, "pruned").top1 }) });
+ * ```
+ */
+export function evaluation(ctx: RunContext, name: string): Evaluation {
+  const ev = ctx.report[name] as Evaluation | undefined;
+  if (!ev) throw new Error(`no evaluation '${name}' in the run yet`);
+  return ev;
+}
+
 const DEPLOYED = "evaluate/deployed/";
 
 /** Bytes of `model` saved in the tfjs layers format (written to a temporary directory). */

@@ -35,6 +35,20 @@ export interface PruneRecord {
 }
 
 /**
+ * The last `mask` stage's record (report.json `pruning`): what it kept of how many units.
+ *
+ * @example
+ * ```ts
+ * record({ key: "sweep", row: (ctx) => ({ kept: lastPruning(ctx).kept }) });
+ * ```
+ */
+export function lastPruning(ctx: RunContext): PruneRecord {
+  const last = (ctx.report.pruning as PruneRecord[] | undefined)?.at(-1);
+  if (!last) throw new Error("no pruning in the run yet; run mask first");
+  return last;
+}
+
+/**
  * Prunes with a registered pruner.
  *
  * @example

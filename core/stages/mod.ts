@@ -6,7 +6,7 @@
  */
 export { load, type LoadSpec } from "./load.ts";
 export { checkChannelScores, resolve, score, type ScoreSpec } from "./score.ts";
-export { mask, type MaskSpec, type PruneRecord } from "./mask.ts";
+export { lastPruning, mask, type MaskSpec, type PruneRecord } from "./mask.ts";
 export { distill } from "./distill.ts";
 export { finetune } from "./finetune.ts";
 export type { FitSpec } from "./fit.ts";
@@ -16,6 +16,7 @@ export {
   evaluate,
   type EvaluateSpec,
   type Evaluation,
+  evaluation,
   type SpeedUp,
 } from "./evaluate.ts";
 export { type Control, control, type ControlSpec, type PruneUpdateRow } from "./control.ts";
