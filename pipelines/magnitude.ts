@@ -1,21 +1,13 @@
 /**
- * DWP magnitude pruning (the Network-Pruning seed): prune a trained model's
- * Conv2D kernels with one global magnitude threshold at each point of a
- * p_prune sweep (each candidate pruned with probability p_bern), optionally
- * fine-tune, and report top-1 against the pruning ratio. `--prune_type
- * gradient` prunes only dL/dinput (the forward pass and dL/dW stay full), so
- * it changes accuracy only through fine-tuning. Target: weights; any weights
- * scorer (`--scorer`, e.g. a `--plugin`'s) and pruner (`--pruner`) fit.
- *
- * With no flags: trains a ResNet-20 (width 0.25) on the embedded MNIST
- * digits for 2 epochs, then sweeps p_prune 0, 0.1, ..., 0.7 (global,
- * single weights, p_bern 1, no fine-tuning, as the seed's table).
- *
- * Each point starts from the trained weights; report.json gets
- * `sweep: [{p_prune, p_bern, pruned_fraction, top1}]` (pruned_fraction over
- * the pruned kernels: actual for global, expected per backward for
- * gradient), the per-layer rows under `pruning`, and `sweep.svg` plots
- * top-1 against the pruned fraction. The saved model is the last point's.
+ * DWP magnitude pruning (the Network-Pruning seed): prune a trained model's Conv2D kernels with one
+ * global magnitude threshold at each point of a p_prune sweep (each candidate pruned with
+ * probability p_bern), optionally fine-tune, and report top-1 against the pruning ratio.
+ * `--prune_type gradient` prunes only dL/dinput (the forward pass and dL/dW stay full): it changes
+ * accuracy only through fine-tuning. Target: weights (`--scorer`, `--pruner`). With no flags: a
+ * ResNet-20 (width 0.25) trained for 2 epochs on the embedded MNIST digits, swept over p_prune 0,
+ * 0.1, ..., 0.7 (the seed's table). Each point starts from the trained weights; report.json gets
+ * `sweep` rows (pruned_fraction: actual for global, expected per backward for gradient), sweep.svg
+ * the plot; the model saved is the last point's.
  *
  * @example
  * ```sh
@@ -27,14 +19,14 @@
  */
 import {
   chart,
+  chooseParts,
   evaluate,
-  type Evaluation,
+  evaluation,
   finetune,
   type FlagDefs,
+  lastPruning,
   mask,
-  PartChooser,
   type PipelineSpec,
-  type PruneRecord,
   record,
   reportRows,
   type RunContext,
@@ -43,6 +35,7 @@ import {
   sweep,
   transform,
   UsageError,
+  when,
 } from "@shears/core";
 import magnitude from "@shears/magnitude";
 import * as common from "./common.ts";
@@ -51,22 +44,19 @@ const model: common.ModelFlagDefs = common.modelFlags("resnet20", 0.25);
 const P_PRUNE = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
 const UNIT = { element: "abs", kernel: "kernel_l1" } as Record<string, string>;
 const unit = { type: "number", min: 0, max: 1 } as const;
+const TYPES = ["global", "gradient"];
+const some = (v: unknown) => ((v as number[]).length ? undefined : "needs at least one value");
 
 /** Flags of the magnitude pipeline (the seed's names where it has them). */
 export const magnitudeFlags = {
   ...model,
   width: { ...model.width, help: "width multiplier (0.25: a ResNet-20 that trains on 2 cores)" },
   ...common.dataFlags,
-  prune_type: {
-    type: "string",
-    default: "global",
-    choices: ["global", "gradient"],
-    help: "pruner",
-  },
+  prune_type: { type: "string", default: "global", choices: TYPES, help: "pruner" },
   granularity: { type: "string", default: "element", choices: ["element", "kernel"], help: "unit" },
   scorer: { type: "string", help: "weights scorer (default: magnitude/abs, kernel_l1 by unit)" },
   pruner: { type: "string", help: "weights pruner (default: magnitude/<prune_type>)" },
-  p_prune: { ...unit, type: "numbers", default: P_PRUNE, help: "fractions below the threshold" },
+  p_prune: { ...unit, type: "numbers", default: P_PRUNE, validate: some, help: "p_prune sweep" },
   p_bern: { ...unit, default: 1, help: "probability that a unit below the threshold is pruned" },
   include: { type: "strings", default: [], choices: ["dense"], help: "prune Dense kernels too" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs at every point" },
@@ -85,20 +75,18 @@ export interface SweepPoint {
   top1: number;
 }
 
-const sweepOf = (ctx: RunContext) => reportRows<SweepPoint>(ctx, "sweep");
 const label = (f: Flags) =>
   `${f.prune_type}, ${f.granularity}, p_bern ${f.p_bern}` +
   (f.finetune_epochs ? `, ${f.finetune_epochs} ep fine-tune` : "");
 
+/** Gradient pruning thresholds single Conv2D weights: kernels and Dense layers are refused. */
 function check(f: Flags): void {
-  const global = "works with --prune_type global only; gradient pruning";
-  if (f.prune_type === "gradient" && f.granularity === "kernel") {
-    throw new UsageError(`--granularity kernel ${global} thresholds single weights`);
-  }
-  if (f.prune_type === "gradient" && f.include.length) {
-    throw new UsageError(`--include ${f.include.join(",")} ${global} covers Conv2D`);
-  }
-  if (!f.p_prune.length) throw new UsageError("--p_prune needs at least one value in [0, 1]");
+  const refuse = (what: string, why: string) => {
+    throw new UsageError(`${what} works with --prune_type global only; gradient pruning ${why}`);
+  };
+  if (f.prune_type !== "gradient") return;
+  if (f.granularity === "kernel") refuse("--granularity kernel", "thresholds single weights");
+  if (f.include.length) refuse(`--include ${f.include.join(",")}`, "covers Conv2D");
 }
 
 /** The magnitude pipeline. */
@@ -110,21 +98,16 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   takes: { target: "weights", flags: common.partFlags() },
   async build(f, ctx, ready) {
     check(f);
-    const parts = new PartChooser(ctx.registry, f.opt);
-    const scorer = parts.choose(
-      "scorer",
-      "scorers",
-      f.scorer ?? `magnitude/${UNIT[f.granularity]}`,
-      {
-        target: "weights",
-        defaults: { include: f.include },
+    const target = "weights", scorerName = f.scorer ?? `magnitude/${UNIT[f.granularity]}`;
+    const { scorer, pruner } = chooseParts(ctx.registry, f.opt, {
+      scorer: { kind: "scorers", name: scorerName, target, defaults: { include: f.include } },
+      pruner: {
+        kind: "pruners",
+        name: f.pruner ?? `magnitude/${f.prune_type}`,
+        target,
+        defaults: { p_bern: f.p_bern },
       },
-    );
-    const pruner = parts.choose("pruner", "pruners", f.pruner ?? `magnitude/${f.prune_type}`, {
-      target: "weights",
-      defaults: { p_bern: f.p_bern },
     });
-    parts.done();
     // magnitude's pruners take p_prune; any other gets the budget 1 - p_prune
     const own = Object.hasOwn(pruner.part.options ?? {}, "p_prune");
     if (!own && f.p_prune.includes(1)) {
@@ -135,6 +118,7 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     await ready();
     const m = await common.modelFrom(f)(await common.dataShape(f));
     const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
+    const sgd = { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 } as const;
     return [
       ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       evaluate({ name: "dense", batchSize: 256 }),
@@ -148,23 +132,27 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
             budget: (ctx) => (own ? {} : { keepRatio: 1 - p(ctx) }),
             options: (ctx) => (own ? { p_prune: p(ctx) } : {}),
           }),
-          ...(f.finetune_epochs
-            ? [finetune({
+          ...when(
+            f.finetune_epochs,
+            finetune({
               epochs: f.finetune_epochs,
               batchSize: f.batch_size,
-              optimizer: { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 },
+              optimizer: sgd,
               seed: f.seed,
               evalEach: false,
-            })]
-            : []),
+            }),
+          ),
           evaluate({ name: "pruned", batchSize: 256 }),
           record<SweepPoint>({
             key: "sweep",
             row: (ctx) => {
-              const last = (ctx.report.pruning as PruneRecord[]).at(-1)!;
-              const pruned_fraction = 1 - last.kept / Math.max(1, last.total);
-              const top1 = (ctx.report.pruned as Evaluation).top1;
-              return { p_prune: p(ctx), p_bern: f.p_bern, pruned_fraction, top1 };
+              const { kept, total } = lastPruning(ctx), top1 = evaluation(ctx, "pruned").top1;
+              return {
+                p_prune: p(ctx),
+                p_bern: f.p_bern,
+                pruned_fraction: 1 - kept / Math.max(1, total),
+                top1,
+              };
             },
             metrics: ["pruned_fraction", "top1"],
             step: (_, ctx) => ctx.step.index,
@@ -176,7 +164,7 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
         rows: "sweep",
         title: (ctx) =>
           `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
-            common.pct((ctx.report.dense as Evaluation).top1)
+            common.pct(evaluation(ctx, "dense").top1)
           })`,
         xLabel: "pruned fraction of conv weights",
         yLabel: "top-1",
@@ -187,14 +175,12 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const dense = ctx.report.top1_dense = (ctx.report.dense as Evaluation).top1;
-    const rows = sweepOf(ctx).map((p) => [
-      p.p_prune.toFixed(2),
-      common.pct(p.pruned_fraction),
-      common.pct(p.top1),
-    ]);
+    const dense = ctx.report.top1_dense = evaluation(ctx, "dense").top1, pct = common.pct;
+    const rows = reportRows<SweepPoint>(ctx, "sweep").map((
+      p,
+    ) => [p.p_prune.toFixed(2), pct(p.pruned_fraction), pct(p.top1)]);
     return [
-      `magnitude (${label(f)}): dense top-1 ${common.pct(dense)}`,
+      `magnitude (${label(f)}): dense top-1 ${pct(dense)}`,
       ...common.table(["p_prune", "pruning ratio", "top-1"], rows),
       ...(f.prune_type === "gradient" && !f.finetune_epochs
         ? ["(gradient pruning leaves the forward pass as it was: top-1 is the dense one)"]
