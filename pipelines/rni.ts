@@ -178,9 +178,9 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
           record<RniResult>({
             key: "results",
             row: (ctx) => resultOf(f, ctx),
-            metrics: ({ prune_pc: pc, pruned_top1, finetuned_top1: ft }) => ({
-              ...(ft === null ? {} : { [`prune_${pc}_finetuned_top1`]: ft }),
-              [`prune_${pc}_pruned_top1`]: pruned_top1,
+            metrics: ({ prune_pc: p, pruned_top1, finetuned_top1: ft }) => ({
+              ...(ft === null ? {} : { [`prune_${p}_finetuned_top1`]: ft }),
+              [`prune_${p}_pruned_top1`]: pruned_top1,
             }),
           }),
         ],
