@@ -127,6 +127,20 @@ export type Schedule =
   | { kind: "cosine"; minLr?: number };
 
 /**
+ * A multistep schedule placed by fractions of the run: the lr times `gamma`
+ * at epoch floor(`epochs` x each fraction); by default x0.1 at 50% and 75%
+ * (the CIFAR recipe of the VGG / ResNet / RNI papers).
+ *
+ * @example
+ * ```ts
+ * multistepAt(10); // { kind: "multistep", milestones: [5, 7], gamma: 0.1 }
+ * ```
+ */
+export function multistepAt(epochs: number, fractions = [0.5, 0.75], gamma = 0.1): Schedule {
+  return { kind: "multistep", milestones: fractions.map((p) => Math.floor(epochs * p)), gamma };
+}
+
+/**
  * The learning rate at `epoch` (0-based) of `epochs`: multistep multiplies by
  * gamma at each milestone epoch passed (PyTorch MultiStepLR); cosine anneals
  * per epoch from `lr` to `minLr` (CosineAnnealingLR with T_max = epochs).

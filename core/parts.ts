@@ -5,8 +5,8 @@
  * (and from pipeline flags that set the same option) and checked against
  * what the part declares. Every problem is a one-line usage error; so is an
  * `--opt` entry that names no part of the run. Also: the parts section of a
- * pipeline's `--help`, and preflight checks of layer names, input shapes and
- * budgets against the model a run will use.
+ * pipeline's `--help`, and preflight checks of layer names, input shapes,
+ * budgets and regularizers against the model a run will use.
  *
  * @example
  * ```ts
@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import type { tf } from "./tf.ts";
+import { tf } from "./tf.ts";
 import {
   type Options,
   type PartKind,
@@ -151,10 +151,11 @@ export interface PartWant<K extends PartKind> extends PartChoice {
   name: string;
 }
 
+/** The chosen part for a want: undefined for none, either for a want that may be undefined. */
+type ChosenFor<T> = T extends PartWant<infer K> ? Chosen<K> : undefined;
+
 /** What {@link chooseParts} gives for each role: the chosen part (undefined where none was asked). */
-export type ChosenParts<W> = {
-  [R in keyof W]: W[R] extends PartWant<infer K> ? Chosen<K> : undefined;
-};
+export type ChosenParts<W> = { [R in keyof W]: ChosenFor<W[R]> };
 
 /**
  * Chooses a run's parts at once, by role (the role names them in `--opt
@@ -290,5 +291,29 @@ export function checkBudget(flag: string, budget: Budget, total: number, what: s
         (e as Error).message.replace(/^the budget keeps \d+ units; it/, "it")
       }`,
     );
+  }
+}
+
+/**
+ * Throws a usage error naming `flag` when the regularizer `reg` cannot
+ * compute its loss on `model` (e.g. rni/rni on a model without
+ * SigmoidBatchNorm layers): a check before training, not after its first
+ * batch. A regularizer with no weight loss (a feature loss) passes.
+ *
+ * @example
+ * ```ts
+ * checkRegularizer("--regularizer", reg, model);
+ * // UsageError: --regularizer rni/rni does not fit this model: the rni regularizer needs ...
+ * ```
+ */
+export function checkRegularizer(
+  flag: string,
+  reg: Chosen<"regularizers">,
+  model: tf.LayersModel,
+): void {
+  try {
+    if (reg.part.loss) tf.tidy(() => void reg.part.loss!(model, reg.options));
+  } catch (e) {
+    throw new UsageError(`${flag} ${reg.name} does not fit this model: ${(e as Error).message}`);
   }
 }

@@ -1,25 +1,21 @@
 /**
- * Receding Neuron Importances (Suteu & Guo 2022) and its baselines, as the
- * reference's `train()` then `prune_finetune()` for each prune fraction:
+ * Receding Neuron Importances (Suteu & Guo 2022) and its baselines, as the reference's `train()`
+ * then `prune_finetune()` for each prune fraction:
  *
- * 1. train the model from scratch (skipped with --path): `rni` with
- *    SigmoidBatchNorm layers (the `rni/sigmoid_bn` transform) and the RNI
- *    regulariser, `l1` (network slimming) with BN gamma 0.5 and Σ|γ|, `ucs`
- *    with BN gamma 0.5 and no regulariser; SGD momentum 0.9 Nesterov, wd
- *    1e-4 (the regulariser's parameter groups: SigBN at 10x lr, no wd), lr
- *    x0.1 at 50% and 75% of the epochs, the best test epoch kept (as the
- *    reference does);
+ * 1. train from scratch (skipped with --path): `rni` with SigmoidBatchNorm layers (the
+ *    `rni/sigmoid_bn` transform) and the RNI regulariser, `l1` (network slimming) with BN gamma 0.5
+ *    and Σ|γ|, `ucs` with BN gamma 0.5 and no regulariser; SGD momentum 0.9 Nesterov, wd 1e-4 (the
+ *    regulariser's parameter groups: SigBN at 10x lr, no wd), lr x0.1 at 50% and 75% of the
+ *    epochs, the best test epoch kept (as the reference does);
  * 2. plot the BN importances (sigmoid(θ) or |γ|; bimodal under RNI);
- * 3. per --prune_pc: prune that fraction of the prunable BN channels (global
- *    quantile for rni / l1, per layer for ucs, >= 3 per layer), remove them
- *    for real, evaluate, fine-tune with the same recipe (no regulariser) and
- *    evaluate again. The saved model is the last fraction's.
+ * 3. per --prune_pc: prune that fraction of the prunable BN channels (global quantile for rni /
+ *    l1, per layer for ucs, >= 3 per layer), remove them, evaluate, fine-tune with the same recipe
+ *    (no regulariser) and evaluate again. The saved model is the last fraction's.
  *
- * Target: channels; `--method` picks the parts, `--scorer`, `--pruner` and
- * `--regularizer` (or `none`) replace them. Images are zero-padded by --pad
- * pixels per side inside the model (28 -> 32, the CIFAR size the VGGs need),
- * so saved models take the dataset's images. With no flags it trains a
- * VGG-11-BN of width 0.125 on the embedded mnist digits for a few epochs.
+ * `--method` picks the parts; `--scorer`, `--pruner` and `--regularizer` (or `none`) replace them.
+ * Images are zero-padded by --pad pixels per side inside the model (28 -> 32, the size the VGGs
+ * need), so saved models take the dataset's images. With no flags it trains a VGG-11-BN of width
+ * 0.125 on the embedded mnist digits for a few epochs.
  *
  * @example
  * ```sh
@@ -30,24 +26,28 @@
  * @module
  */
 import {
+  checkRegularizer,
+  chooseParts,
   evaluate,
-  type Evaluation,
+  evaluation,
   finetune,
   type FitSpec,
   type FlagDefs,
+  lastPruning,
   load,
   mask,
-  PartChooser,
+  multistepAt,
   type PipelineSpec,
-  type PruneRecord,
   record,
+  reportRows,
+  type RunContext,
   runMain,
   score,
   scoreHistogram,
+  type ScoreSummary,
   sweep,
-  tf,
-  UsageError,
   weighted,
+  when,
 } from "@shears/core";
 import rni from "@shears/rni";
 import { modelNames as models } from "@shears/models";
@@ -67,11 +67,7 @@ export const rniFlags = {
   scorer: { type: "string", default: "bn_scale", help: "channels scorer" },
   pruner: { type: "string", help: "channels pruner (default: rni/<global|local>_quantile)" },
   regularizer: { type: "string", help: "training regulariser or none (default by --method)" },
-  reg_weight: {
-    type: "number",
-    min: 0,
-    help: "its weight (default: rni 1e-3, l1 1e-4; ResNets /10)",
-  },
+  reg_weight: { type: "number", min: 0, help: "weight (default: rni 1e-3, l1 1e-4; ResNets /10)" },
   b: { type: "number", help: "RNI shift b in sigmoid(theta + b) (default 3; ResNets 0)" },
   epochs: { type: "int", default: 4, min: 1, help: "training epochs (reference: 160)" },
   lr: { ...common.trainFlags.lr, default: 0.1 },
@@ -82,20 +78,27 @@ export const rniFlags = {
   augment: common.trainFlags.augment,
 } satisfies FlagDefs;
 
-/** One prune fraction's numbers, as report.json `results` holds them. */
-export interface RniResult {
-  method: string;
-  prune_pc: number;
-  trained_top1: number;
-  pruned_top1: number;
-  finetuned_top1: number | null;
-  params: number;
-  macs: number;
-  channels_kept: number;
-  channels_total: number;
-}
-
+type Flags = Parameters<PipelineSpec<typeof rniFlags>["build"]>[0];
 const pct = common.pct;
+
+/** One prune fraction's numbers, as report.json `results` holds them ({@link resultOf}). */
+export type RniResult = ReturnType<typeof resultOf>;
+
+/** The sweep point's row, from its evaluations ("trained", "pruned", "finetuned") and mask. */
+function resultOf(f: Flags, ctx: RunContext) {
+  const { params, macs, top1 } = evaluation(ctx, "pruned"), p = lastPruning(ctx);
+  return {
+    method: f.method,
+    prune_pc: f.prune_pc[ctx.step.index],
+    trained_top1: evaluation(ctx, "trained").top1,
+    pruned_top1: top1,
+    finetuned_top1: f.finetune_epochs ? evaluation(ctx, "finetuned").top1 : null,
+    params,
+    macs,
+    channels_kept: p.kept,
+    channels_total: p.total,
+  };
+}
 
 /** The rni pipeline. */
 export const rniPipeline: PipelineSpec<typeof rniFlags> = {
@@ -106,64 +109,43 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
   plugins: [rni],
   takes: { target: "channels", flags: common.partFlags({ regularizers: "--regularizer" }) },
   async build(f, ctx, ready) {
-    const resnet = /resnet/.test(f.arch), target = "channels";
-    const parts = new PartChooser(ctx.registry, f.opt);
-    const scorer = parts.choose("scorer", "scorers", f.scorer, { target });
-    const quantile = f.method === "ucs" ? "rni/local_quantile" : "rni/global_quantile";
-    const pruner = parts.choose("pruner", "pruners", f.pruner ?? quantile, { target });
+    const resnet = /resnet/.test(f.arch), target = "channels", b = f.b ?? (resnet ? 0 : 3);
     const regName = f.regularizer ?? { rni: "rni/rni", l1: "rni/l1", ucs: "none" }[f.method]!;
-    const reg = regName === "none"
-      ? undefined
-      : parts.choose("regularizer", "regularizers", regName, {
-        defaults: { b: f.b ?? (resnet ? 0 : 3) },
-      });
-    parts.done();
+    const none = regName === "none";
+    const quantile = f.method === "ucs" ? "rni/local_quantile" : "rni/global_quantile";
+    const { scorer, pruner, regularizer: reg } = chooseParts(ctx.registry, f.opt, {
+      scorer: { kind: "scorers", name: f.scorer, target },
+      pruner: { kind: "pruners", name: f.pruner ?? quantile, target },
+      regularizer: none ? undefined : { kind: "regularizers", name: regName, defaults: { b } },
+    });
     await ready();
-    const data = await common.dataShape(f);
-    let m = f.path ? await common.savedModelFor(f.path, data, f.pad) : await common.paddedModelFrom(
-      {
-        model: f.arch,
-        width: f.width,
-        seed: f.seed,
-        options: { bnGammaInit: f.method === "rni" ? 1 : 0.5 },
-      },
-      common.padBy(f.pad),
-    )(data);
+    const data = await common.dataShape(f), bnGammaInit = f.method === "rni" ? 1 : 0.5;
+    const zoo = { model: f.arch, width: f.width, seed: f.seed, options: { bnGammaInit } };
+    const built = common.paddedModelFrom(zoo, common.padBy(f.pad));
+    let m = f.path ? await common.savedModelFor(f.path, data, f.pad) : await built(data);
     const pinned = common.channelPreflight(m, f);
-    if (!f.path && f.method === "rni") {
-      m = await common.transformed(m, ctx.registry.transform("rni/sigmoid_bn"), {
-        seed: f.seed + 1,
-      });
-    }
-    try {
-      if (reg?.part.loss) tf.tidy(() => void reg.part.loss!(m, reg.options));
-    } catch (e) {
-      throw new UsageError(
-        `--regularizer ${reg!.name} does not fit this model: ${(e as Error).message}`,
-      );
-    }
-    const weight = f.reg_weight ??
-      (f.method === "rni" ? (resnet ? 1e-4 : 1e-3) : (resnet ? 1e-5 : 1e-4));
+    const sigBN = ctx.registry.transform("rni/sigmoid_bn");
+    if (!f.path && f.method === "rni") m = await common.transformed(m, sigBN, { seed: f.seed + 1 });
+    if (reg) checkRegularizer("--regularizer", reg, m);
+    const weight = f.reg_weight ?? (f.method === "rni" ? 1e-3 : 1e-4) / (resnet ? 10 : 1);
     const regs = reg ? [weighted(reg, weight)] : [];
     ctx.report.regularizer = reg ? `${reg.name} x ${weight}` : "none";
-    const recipe = (epochs: number): FitSpec => ({
+    const recipe = (epochs: number, more: Partial<FitSpec>): FitSpec => ({
       epochs,
       batchSize: f.batch_size,
       optimizer: { kind: "sgd", lr: f.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
-      schedule: {
-        kind: "multistep",
-        milestones: [Math.floor(epochs * 0.5), Math.floor(epochs * 0.75)],
-        gamma: 0.1,
-      },
+      schedule: multistepAt(epochs),
       augment: f.augment,
       seed: f.seed,
       keepBest: f.keep_best,
+      ...more,
     });
-    const pc = (i: number) => f.prune_pc[i];
+    const groups = (ctx: RunContext) => reg?.part.paramGroups?.(ctx.model!, reg.options);
+    const pc = (ctx: RunContext) => f.prune_pc[ctx.step.index];
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => m }),
       ...pinned,
-      ...(f.path ? [] : [finetune({ ...recipe(f.epochs), regularizers: regs })]),
+      ...when(!f.path, finetune(recipe(f.epochs, { regularizers: regs }))),
       evaluate({ name: "trained" }),
       score({ scorer, key: "importance" }),
       scoreHistogram({
@@ -179,55 +161,26 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
         points: f.prune_pc.length,
         stages: [
           score({ scorer, key: "importance" }),
-          mask({
-            pruner: pruner.name,
-            scores: "importance",
-            budget: (ctx) => ({ keepRatio: 1 - pc(ctx.step.index) }),
-            options: pruner.options,
-          }),
+          mask({ pruner, scores: "importance", budget: (ctx) => ({ keepRatio: 1 - pc(ctx) }) }),
           evaluate({
             name: "pruned",
-            log: (e, ctx) => {
-              const p = (ctx.report.pruning as PruneRecord[]).at(-1)!;
-              return `prune ${
-                pc(ctx.step.index)
-              }: kept ${p.kept}/${p.total} channels, ${e.params} params, ` +
-                `${e.macs} MACs, top-1 ${pct(e.top1)} before fine-tuning`;
+            log: ({ params, macs, top1 }, ctx) => {
+              const { kept, total } = lastPruning(ctx);
+              return `prune ${pc(ctx)}: kept ${kept}/${total} channels, ${params} params, ` +
+                `${macs} MACs, top-1 ${pct(top1)} before fine-tuning`;
             },
           }),
-          ...(f.finetune_epochs
-            ? [
-              finetune((ctx) => ({
-                ...recipe(f.finetune_epochs),
-                groups: reg?.part.paramGroups?.(ctx.model!, reg.options) ?? [],
-              })),
-              evaluate({ name: "finetuned" }),
-            ]
-            : []),
+          ...when(
+            f.finetune_epochs,
+            finetune((ctx) => recipe(f.finetune_epochs, { groups: groups(ctx) })),
+            evaluate({ name: "finetuned" }),
+          ),
           record<RniResult>({
             key: "results",
-            row: (ctx) => {
-              const p = (ctx.report.pruning as PruneRecord[]).at(-1)!,
-                e = ctx.report.pruned as Evaluation;
-              return {
-                method: f.method,
-                prune_pc: pc(ctx.step.index),
-                trained_top1: (ctx.report.trained as Evaluation).top1,
-                pruned_top1: e.top1,
-                finetuned_top1: f.finetune_epochs
-                  ? (ctx.report.finetuned as Evaluation).top1
-                  : null,
-                params: e.params,
-                macs: e.macs,
-                channels_kept: p.kept,
-                channels_total: p.total,
-              };
-            },
-            metrics: (r) => ({
-              ...(r.finetuned_top1 === null
-                ? {}
-                : { [`prune_${r.prune_pc}_finetuned_top1`]: r.finetuned_top1 }),
-              [`prune_${r.prune_pc}_pruned_top1`]: r.pruned_top1,
+            row: (ctx) => resultOf(f, ctx),
+            metrics: ({ prune_pc: p, pruned_top1, finetuned_top1: ft }) => ({
+              ...(ft === null ? {} : { [`prune_${p}_finetuned_top1`]: ft }),
+              [`prune_${p}_pruned_top1`]: pruned_top1,
             }),
           }),
         ],
@@ -235,18 +188,16 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const results = ctx.report.results as RniResult[];
-    const imp = ctx.report.importances as { count: number; below_0_1: number; above_0_9: number };
+    const imp = ctx.report.importances as ScoreSummary;
+    const top1 = (v: number | null) => (v === null ? "-" : pct(v));
     return [
       `method ${f.method} (regulariser: ${ctx.report.regularizer}), ${f.arch} width ${f.width}, ${f.epochs} epochs`,
       `BN importances: ${imp.below_0_1} of ${imp.count} <= 0.1, ${imp.above_0_9} >= 0.9`,
       ...common.markdownTable(
         ["prune", "trained", "pruned", "fine-tuned", "params", "MACs"],
-        results.map((r) => [
+        reportRows<RniResult>(ctx, "results").map((r) => [
           r.prune_pc,
-          pct(r.trained_top1),
-          pct(r.pruned_top1),
-          r.finetuned_top1 === null ? "-" : pct(r.finetuned_top1),
+          ...[r.trained_top1, r.pruned_top1, r.finetuned_top1].map(top1),
           r.params,
           r.macs,
         ]),

@@ -9,7 +9,15 @@
  * ```
  * @module
  */
-import { evaluate, finetune, type FlagDefs, load, type PipelineSpec, runMain } from "@shears/core";
+import {
+  evaluate,
+  finetune,
+  type FlagDefs,
+  load,
+  multistepAt,
+  type PipelineSpec,
+  runMain,
+} from "@shears/core";
 import {
   dataFlags,
   dataFrom,
@@ -53,11 +61,7 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
   flags: trainTeacherFlags,
   async build(f, _ctx, ready) {
     const m = f.schedule === "multistep"
-      ? {
-        kind: "multistep" as const,
-        milestones: [Math.floor(f.epochs * 0.5), Math.floor(f.epochs * 0.75)],
-        gamma: 0.1,
-      }
+      ? multistepAt(f.epochs)
       : { kind: f.schedule as "cosine" | "constant" };
     await ready();
     const data = await dataShape(f);

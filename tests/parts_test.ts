@@ -70,6 +70,11 @@ Deno.test("chooseParts: parts by role at once, none where undefined, unclaimed -
   equal(pruner.name, "filter_taylor/global_lowest");
   equal(pruner.options.round_to, 4);
   equal(reg, undefined);
+  // a role that may be undefined (--regularizer none) is typed as the part or undefined
+  const maybe = (name?: string) =>
+    chooseParts(registry, {}, { reg: name ? { kind: "pruners", name } : undefined }).reg;
+  equal(maybe("global")?.name, "magnitude/global");
+  equal(maybe(), undefined);
   userError(
     () =>
       chooseParts(registry, { "scorer.nope": 1 }, { pruner: { kind: "pruners", name: "global" } }),

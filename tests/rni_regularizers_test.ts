@@ -1,4 +1,13 @@
-import { lrAt, makeOptimizer, Registry, type Schedule, tf } from "@shears/core";
+import {
+  checkRegularizer,
+  isUserFacing,
+  lrAt,
+  makeOptimizer,
+  multistepAt,
+  PartChooser,
+  Registry,
+  tf,
+} from "@shears/core";
 import { buildModel } from "@shears/models";
 import rni, {
   gammaOf,
@@ -82,7 +91,7 @@ Deno.test("the rni regularizer's groups: SigBN thetas at 10x lr and no weight de
   // the reference's recipe, as pipelines/rni.ts trains with it
   const cfg = {
     optimizer: { kind: "sgd", lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 } as const,
-    schedule: { kind: "multistep", milestones: [5, 7], gamma: 0.1 } as Schedule,
+    schedule: multistepAt(10),
     groups: rniReg.paramGroups!(model, {}),
   };
   deepEqual([0, 4, 5, 6, 7, 9].map((e) => +lrAt(cfg.schedule, 0.1, e, 10).toPrecision(6)), [
@@ -93,6 +102,7 @@ Deno.test("the rni regularizer's groups: SigBN thetas at 10x lr and no weight de
     0.001,
     0.001,
   ]);
+  deepEqual(multistepAt(3), { kind: "multistep", milestones: [1, 2], gamma: 0.1 }, "floored");
   const [grp] = cfg.groups;
   ok(grp.match("features_bn3/theta") && !grp.match("features_conv3/kernel"));
   // one SGD step from zero momentum: theta moves by 10·lr·g, conv kernel by lr·(g + wd·w)
@@ -124,4 +134,23 @@ Deno.test("the rni regularizer's groups: SigBN thetas at 10x lr and no weight de
   tf.dispose(Object.values(grads));
   base.dispose();
   model.dispose();
+});
+
+Deno.test("checkRegularizer: rni/rni on a model without SigBN is one line naming the flag; l1 fits", () => {
+  const plain = buildModel("vgg11_bn", opts);
+  const parts = new PartChooser(new Registry([rni]));
+  const [rniReg, l1Reg] = ["rni", "l1"].map((n) => parts.choose("regularizer", "regularizers", n));
+  const before = tf.memory().numTensors;
+  throws(() => checkRegularizer("--regularizer", rniReg, plain), (e: Error) => {
+    ok(isUserFacing(e) && !e.message.includes("\n"), e.message);
+    equal(
+      e.message,
+      "--regularizer rni/rni does not fit this model: the rni regularizer needs SigmoidBatchNorm " +
+        `layers; model '${plain.name}' has none (apply the rni/sigmoid_bn transform first)`,
+    );
+    return true;
+  });
+  checkRegularizer("--regularizer", l1Reg, plain);
+  equal(tf.memory().numTensors, before, "the trial losses are disposed");
+  plain.dispose();
 });
