@@ -70,7 +70,7 @@ Deno.test("a run exports at the end (--quantize float16); export.ts re-exports i
     );
     match(
       f32.stdout,
-      /^plain tfjs \(tfjs 4\.22\.0, cpu, no Shears\): max \|diff\| .* \(<= 0\.0001: ok\)$/m,
+      /^plain tfjs \(tfjs 4\.22\.0, cpu, no Shears\): max \|diff\| \S+ vs Shears on 64 test images, \S+ of max \|output\| \S+ \(bar \S+ = 1e-4 \+ 1e-3 x max \|output\|: ok\)$/m,
     );
     const exp = (await readReport<{ export: ExportReport }>(`${dir}/export_run`)).export;
     equal(exp.bytes.weights, 2 * rep.bytes.weights, "float16 is half the float32 weights");
@@ -89,7 +89,7 @@ Deno.test("export.ts loads any pipeline's model without --plugin (here rni's Sig
     const out = await runCli("export.ts", [`--path=${dir}/model`, "--limit_test=64", backend]);
     equal(out.code, 0, out.stderr);
     match(out.stdout, /rewritten: 8 SigmoidBatchNorm -> BatchNormalization\)$/m);
-    match(out.stdout, /\(<= 0\.0001: ok\)$/m);
+    match(out.stdout, /\(bar \S+ = 1e-4 \+ 1e-3 x max \|output\|: ok\)$/m);
   }));
 
 Deno.test("--no-export: the run writes no export/", () =>

@@ -6,13 +6,15 @@
  * check; failures that leave nothing behind.
  */
 import {
-  EXPORT_TOLERANCE,
+  EXPORT_ATOL,
+  EXPORT_RTOL,
   exportModel,
   type ExportReport,
   gzipSize,
   initBackend,
   registerExportForm,
   registerExportModule,
+  type SamplesJson,
   tf,
   UsageError,
 } from "@shears/core";
@@ -48,6 +50,9 @@ async function listing(dir: string): Promise<string[]> {
   return names.sort();
 }
 
+const samplesJson = async (dir: string): Promise<SamplesJson> =>
+  JSON.parse(await Deno.readTextFile(`${dir}/samples.json`));
+
 /** Exports `model` into `<dir>/export` (tensor count checked flat around it). */
 async function exported(
   model: tf.LayersModel,
@@ -67,8 +72,11 @@ for (const kind of pipelineKinds) {
       const model = await pipelineModel(kind, samples.x);
       const r = await exported(model, dir, { data });
       ok(r.verify.passed, `plain tfjs vs Shears: ${r.verify.max_abs_diff}`);
-      ok(r.verify.max_abs_diff <= EXPORT_TOLERANCE);
-      equal(r.verify.tolerance, EXPORT_TOLERANCE);
+      ok(r.verify.max_abs_diff <= EXPORT_ATOL, "these small models keep within 1e-4 absolute");
+      const expected = (await samplesJson(`${dir}/export`)).expected.flat();
+      equal(r.verify.output_scale, Math.max(...expected.map(Math.abs)));
+      equal(r.verify.max_rel_diff, r.verify.max_abs_diff / r.verify.output_scale);
+      equal(r.verify.tolerance, EXPORT_ATOL + EXPORT_RTOL * r.verify.output_scale);
       equal(r.verify.images, 64);
       deepEqual(r.warnings, []);
       deepEqual(r.modules, []);
@@ -216,9 +224,9 @@ Deno.test("the plain-tfjs check catches a wrong standard form: a warning, verify
     const r = await exported(model, dir);
     equal(r.verify.passed, false);
     ok(r.verify.max_abs_diff > 1e-2, String(r.verify.max_abs_diff));
-    ok(
-      /differ from Shears' by .* \(more than 0\.0001\) on 64 test images/.test(r.warnings[0]),
+    match(
       r.warnings[0],
+      /^the export's outputs in plain tfjs differ from Shears' by \S+, \S+ of max \|output\| \S+ \(more than \S+ = 1e-4 \+ 1e-3 x max \|output\|\) on 64 test images$/,
     );
     model.dispose();
   }));
