@@ -8,7 +8,9 @@
  *
  * The export goes to `--to`, by default beside the model directory: `export/`
  * (float32) or `export_<quantize>/`. It exits 1 when a float32 export's
- * outputs differ from Shears' by more than 1e-4.
+ * outputs differ from Shears' by more than 1e-4 + 1e-3 x their largest
+ * |value|, and 2 (one line, before writing anything) when the model's outputs
+ * on the test images are NaN or ±Inf.
  *
  * @example
  * ```sh

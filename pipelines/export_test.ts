@@ -8,7 +8,7 @@ import { type ExportReport, saveModel, tf } from "@shears/core";
 import { loadDataset } from "@shears/datasets";
 import { deepEqual, equal, match, ok } from "../tests/assert.ts";
 import { oneLineError } from "../tests/subprocess.ts";
-import { modelWith, pipelineModel, Unshippable } from "../tests/export_fixtures.ts";
+import { modelWith, pipelineModel, Sine, Unshippable } from "../tests/export_fixtures.ts";
 import { readReport, runCli, testBackend, withTempDir } from "./test_harness.ts";
 
 const backend = `--backend=${testBackend("wasm")}`;
@@ -70,7 +70,7 @@ Deno.test("a run exports at the end (--quantize float16); export.ts re-exports i
     );
     match(
       f32.stdout,
-      /^plain tfjs \(tfjs 4\.22\.0, cpu, no Shears\): max \|diff\| .* \(<= 0\.0001: ok\)$/m,
+      /^plain tfjs \(tfjs 4\.22\.0, cpu, no Shears\): max \|diff\| \S+ vs Shears on 64 test images, \S+ of max \|output\| \S+ \(bar \S+ = 1e-4 \+ 1e-3 x max \|output\|: ok\)$/m,
     );
     const exp = (await readReport<{ export: ExportReport }>(`${dir}/export_run`)).export;
     equal(exp.bytes.weights, 2 * rep.bytes.weights, "float16 is half the float32 weights");
@@ -89,7 +89,33 @@ Deno.test("export.ts loads any pipeline's model without --plugin (here rni's Sig
     const out = await runCli("export.ts", [`--path=${dir}/model`, "--limit_test=64", backend]);
     equal(out.code, 0, out.stderr);
     match(out.stdout, /rewritten: 8 SigmoidBatchNorm -> BatchNormalization\)$/m);
-    match(out.stdout, /\(<= 0\.0001: ok\)$/m);
+    match(out.stdout, /\(bar \S+ = 1e-4 \+ 1e-3 x max \|output\|: ok\)$/m);
+  }));
+
+Deno.test("export.ts refuses a model whose outputs are NaN: one line, exit 2, no export", () =>
+  withTempDir(async (dir) => {
+    const model = modelWith(new Sine({ name: "sine" }));
+    const fc = model.getLayer("fc");
+    const [kernel, bias] = fc.getWeights();
+    const nan = tf.tidy(() => bias.mul(tf.tensor1d([1, 1, 1, 1, 1, NaN, 1, 1, 1, 1])));
+    fc.setWeights([kernel, nan]);
+    nan.dispose();
+    await saveModel(model, `${dir}/model`);
+    model.dispose();
+    const out = await runCli("export.ts", [
+      `--path=${dir}/model`,
+      "--plugin=./tests/export_fixtures.ts",
+      "--limit_test=64",
+      backend,
+      "--quiet",
+      `--out=${dir}/run`,
+    ]);
+    equal(
+      oneLineError(out),
+      "error: the model's outputs are not finite (NaN at test image 0, output 5 of 'fc'; " +
+        "64 of 640 values NaN or ±Inf): a diverged model cannot be exported",
+    );
+    deepEqual(await names(dir), ["model", "run"], "no export/ beside model/");
   }));
 
 Deno.test("--no-export: the run writes no export/", () =>

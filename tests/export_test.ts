@@ -2,17 +2,25 @@
  * exportModel on models of the kind each pipeline saves (built with the
  * plugins' parts, checked on real mnist digits): stock tfjs layers only, the
  * plain-tfjs subprocess within 1e-4 of Shears, the same top-1, honest sizes;
- * quantized downloads; the loud warnings; a wrong standard form caught by the
- * check; failures that leave nothing behind.
+ * quantized downloads; the loud warnings; a wrong standard form and a wrong
+ * weight caught by the check, huge (diverged) logits passing it within their
+ * float32 rounding, NaN outputs refused; failures that leave nothing behind.
  */
 import {
-  EXPORT_TOLERANCE,
+  compareOutputs,
+  EXPORT_ATOL,
+  EXPORT_RTOL,
   exportModel,
   type ExportReport,
   gzipSize,
   initBackend,
+  isUserFacing,
+  NonFiniteError,
+  nonFiniteOutput,
+  plainTfjsOutputs,
   registerExportForm,
   registerExportModule,
+  type SamplesJson,
   tf,
   UsageError,
 } from "@shears/core";
@@ -48,6 +56,9 @@ async function listing(dir: string): Promise<string[]> {
   return names.sort();
 }
 
+const samplesJson = async (dir: string): Promise<SamplesJson> =>
+  JSON.parse(await Deno.readTextFile(`${dir}/samples.json`));
+
 /** Exports `model` into `<dir>/export` (tensor count checked flat around it). */
 async function exported(
   model: tf.LayersModel,
@@ -67,8 +78,11 @@ for (const kind of pipelineKinds) {
       const model = await pipelineModel(kind, samples.x);
       const r = await exported(model, dir, { data });
       ok(r.verify.passed, `plain tfjs vs Shears: ${r.verify.max_abs_diff}`);
-      ok(r.verify.max_abs_diff <= EXPORT_TOLERANCE);
-      equal(r.verify.tolerance, EXPORT_TOLERANCE);
+      ok(r.verify.max_abs_diff <= EXPORT_ATOL, "these small models keep within 1e-4 absolute");
+      const expected = (await samplesJson(`${dir}/export`)).expected.flat();
+      equal(r.verify.output_scale, Math.max(...expected.map(Math.abs)));
+      equal(r.verify.max_rel_diff, r.verify.max_abs_diff / r.verify.output_scale);
+      equal(r.verify.tolerance, EXPORT_ATOL + EXPORT_RTOL * r.verify.output_scale);
       equal(r.verify.images, 64);
       deepEqual(r.warnings, []);
       deepEqual(r.modules, []);
@@ -216,10 +230,121 @@ Deno.test("the plain-tfjs check catches a wrong standard form: a warning, verify
     const r = await exported(model, dir);
     equal(r.verify.passed, false);
     ok(r.verify.max_abs_diff > 1e-2, String(r.verify.max_abs_diff));
-    ok(
-      /differ from Shears' by .* \(more than 0\.0001\) on 64 test images/.test(r.warnings[0]),
+    match(
       r.warnings[0],
+      /^the export's outputs in plain tfjs differ from Shears' by \S+, \S+ of max \|output\| \S+ \(more than \S+ = 1e-4 \+ 1e-3 x max \|output\|\) on 64 test images$/,
     );
+    model.dispose();
+  }));
+
+Deno.test("one wrong weight in an export fails the check (a median conv weight set to 0)", () =>
+  withTempDir(async (dir) => {
+    const model = await pipelineModel("filter_taylor", samples.x);
+    const r = await exported(model, dir);
+    model.dispose();
+    ok(r.verify.passed);
+    const out = `${dir}/export`;
+    const expected = new Float32Array((await samplesJson(out)).expected.flat());
+    const specs = JSON.parse(await Deno.readTextFile(`${out}/model.json`)).weightsManifest[0]
+      .weights as tf.io.WeightsManifestEntry[];
+    const weights = await Deno.readFile(`${out}/weights.bin`);
+    const size = (s: tf.io.WeightsManifestEntry) => s.shape.reduce((a, b) => a * b, 1);
+    const at = specs.findIndex((s) => s.name === "features_conv5/kernel");
+    ok(at > 0, specs.map((s) => s.name).join());
+    const kernel = new Float32Array(
+      weights.buffer,
+      specs.slice(0, at).reduce((n, s) => n + 4 * size(s), 0),
+      size(specs[at]),
+    );
+    const order = [...kernel.keys()].filter((i) => kernel[i] !== 0)
+      .sort((a, b) => Math.abs(kernel[a]) - Math.abs(kernel[b]));
+    kernel[order[order.length >> 1]] = 0;
+    await Deno.writeFile(`${out}/weights.bin`, weights);
+    const cmp = compareOutputs((await plainTfjsOutputs(out)).outputs, expected);
+    equal(cmp.within, false, `a wrong weight passed: ${JSON.stringify(cmp)}`);
+    ok(
+      cmp.max_rel_diff < 0.05,
+      `caught at ${cmp.max_rel_diff} of the scale, not just gross errors`,
+    );
+  }));
+
+Deno.test("compareOutputs: |diff| <= 1e-4 + 1e-3 * max |Shears|; non-finite or misshapen never within", () => {
+  const at = (got: number[], want: number[]) => compareOutputs(got, want);
+  equal(at([0.01009], [0.01]).within, true, "below the scale of 0.1 the 1e-4 decides");
+  equal(at([0.0102], [0.01]).within, false);
+  deepEqual(at([4e5 + 300, -2], [4e5, -2]), {
+    max_abs_diff: 300,
+    output_scale: 4e5,
+    max_rel_diff: 300 / 4e5,
+    tolerance: EXPORT_ATOL + EXPORT_RTOL * 4e5,
+    within: true,
+  });
+  equal(at([4e5, -2 - 401], [4e5, -2]).within, false, "the bar is the largest output's, for all");
+  equal(at([0, 0], [0, 0]).max_rel_diff, 0);
+  for (const got of [[NaN, 1], [Infinity, 1], [1]]) equal(at(got, [1, 1]).within, false, `${got}`);
+  deepEqual(nonFiniteOutput([1, 2, 3, -Infinity, NaN, 0], 3), {
+    image: 1,
+    output: 0,
+    value: -Infinity,
+    count: 2,
+  });
+  equal(nonFiniteOutput([1, 2], 2), undefined);
+});
+
+/** Multiplies every BatchNormalization's gamma by `gain`: each one scales the activations by it. */
+function scaleGammas(model: tf.LayersModel, gain: number): void {
+  for (const l of model.layers.filter((l) => l.getClassName() === "BatchNormalization")) {
+    const [gamma, ...rest] = l.getWeights();
+    const scaled = gamma.mul(gain);
+    l.setWeights([scaled, ...rest]);
+    scaled.dispose();
+  }
+}
+
+Deno.test("huge (diverged-like) logits pass within their float32 rounding: the bar follows the scale", () =>
+  withTempDir(async (dir) => {
+    const model = await pipelineModel("filter_taylor", samples.x);
+    scaleGammas(model, 5); // 8 batch norms: outputs ~4e5 times larger
+    const r = await exported(model, dir);
+    model.dispose();
+    ok(r.verify.output_scale > 1e4, `scale ${r.verify.output_scale}`);
+    ok(r.verify.max_abs_diff > EXPORT_ATOL, `${r.verify.max_abs_diff}: beyond an absolute 1e-4`);
+    ok(r.verify.max_rel_diff < 1e-5, `relative diff ${r.verify.max_rel_diff}: float32 rounding`);
+    ok(r.verify.passed);
+    deepEqual(r.warnings, []);
+  }));
+
+Deno.test("a model whose outputs are NaN or ±Inf is refused in one line naming the first one", () =>
+  withTempDir(async (dir) => {
+    const model = modelWith(new Sine({ name: "sine" }));
+    const fc = model.getLayer("fc");
+    const [kernel, bias] = await Promise.all(fc.getWeights().map((w) => w.data()));
+    const nan = kernel.slice(), inf = bias.slice();
+    nan[3] = NaN; // the first feature's weight into output 3: NaN on every image
+    inf[7] = Infinity;
+    const before = tf.memory().numTensors;
+    for (
+      const [k, b, first] of [[nan, bias, "NaN at test image 0, output 3"], [
+        kernel,
+        inf,
+        "Infinity at test image 0, output 7",
+      ]] as const
+    ) {
+      const weights = [tf.tensor(k, [kernel.length / 10, 10]), tf.tensor(b)];
+      fc.setWeights(weights);
+      tf.dispose(weights);
+      await rejects(() => exportModel(model, { dir: `${dir}/export`, samples }), (e: Error) => {
+        ok(e instanceof NonFiniteError && isUserFacing(e), String(e));
+        equal(
+          e.message,
+          `the model's outputs are not finite (${first} of 'fc'; 64 of 640 values NaN or ±Inf): ` +
+            "a diverged model cannot be exported",
+        );
+        return true;
+      });
+    }
+    equal(tf.memory().numTensors, before, "tensors leaked");
+    deepEqual(await listing(dir), [], "nothing written");
     model.dispose();
   }));
 

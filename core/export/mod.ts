@@ -5,7 +5,10 @@
  * optionally quantized weights in tfjs's own format, its download size raw
  * and gzipped, and a check that it loads and predicts in a subprocess that
  * imports nothing but `@tensorflow/tfjs`, compared with the Shears model on
- * test images (and its top-1 on the test split beside the model's).
+ * test images (and its top-1 on the test split beside the model's). A float32
+ * export passes when every output is within 1e-4 + 1e-3 * max |output| of
+ * Shears' ({@link compareOutputs}). A model whose outputs on the test images
+ * are NaN or ±Inf is refused: there is nothing to compare.
  *
  * The directory is written aside, checked, then renamed into place.
  *
@@ -14,7 +17,7 @@
  * const report = await exportModel(model, {
  *   dir: "runs/x/export", quantize: "float16", samples: { x, y }, data,
  * });
- * report.verify.max_abs_diff; // e.g. 3e-7 (float32) — the bar is 1e-4
+ * report.verify.max_rel_diff; // e.g. 1e-7 of the largest |output| (float32: the bar is about 1e-3)
  * ```
  * @module
  */
@@ -27,16 +30,25 @@ import type { Quantization } from "./quantize.ts";
 import { type ExportFiles, gzipSize, modelFiles, sampleFiles } from "./files.ts";
 import { writeDirAtomic } from "../io.ts";
 import { type Cancel, cancelPoint } from "../pipeline.ts";
-import { maxAbsDiff, plainTfjsOutputs } from "./verify.ts";
+import { NonFiniteError } from "../finite.ts";
+import { compareOutputs, EXPORT_BAR, nonFiniteOutput, plainTfjsOutputs } from "./verify.ts";
 
 export * from "./forms.ts";
 export { float16Bits, type Quantization, quantizations, quantizeWeights } from "./quantize.ts";
 export { type Rewritten, type StandardModel, standardModel } from "./standard.ts";
 export { type ExportMetadata, gzipSize, type SamplesJson } from "./files.ts";
-export { maxAbsDiff } from "./verify.ts";
-
-/** Max |export - Shears| allowed on the samples for a float32 export. */
-export const EXPORT_TOLERANCE = 1e-4;
+export {
+  compareOutputs,
+  EXPORT_ATOL,
+  EXPORT_BAR,
+  EXPORT_RTOL,
+  maxAbsDiff,
+  type NonFiniteOutput,
+  nonFiniteOutput,
+  type OutputComparison,
+  type PlainOutputs,
+  plainTfjsOutputs,
+} from "./verify.ts";
 
 /** What to export and how to check it. */
 export interface ExportOptions {
@@ -77,18 +89,29 @@ export interface ExportReport {
   /** Custom layer classes shipped in layers.js. */
   modules: string[];
   bytes: ExportBytes;
+  /** The samples' outputs in plain tfjs against Shears' ({@link compareOutputs}). */
   verify: {
     /** Where the export ran: stock tfjs in a subprocess, e.g. "tfjs 4.22.0, cpu". */
     runtime: string;
     images: number;
     /** Max |export - Shears| over the samples' outputs. */
     max_abs_diff: number;
-    /** The bar for float32 exports (1e-4); null when quantized (the drop is in top-1). */
+    /** Max |Shears| over the samples' outputs. */
+    output_scale: number;
+    /** max_abs_diff / output_scale. */
+    max_rel_diff: number;
+    /**
+     * The bar on max_abs_diff for float32 exports, 1e-4 + 1e-3 * output_scale;
+     * null when quantized (the drop is in top-1, and any finite diff passes).
+     */
     tolerance: number | null;
     passed: boolean;
   };
   top1?: { shears: number; export: number; drop_points: number; images: number };
-  /** Loud problems: a float32 export off by more than the tolerance, a top-1 drop beyond --max_drop. */
+  /**
+   * Loud problems: a float32 export off by more than the tolerance, outputs
+   * that are NaN or ±Inf in plain tfjs only, a top-1 drop beyond --max_drop.
+   */
   warnings: string[];
 }
 
@@ -141,7 +164,11 @@ async function predictData(model: tf.LayersModel, x: tf.Tensor): Promise<Float32
   }
 }
 
-/** Exports `model` (left as it was) into `opts.dir`; see the module doc.  *
+/**
+ * Exports `model` (left as it was) into `opts.dir`; see the module doc.
+ *
+ * @throws {NonFiniteError} (one line: the first NaN or ±Inf, where) when the
+ * model's outputs on the samples are not all finite; nothing is written.
  * @example
  * ```ts
  * const r = await exportModel(model, { dir: "out/export", samples: { x, y }, data });
@@ -153,6 +180,16 @@ export async function exportModel(
   opts: ExportOptions,
 ): Promise<ExportReport> {
   checkExportDir(opts.dir);
+  const expected = await predictData(model, opts.samples.x);
+  const perImage = expected.length / opts.samples.x.shape[0];
+  const bad = nonFiniteOutput(expected, perImage);
+  if (bad) {
+    throw new NonFiniteError(
+      `the model's outputs are not finite (${bad.value} at test image ${bad.image}, output ` +
+        `${bad.output} of '${model.outputNames[0]}'; ${bad.count} of ${expected.length} values ` +
+        `NaN or ±Inf): a diverged model cannot be exported`,
+    );
+  }
   const std = await standardModel(model);
   let loaded: tf.LayersModel | undefined;
   try {
@@ -160,7 +197,6 @@ export async function exportModel(
       quantize: opts.quantize,
       modules: std.modules,
     });
-    const expected = await predictData(model, opts.samples.x);
     const labels = Array.from(await opts.samples.y.data());
     for (const [k, v] of await sampleFiles(opts.samples.x, labels, expected)) files.set(k, v);
     const stop = async () => opts.cancel && await cancelPoint(opts.cancel);
@@ -171,8 +207,8 @@ export async function exportModel(
       await stop(); // before the directory is swapped in
       return outputs;
     });
-    const diff = maxAbsDiff(plain.outputs, expected);
-    const tolerance = opts.quantize ? null : EXPORT_TOLERANCE;
+    const cmp = compareOutputs(plain.outputs, expected);
+    const quantized = opts.quantize !== undefined;
     const report: ExportReport = {
       dir: opts.dir,
       quantize: opts.quantize ?? "none",
@@ -182,17 +218,27 @@ export async function exportModel(
       verify: {
         runtime: plain.runtime,
         images: labels.length,
-        max_abs_diff: diff,
-        tolerance,
-        passed: tolerance === null ? Number.isFinite(diff) : diff <= tolerance,
+        max_abs_diff: cmp.max_abs_diff,
+        output_scale: cmp.output_scale,
+        max_rel_diff: cmp.max_rel_diff,
+        tolerance: quantized ? null : cmp.tolerance,
+        passed: quantized ? Number.isFinite(cmp.max_abs_diff) : cmp.within,
       },
       warnings: [],
     };
-    if (!report.verify.passed) {
+    const off = nonFiniteOutput(plain.outputs, perImage);
+    if (off) {
       report.warnings.push(
-        `the export's outputs in plain tfjs differ from Shears' by ${diff.toExponential(2)}` +
-          (tolerance === null ? "" : ` (more than ${tolerance})`) +
-          ` on ${labels.length} test images`,
+        `the export's outputs in plain tfjs are not finite where Shears' are (${off.value} at ` +
+          `test image ${off.image}, output ${off.output}; ${off.count} of ${expected.length} values)`,
+      );
+    } else if (!report.verify.passed) {
+      report.warnings.push(
+        `the export's outputs in plain tfjs differ from Shears' by ` +
+          `${cmp.max_abs_diff.toExponential(2)}, ${cmp.max_rel_diff.toExponential(2)} of ` +
+          `max |output| ${cmp.output_scale.toPrecision(3)} (more than ` +
+          `${cmp.tolerance.toExponential(2)} = ${EXPORT_BAR}) on ` +
+          `${labels.length} test images`,
       );
     }
     if (opts.data) {

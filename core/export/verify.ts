@@ -3,12 +3,13 @@
  * script `plain_check.ts`, which imports only `@tensorflow/tfjs`) loads the
  * export directory with stock tfjs on its cpu backend and runs the export's
  * sample images; its outputs come back for comparison with the Shears
- * model's.
+ * model's, under a bar relative to the scale of the outputs (see
+ * {@link compareOutputs}).
  *
  * @example
  * ```ts
  * const plain = await plainTfjsOutputs("runs/x/export");
- * const diff = maxAbsDiff(plain.outputs, shearsOutputs);
+ * const { max_rel_diff, within } = compareOutputs(plain.outputs, shearsOutputs);
  * ```
  * @module
  */
@@ -81,4 +82,124 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     m = Number.isNaN(d) ? Infinity : Math.max(m, d);
   }
   return m;
+}
+
+/**
+ * The absolute part of the float32 bar (see {@link compareOutputs}): the one
+ * that matters for outputs whose largest |value| is below 0.1.
+ *
+ * @example
+ * ```ts
+ * compareOutputs([0.01005], [0.01]).tolerance; // EXPORT_ATOL + EXPORT_RTOL * 0.01 = 1.1e-4
+ * ```
+ */
+export const EXPORT_ATOL = 1e-4;
+
+/**
+ * The relative part of the float32 bar, a fraction of the largest |output|.
+ * Measured on exports: float32 rounding (BN folded into the convs, another
+ * backend) moves a randomly initialised ResNet-50's outputs by up to 1.3e-4
+ * of that scale and the small pruned models of the tests' by 3e-7 to 2.4e-6,
+ * while one wrong weight (a median one of any conv or dense, set to zero)
+ * moves theirs by 3.5e-3 to 0.9, unless it feeds a unit that is dead on the
+ * samples.
+ *
+ * @example
+ * ```ts
+ * compareOutputs([1e6 + 500], [1e6]).within; // true: 500 <= 1e-4 + 1e-3 * 1e6
+ * ```
+ */
+export const EXPORT_RTOL = 1e-3;
+
+/**
+ * The float32 bar in words, for logs and warnings.
+ *
+ * @example
+ * ```ts
+ * console.log(`max |diff| must be <= ${EXPORT_BAR}`); // "1e-4 + 1e-3 x max |output|"
+ * ```
+ */
+export const EXPORT_BAR = `${EXPORT_ATOL.toExponential(0)} + ${
+  EXPORT_RTOL.toExponential(0)
+} x max |output|`;
+
+/** How far an export's outputs are from Shears' (report.json's `export.verify` figures). */
+export interface OutputComparison {
+  /** max |export - Shears| over the outputs. */
+  max_abs_diff: number;
+  /** max |Shears| over the outputs: the scale the bar is relative to. */
+  output_scale: number;
+  /** max_abs_diff / output_scale (0 when both are 0). */
+  max_rel_diff: number;
+  /** The float32 bar on max_abs_diff: EXPORT_ATOL + EXPORT_RTOL * output_scale. */
+  tolerance: number;
+  /** max_abs_diff <= tolerance. */
+  within: boolean;
+}
+
+/**
+ * Compares an export's outputs `got` with Shears' `want` under the float32
+ * rule: every |got[i] - want[i]| <= {@link EXPORT_ATOL} + {@link EXPORT_RTOL}
+ * * max_j |want[j]|. The bar follows the outputs' scale because float32
+ * rounding does (a diverged model's logits of 1e6 differ by far more than
+ * 1e-4 in any two computations); a NaN or ±Inf against a finite value, or
+ * lengths that differ, are never within it.
+ *
+ * @example
+ * ```ts
+ * compareOutputs([10, -20.001], [10, -20]);
+ * // { max_abs_diff: 0.001, output_scale: 20, max_rel_diff: 5e-5, tolerance: 0.0201, within: true }
+ * ```
+ */
+export function compareOutputs(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+): OutputComparison {
+  const diff = maxAbsDiff(got, want);
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  const tolerance = EXPORT_ATOL + EXPORT_RTOL * scale;
+  return {
+    max_abs_diff: diff,
+    output_scale: scale,
+    max_rel_diff: diff === 0 ? 0 : diff / scale,
+    tolerance,
+    within: diff <= tolerance,
+  };
+}
+
+/** The first NaN or ±Inf among a model's outputs: where, and how many there are. */
+export interface NonFiniteOutput {
+  /** The test image (row) it is in. */
+  image: number;
+  /** The output (column) it is, e.g. the class of a logit. */
+  output: number;
+  value: number;
+  /** How many of the outputs are NaN or ±Inf. */
+  count: number;
+}
+
+/**
+ * The first NaN or ±Inf in `values` (outputs on a batch of images, row-major,
+ * `perImage` to a row), or undefined when all are finite.
+ *
+ * @example
+ * ```ts
+ * nonFiniteOutput(new Float32Array([1, 2, NaN, Infinity]), 2);
+ * // { image: 1, output: 0, value: NaN, count: 2 }
+ * ```
+ */
+export function nonFiniteOutput(
+  values: ArrayLike<number>,
+  perImage: number,
+): NonFiniteOutput | undefined {
+  let first = -1, count = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(values[i])) continue;
+    if (first < 0) first = i;
+    count++;
+  }
+  if (first < 0) return undefined;
+  const image = Math.floor(first / perImage);
+  return { image, output: first - image * perImage, value: values[first], count };
 }

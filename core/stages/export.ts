@@ -14,7 +14,13 @@
 import type { tf } from "../tf.ts";
 import type { FlagDefs } from "../flags.ts";
 import { CancelledError, type RunContext, type Stage, stage } from "../pipeline.ts";
-import { exportModel, type ExportReport, type Quantization, quantizations } from "../export/mod.ts";
+import {
+  EXPORT_BAR,
+  exportModel,
+  type ExportReport,
+  type Quantization,
+  quantizations,
+} from "../export/mod.ts";
 
 /** --quantize and --max_drop: how an export's weights are stored and how much top-1 they may cost. */
 export const quantizeFlags = {
@@ -82,8 +88,11 @@ export function exportLines(r: ExportReport): string[] {
     `(custom layers rewritten: ${rewrites}${modules})`,
     `download: ${files.join(" + ")} = ${kB(b.total)}, gzipped ${kB(b.total_gzip)}`,
     `plain tfjs (${v.runtime}, no Shears): max |diff| ${v.max_abs_diff.toExponential(2)} ` +
-    `vs Shears on ${v.images} test images${
-      v.tolerance === null ? "" : v.passed ? ` (<= ${v.tolerance}: ok)` : " (FAILED)"
+    `vs Shears on ${v.images} test images, ${v.max_rel_diff.toExponential(2)} of max |output| ` +
+    `${v.output_scale.toPrecision(3)}${
+      v.tolerance === null
+        ? ""
+        : ` (bar ${v.tolerance.toExponential(2)} = ${EXPORT_BAR}: ${v.passed ? "ok" : "FAILED"})`
     }`,
   ];
   if (r.top1) {
@@ -105,8 +114,9 @@ function samples(ctx: RunContext, n: number): { x: tf.Tensor; y: tf.Tensor } {
  * Exports the model into the directory; `ctx.report.export` gets the
  * {@link ExportReport}. Warnings (outputs off, top-1 drop beyond --max_drop)
  * are logged loudly. An export that fails (a custom layer with no standard
- * form or module) is a warning and `ctx.report.export.error`, since the run's
- * own model is saved by then; with `strict` it is the stage's error.
+ * form or module, outputs that are NaN or ±Inf) is a warning and
+ * `ctx.report.export.error`, since the run's own model is saved by then; with
+ * `strict` it is the stage's error.
  *
  * @example
  * ```ts
@@ -146,6 +156,7 @@ export function exportStage(spec: ExportSpec = {}): Stage {
     emit.metric("bytes", report.bytes.total);
     emit.metric("bytes_gzip", report.bytes.total_gzip);
     emit.metric("max_abs_diff", report.verify.max_abs_diff);
+    emit.metric("max_rel_diff", report.verify.max_rel_diff);
     if (report.top1) emit.metric("top1", report.top1.export);
     emit.artifact("model", dir);
   });
