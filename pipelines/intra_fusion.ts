@@ -42,12 +42,13 @@ import {
 import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
 
+const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
 const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as const;
 
 /** Flags of the intra_fusion pipeline. */
 export const intraFusionFlags = {
   ...common.dataFlags,
-  ...common.modelFlags("vgg11_bn", 0.125),
+  ...model,
   ...common.channelFlags,
   pad: { ...common.padFlag, help: "zero-pad images in front of a built model (28 -> 32)" },
   group_idxs: { type: "numbers", default: [0, 1, 2], min: 0, help: "0 = nearest the output" },
