@@ -1,18 +1,13 @@
 /**
- * Intra-Fusion vs. default pruning, without fine-tuning: BN is folded into
- * the convs, channel importance is scored once (`--scorer`: l1, taylor, or
- * any channels scorer of a registered plugin), then for every (group,
- * sparsity) the folded model is pruned twice — by the baseline pruner
- * (`--baseline`, default: drop the unkept channels) and by the method's
- * (`--pruner`, default: fuse all channels into the kept ones by optimal
- * transport) — and both are evaluated on the test split. Groups are
- * numbered from the output: 0 is the prunable group nearest the classifier.
- * Target: channels.
- *
- * The models of one point are saved (`--save group,sparsity`, default the
- * last point): `model/` the fused one, `model_default/` the baseline's.
- * With no flags it trains a narrow VGG-11-BN (inputs zero-padded 28 -> 32
- * inside the model) on the embedded mnist data for a few epochs first.
+ * Intra-Fusion vs. default pruning, without fine-tuning. BN is folded into the convs and channel
+ * importance scored once (`--scorer`: l1, taylor, or a plugin's channels scorer); then each group
+ * of `--group_idxs` (0: the prunable group nearest the output) is pruned alone to each of
+ * `--sparsities`, twice from the same folded model: by the baseline (`--baseline`, default: drop
+ * the unkept channels) and by the method (`--pruner`, default: fuse all channels into the kept
+ * ones by optimal transport), each evaluated on the test split. Target: channels. One point's
+ * models are saved (`--save group,sparsity`, default the last): `model/` the fused one,
+ * `model_default/` the baseline's. With no flags it first trains a narrow VGG-11-BN (inputs
+ * zero-padded 28 -> 32 inside the model) on the embedded mnist data for a few epochs.
  *
  * @example
  * ```sh
@@ -24,15 +19,16 @@
  */
 import {
   chart,
+  chooseParts,
   evaluate,
   type Evaluation,
+  evaluation,
   type FlagDefs,
   grid,
+  lastPruning,
   mask,
-  PartChooser,
   type PipelineSpec,
   prunableGroups,
-  type PruneRecord,
   record,
   reportRows,
   type RunContext,
@@ -81,6 +77,7 @@ export interface FusionResult {
 }
 
 const pct = common.pct;
+const METHODS = ["default", "fusion"] as const;
 
 /** The intra_fusion pipeline. */
 export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
@@ -91,103 +88,71 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
   plugins: [intraFusion],
   takes: { target: "channels", flags: common.partFlags({ pruners: "--pruner, --baseline" }) },
   async build(f, ctx, ready) {
-    const parts = new PartChooser(ctx.registry, f.opt);
-    const opts = {
-      merge: f.merge,
-      marginals: f.marginals,
-      solver: f.solver,
-      include_eps: f.include_eps,
-    };
-    const pick = { target: "channels", defaults: opts } as const;
-    const scorer = parts.choose("scorer", "scorers", f.scorer, pick);
-    const pruners = [
-      parts.choose("baseline", "pruners", f.baseline, pick),
-      parts.choose("pruner", "pruners", f.pruner, pick),
-    ];
-    parts.done();
+    const { merge, marginals, solver, include_eps } = f, target = "channels";
+    const defaults = { merge, marginals, solver, include_eps };
+    const parts = chooseParts(ctx.registry, f.opt, {
+      scorer: { kind: "scorers", name: f.scorer, target, defaults },
+      baseline: { kind: "pruners", name: f.baseline, target, defaults },
+      pruner: { kind: "pruners", name: f.pruner, target, defaults },
+    });
     await ready();
-    const m = await (f.pad === 0 ? common.modelFrom(f) : common.paddedModelFrom(
-      f,
-      common.padBy(f.pad),
-    ))(await common.dataShape(f));
+    const m = await common.paddedModelFrom(f, common.padBy(f.pad))(await common.dataShape(f));
     const pinned = common.channelPreflight(m, f);
-    const groups = prunableGroups(m).reverse();
-    const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= groups.length);
+    const groups = prunableGroups(m).reverse(), n = groups.length;
+    const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= n);
     if (bad !== undefined) {
       throw new UsageError(
-        `--group_idxs ${bad} is out of range: the model has ${groups.length} prunable groups (0..${
-          groups.length - 1
-        })`,
+        `--group_idxs ${bad} is out of range: the model has ${n} prunable groups (0..${n - 1})`,
       );
     }
     const [saveG, saveS] = f.save ?? [f.group_idxs.at(-1)!, f.sparsities.at(-1)!];
-    if (
-      f.save &&
-      (f.save.length !== 2 || !f.group_idxs.includes(saveG) || !f.sparsities.includes(saveS))
-    ) {
+    const savable = f.group_idxs.includes(saveG) && f.sparsities.includes(saveS);
+    if (f.save && (f.save.length !== 2 || !savable)) {
       throw new UsageError(
         `--save ${f.save} must be one group,sparsity of --group_idxs and --sparsities`,
       );
     }
-    // each (group, sparsity): the baseline's point, then the method's (method 1)
-    const points = grid({ gi: f.group_idxs, s: f.sparsities, method: [0, 1] });
-    const point = points.at;
-    const saved = (ctx: RunContext, method: number) => {
-      const p = point(ctx);
-      return p.gi === saveG && p.s === saveS && p.method === method;
-    };
+    // each (group, sparsity): the baseline's point, then the method's, which completes the row
+    const points = grid({ gi: f.group_idxs, s: f.sparsities, method: METHODS });
+    const point = points.at, col = (ctx: RunContext) => `${point(ctx).method}_top1` as const;
+    const fused = (ctx: RunContext) => point(ctx).method === "fusion";
+    const saved = (ctx: RunContext) => point(ctx).gi === saveG && point(ctx).s === saveS;
+    const test = (name: string, log: (e: Evaluation) => string) =>
+      evaluate({ name, accuracyOnly: true, limit: f.eval_limit, log });
+    const results = record<FusionResult>({
+      key: "results",
+      merge: fused,
+      row: (ctx) => {
+        const { gi, s } = point(ctx), g = groups[gi], top1 = evaluation(ctx, "point").top1;
+        const kept = lastPruning(ctx).kept;
+        return { group: gi, group_id: g.id, channels: g.size, kept, sparsity: s, [col(ctx)]: top1 };
+      },
+      metrics: (r, ctx) => ({ [`g${r.group}_s${r.sparsity}_${col(ctx)}`]: r[col(ctx)] }),
+      log: (r, ctx) =>
+        fused(ctx)
+          ? `group ${r.group} (${r.group_id}, ${r.channels} ch) sparsity ${r.sparsity}: ` +
+            `default ${pct(r.default_top1)}, fusion ${pct(r.fusion_top1)}`
+          : "",
+    });
     return [
       ...common.start(f, m, { epochs: f.epochs, batchSize: 64, augment: false }),
       ...pinned,
-      transform({ name: "intra_fusion/fold_bn", options: { include_eps: f.include_eps } }),
-      evaluate({
-        name: "base",
-        accuracyOnly: true,
-        limit: f.eval_limit,
-        log: (e) => `unpruned (BN folded): top-1 ${pct(e.top1)}`,
-      }),
-      score({ scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
+      transform({ name: "intra_fusion/fold_bn", options: { include_eps } }),
+      test("base", (e) => `unpruned (BN folded): top-1 ${pct(e.top1)}`),
+      score({ scorer: parts.scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
       sweep({
         points: points.size,
-        keep: (ctx) => saved(ctx, 1),
+        keep: (ctx) => saved(ctx) && fused(ctx),
         stages: [
           mask({
-            pruner: (ctx) => pruners[point(ctx).method],
+            pruner: (ctx) => (fused(ctx) ? parts.pruner : parts.baseline),
             scores: "importance",
             budget: (ctx) => ({ keepRatio: 1 - point(ctx).s }),
             options: (ctx) => ({ groups: [groups[point(ctx).gi].id] }),
           }),
-          evaluate({ name: "point", accuracyOnly: true, limit: f.eval_limit, log: () => "" }),
-          save({ dir: "model_default", when: (ctx) => saved(ctx, 0) }),
-          record<FusionResult>({
-            key: "results",
-            merge: (ctx) => point(ctx).method === 1,
-            row: (ctx) => {
-              const { gi, s, method } = point(ctx), g = groups[gi];
-              const top1 = (ctx.report.point as Evaluation).top1;
-              const kept = (ctx.report.pruning as PruneRecord[]).at(-1)!.kept;
-              return method === 1 ? { kept, fusion_top1: top1 } : {
-                group: gi,
-                group_id: g.id,
-                channels: g.size,
-                kept,
-                sparsity: s,
-                default_top1: top1,
-              };
-            },
-            metrics: (r, ctx) =>
-              point(ctx).method === 1
-                ? {
-                  [`g${r.group}_s${r.sparsity}_default_top1`]: r.default_top1,
-                  [`g${r.group}_s${r.sparsity}_fusion_top1`]: r.fusion_top1,
-                }
-                : {},
-            log: (r, ctx) =>
-              point(ctx).method === 1
-                ? `group ${r.group} (${r.group_id}, ${r.channels} ch) sparsity ${r.sparsity}: ` +
-                  `default ${pct(r.default_top1)}, fusion ${pct(r.fusion_top1)}`
-                : "",
-          }),
+          test("point", () => ""),
+          save({ dir: "model_default", when: (ctx) => saved(ctx) && !fused(ctx) }),
+          results,
         ],
       }),
       chart<FusionResult>({
@@ -206,29 +171,20 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
   },
   summarize(ctx, f) {
     const results = reportRows<FusionResult>(ctx, "results");
-    ctx.report.base_top1 = (ctx.report.base as Evaluation).top1;
     const mean = (k: "default_top1" | "fusion_top1") =>
       results.reduce((a, r) => a + r[k], 0) / Math.max(1, results.length);
     const wins = results.filter((r) => r.fusion_top1 > r.default_top1).length;
-    ctx.report.mean_default_top1 = mean("default_top1");
-    ctx.report.mean_fusion_top1 = mean("fusion_top1");
+    const base = evaluation(ctx, "base").top1, md = mean("default_top1"), mf = mean("fusion_top1");
+    Object.assign(ctx.report, { base_top1: base, mean_default_top1: md, mean_fusion_top1: mf });
     const [g, s] = f.save ?? [f.group_idxs.at(-1), f.sparsities.at(-1)];
+    const top1s = (r: FusionResult) => [pct(r.default_top1), pct(r.fusion_top1)];
     return [
-      `unpruned top-1: ${pct(ctx.report.base_top1 as number)}`,
+      `unpruned top-1: ${pct(base)}`,
       ...common.markdownTable(
         ["group", "id", "channels", "kept", "sparsity", "default top-1", "fusion top-1"],
-        results.map((r) => [
-          r.group,
-          r.group_id,
-          r.channels,
-          r.kept,
-          r.sparsity,
-          pct(r.default_top1),
-          pct(r.fusion_top1),
-        ]),
+        results.map((r) => [r.group, r.group_id, r.channels, r.kept, r.sparsity, ...top1s(r)]),
       ),
-      `mean: default ${pct(mean("default_top1"))}, fusion ${pct(mean("fusion_top1"))}; ` +
-      `fusion better in ${wins}/${results.length}`,
+      `mean: default ${pct(md)}, fusion ${pct(mf)}; fusion better in ${wins}/${results.length}`,
       `saved: group ${g}, sparsity ${s} (model/: fused, model_default/: default-pruned)`,
     ];
   },
