@@ -153,8 +153,11 @@ export interface PartWant<K extends PartKind> extends PartChoice {
 
 /** What {@link chooseParts} gives for each role: the chosen part (undefined where none was asked). */
 export type ChosenParts<W> = {
-  [R in keyof W]: W[R] extends PartWant<infer K> ? Chosen<K> : undefined;
+  [R in keyof W]: ChosenFor<W[R]>;
 };
+
+/** The chosen part of one want (distributive: a `want | undefined` gives `Chosen | undefined`). */
+type ChosenFor<T> = T extends PartWant<infer K> ? Chosen<K> : undefined;
 
 /**
  * Chooses a run's parts at once, by role (the role names them in `--opt
