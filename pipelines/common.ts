@@ -22,6 +22,7 @@ import {
   readCheckpoint,
   registerOpaqueLayer,
   type RunContext,
+  type Schedule,
   type SpeedUp,
   type Stage,
   stage,
@@ -109,6 +110,28 @@ export const trainFlags = {
     help: "epochs to train the model first when no --path is given",
   },
 } satisfies FlagDefs;
+
+/**
+ * A training stage's recipe but its epochs, from the `--batch_size`, `--lr`,
+ * `--momentum`, `--weight_decay` ({@link trainFlags}) and `--seed` flags:
+ * SGD with momentum and weight decay on the lr `schedule`.
+ *
+ * @example
+ * ```ts
+ * finetune({ ...sgdRecipe(f, { kind: "cosine" }), epochs: f.epochs });
+ * ```
+ */
+export function sgdRecipe(
+  f: { batch_size: number; lr: number; momentum: number; weight_decay: number; seed: number },
+  schedule: Schedule,
+): Omit<FitSpec, "epochs"> {
+  return {
+    batchSize: f.batch_size,
+    optimizer: { kind: "sgd", lr: f.lr, momentum: f.momentum, weightDecay: f.weight_decay },
+    schedule,
+    seed: f.seed,
+  };
+}
 
 /** --pad: zero-padding of the images per side, 28 -> 32 for the VGGs, which need 32x32. */
 export const padFlag = {

@@ -1,13 +1,10 @@
 /**
- * ReLUPruner: keep only a budget of ReLU elements (each removed ReLU becomes
- * the identity), chosen by Taylor importance while the student is distilled
- * from its teacher, the budget tightening on a progressive schedule (the
- * `relu_taylor/progressive` training callback). Target: activations; any
- * activations scorer and pruner fit (`--scorer`, `--pruner`).
- *
- * With no flags: trains a small ResNet-18 teacher on the embedded MNIST
- * digits, then distils a CustomResNet-18 student (width 1/8) down to 10% of
- * its ReLUs, and evaluates both.
+ * ReLUPruner: keep a budget of ReLU elements (the others become identities),
+ * chosen by Taylor importance while the student is distilled from its teacher,
+ * the budget tightening on a progressive schedule (the `relu_taylor/progressive`
+ * callback). Target: activations; any activations scorer and pruner fit. With no
+ * flags: trains a small ResNet-18 teacher on the embedded MNIST digits, distils a
+ * CustomResNet-18 student (width 1/8) down to 10% of its ReLUs, evaluates both.
  *
  * @example
  * ```sh
@@ -22,23 +19,24 @@ import {
   activationMaskLayers,
   checkBudget,
   checkLayers,
+  chooseParts,
+  churnAtBudget,
   control,
   distill,
   evaluate,
-  type Evaluation,
+  evaluation,
   finetune,
   type FlagDefs,
   inheritWeights,
+  type LayerPruneRow,
   load,
-  PartChooser,
   type PipelineSpec,
-  progressive,
   type PruneUpdateRow,
+  recordReluTable,
   reluElements,
-  reluTable,
   runMain,
-  stage,
   weighted,
+  when,
 } from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
 import { modelNames as models } from "@shears/models";
@@ -53,34 +51,16 @@ export const reluTaylorFlags = {
   model_t: { type: "string", default: "resnet18", choices: models, help: "teacher architecture" },
   model_s: { type: "string", default: "custom_resnet18", choices: models, help: "student" },
   width: { ...common.widthFlag, default: 0.125, help: "width of built models (1: the paper's)" },
-  init: {
-    type: "string",
-    default: "scratch",
-    choices: ["scratch", "teacher"],
-    help: "student init",
-  },
+  init: { type: "string", default: "scratch", choices: ["scratch", "teacher"], help: "student's" },
   ...common.distillFlags,
   global_keep_ratio: { ...common.ratioFlag, default: 0.1, help: "fraction of ReLUs to keep" },
-  target_relus: {
-    type: "int",
-    min: 1,
-    help: "exact number of ReLUs to keep (instead of the ratio)",
-  },
+  target_relus: { type: "int", min: 1, help: "exact number of ReLUs to keep (not the ratio)" },
   scorer: { type: "string", default: "taylor", help: "activations scorer" },
   pruner: { type: "string", default: "global_topk", help: "activations pruner" },
   schedule: { type: "string", default: "progressive", help: "training callback that prunes" },
-  regularizer: {
-    type: "string",
-    default: "attention",
-    help: "the fine-tune's feature term, or none",
-  },
+  regularizer: { type: "string", default: "attention", help: "fine-tune's feature term, or none" },
   depth_bias: { type: "number", default: 0.2, min: 0, help: "depth bias of the layer weights" },
-  layer_norm: {
-    type: "string",
-    default: "none",
-    choices: ["none", "mean"],
-    help: "see the pruner",
-  },
+  layer_norm: { type: "string", default: "none", choices: ["none", "mean"], help: "pruner option" },
   monotone_masks: { type: "boolean", default: false, help: "masks only shrink (a pruner option)" },
   epochs: { type: "int", default: 6, min: 1, help: "distillation epochs E (the paper: 160)" },
   warmup: { type: "int", default: 1, min: 0, help: "epochs before pruning starts (the paper: 5)" },
@@ -92,137 +72,76 @@ export const reluTaylorFlags = {
   teacher_epochs: { type: "int", default: 3, min: 1, help: "epochs to train the teacher" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs, masks frozen" },
   at_layers: { type: "strings", default: AT_LAYERS, help: "layers of the attention transfer" },
-  resume: {
-    type: "string",
-    help: "a relu_taylor run dir: its checkpoint is the student, its flags the defaults",
-  },
+  resume: { type: "string", help: "run dir: its checkpoint as the student, its flags as defaults" },
 } satisfies FlagDefs;
-
-/** One mask update in report.json's `mask_updates`. */
-export type MaskUpdateRow = PruneUpdateRow;
 
 /** The relu_taylor pipeline. */
 export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
   name: "relu_taylor",
-  description:
-    "ReLUPruner: Taylor importance of single ReLUs, progressive removal to a ReLU budget, KD.",
+  description: "ReLUPruner: Taylor importance per ReLU, progressive removal to a ReLU budget, KD.",
   flags: reluTaylorFlags,
   plugins: [reluTaylor],
   takes: { target: "activations", flags: common.partFlags({ callbacks: "--schedule" }) },
   async build(f, ctx, ready) {
-    const alpha = common.kdAlpha(f);
-    const parts = new PartChooser(ctx.registry, f.opt);
-    const target = "activations";
-    const scorer = parts.choose("scorer", "scorers", f.scorer, {
-      target,
-      defaults: { depth_bias: f.depth_bias },
+    const alpha = common.kdAlpha(f), target = "activations";
+    const pruning = { layer_norm: f.layer_norm, monotone: f.monotone_masks };
+    const timing = { warmup: f.warmup, interval: f.mask_interval };
+    const { scorer, pruner, schedule, regularizer: reg } = chooseParts(ctx.registry, f.opt, {
+      scorer: { kind: "scorers", name: f.scorer, target, defaults: { depth_bias: f.depth_bias } },
+      pruner: { kind: "pruners", name: f.pruner, target, defaults: pruning },
+      schedule: { kind: "callbacks", name: f.schedule, defaults: timing },
+      regularizer: f.finetune_epochs && f.regularizer !== "none"
+        ? { kind: "regularizers", name: f.regularizer, defaults: { layers: f.at_layers } }
+        : undefined,
     });
-    const pruner = parts.choose("pruner", "pruners", f.pruner, {
-      target,
-      defaults: { layer_norm: f.layer_norm, monotone: f.monotone_masks },
-    });
-    const callback = parts.choose("schedule", "callbacks", f.schedule, {
-      defaults: { warmup: f.warmup, interval: f.mask_interval },
-    });
-    const reg = f.finetune_epochs && f.regularizer !== "none"
-      ? parts.choose("regularizer", "regularizers", f.regularizer, {
-        defaults: { layers: f.at_layers },
-      })
-      : undefined;
-    parts.done();
     await ready();
     const data = await common.dataShape(f);
     let student = f.resume
       ? (await common.resumed(f.resume, data)).model
       : common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
-    if (!activationMaskLayers(student).length) {
-      student = await common.transformed(
-        student,
-        ctx.registry.transform("relu_taylor/masked_relu"),
-      );
-    }
+    const masked = ctx.registry.transform("relu_taylor/masked_relu");
+    if (!activationMaskLayers(student).length) student = await common.transformed(student, masked);
     const teacher = await common.teacherFor(f, data);
     const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };
     const flag = f.target_relus ? "--target_relus" : "--global_keep_ratio";
     checkBudget(flag, budget, reluElements(student), "ReLUs");
-    const features = reg?.part.features?.layers(reg.options);
-    if (features) {
-      checkLayers("--at_layers", student, features.student, "the student");
-      checkLayers("--at_layers", teacher, features.teacher, "the teacher");
-    }
-    const sgd = {
-      kind: "sgd",
-      lr: f.lr,
-      momentum: f.momentum,
-      weightDecay: f.weight_decay,
-    } as const;
-    const train = { batchSize: f.batch_size, optimizer: sgd, seed: f.seed } as const;
-    const cosine = { ...train, schedule: { kind: "cosine" } } as const;
-    const ctl = control({ callback, scorer, pruner, budget, epochs: f.epochs });
+    const taps = reg?.part.features?.layers(reg.options) ?? { student: [], teacher: [] };
+    checkLayers("--at_layers", student, taps.student, "the student");
+    checkLayers("--at_layers", teacher, taps.teacher, "the teacher");
+    const cosine = common.sgdRecipe(f, { kind: "cosine" });
+    const kd = { gamma: f.gamma, temperature: f.temperature };
+    const ft = { ...cosine, ...kd, epochs: f.finetune_epochs, gamma: 0.5, alpha: 0.5 };
+    const regs = reg ? [weighted(reg, 1000)] : [];
+    const parts = `${scorer.name}, ${pruner.name}, ${schedule.name}`;
+    const ctl = control({ callback: schedule, scorer, pruner, budget, epochs: f.epochs });
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
       common.pretrain("teacher", () => !f.path_t, { ...cosine, epochs: f.teacher_epochs }),
       evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
-      stage("prepare", async (ctx, emit) => {
-        const t = await reluTable(ctx.model!);
-        Object.assign(ctx.report, { relus_before: t.kept, relu_layers_before: t.perLayer });
-        emit.log(`${t.kept} ReLUs; ${scorer.name}, ${pruner.name}, ${callback.name}`);
-      }),
+      recordReluTable("before", (t) => `${t.kept} ReLUs; ${parts}`),
       inheritWeights(() => f.init === "teacher" && !f.resume),
-      ctl.start,
-      progressive(
-        f.epochs,
-        (alpha ? distill : finetune)((ctx) => ({
-          ...cosine,
-          epochs: 1,
-          epochOffset: ctx.step.index,
-          totalEpochs: f.epochs,
-          alpha,
-          gamma: f.gamma,
-          temperature: f.temperature,
-          ...ctl.hooks(ctx),
-        })),
-      ),
-      ctl.finish,
-      ...(f.finetune_epochs > 0
-        ? [finetune({
-          ...cosine,
-          epochs: f.finetune_epochs,
-          gamma: 0.5,
-          alpha: 0.5,
-          temperature: f.temperature,
-          regularizers: reg ? [weighted(reg, 1000)] : [],
-        })]
-        : []),
+      ...ctl.train(alpha ? distill : finetune, { ...cosine, ...kd, alpha }),
+      ...when(f.finetune_epochs, finetune({ ...ft, regularizers: regs })),
       evaluate({ name: "student" }),
+      recordReluTable("after"),
     ];
   },
-  async summarize(ctx) {
-    const t = ctx.report.teacher as Evaluation, s = ctx.report.student as Evaluation;
-    const counts = await reluTable(ctx.model!);
-    Object.assign(ctx.report, {
-      relus_after: counts.kept,
-      teacher_accuracy: t.top1,
-      student_accuracy: s.top1,
-      relu_layers_after: counts.perLayer,
-    });
-    const before = ctx.report.relus_before as number, pct = common.pct;
-    const updates = (ctx.report.mask_updates ?? []) as MaskUpdateRow[];
-    const atTarget = updates.filter((u) => u.kept === counts.kept);
-    const churn = atTarget.reduce((a, u) => a + u.revived / u.kept, 0) /
-      Math.max(1, atTarget.length);
-    const rows = counts.perLayer.map((r) => [r.name, r.before, r.after]);
+  summarize(ctx) {
+    const t = evaluation(ctx, "teacher").top1, s = evaluation(ctx, "student").top1;
+    Object.assign(ctx.report, { teacher_accuracy: t, student_accuracy: s });
+    const [before, after] = [ctx.report.relus_before as number, ctx.report.relus_after as number];
+    const layers = ctx.report.relu_layers_after as LayerPruneRow[];
+    const c = churnAtBudget((ctx.report.mask_updates ?? []) as PruneUpdateRow[], after);
+    const rows = layers.map((r) => [r.name, r.before, r.after]), pct = common.pct, n = c.atBudget;
     return [
       "",
       ...common.table(["layer", "ReLUs", "kept"], rows, true),
       "",
-      `ReLUs            ${before} -> ${counts.kept} (${pct(counts.kept / before)} kept)`,
-      `mask updates     ${updates.length}` +
-      (atTarget.length
-        ? `; at the budget, ${pct(churn)} of the kept ReLUs change per update (${atTarget.length})`
-        : ""),
-      `teacher top-1    ${pct(t.top1)}`,
-      `student top-1    ${pct(s.top1)}`,
+      `ReLUs            ${before} -> ${after} (${pct(after / before)} kept)`,
+      `mask updates     ${c.updates}` +
+      (n ? `; at the budget, ${pct(c.churn)} of the kept ReLUs change per update (${n})` : ""),
+      `teacher top-1    ${pct(t)}`,
+      `student top-1    ${pct(s)}`,
     ];
   },
 };

@@ -3,8 +3,8 @@
  * tiny synthetic data and a ResNet at width 1/16; the saved student is
  * checked again by pipelines/validate.ts.
  */
-import { activationMaskLayers, loadModel } from "@shears/core";
-import { type MaskUpdateRow, reluTaylorPipeline } from "./relu_taylor.ts";
+import { activationMaskLayers, loadModel, type PruneUpdateRow } from "@shears/core";
+import { reluTaylorPipeline } from "./relu_taylor.ts";
 import { validate } from "./validate.ts";
 import { equal, ok } from "../tests/assert.ts";
 import { runInProcess, testBackend, withTempDir } from "./test_harness.ts";
@@ -39,7 +39,7 @@ interface Report {
   relus_after: number;
   teacher_accuracy: number;
   student_accuracy: number;
-  mask_updates: MaskUpdateRow[];
+  mask_updates: PruneUpdateRow[];
 }
 
 /** Runs the pipeline on `tiny` + `args` into `dir`/run; its report and final model. */

@@ -26,6 +26,7 @@ import {
   modelFlags,
   modelFrom,
   resumed,
+  sgdRecipe,
   trainFlags,
 } from "./common.ts";
 
@@ -74,11 +75,8 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
         epochs: f.epochs - done,
         epochOffset: done,
         totalEpochs: f.epochs,
-        batchSize: f.batch_size,
-        optimizer: { kind: "sgd", lr: f.lr, momentum: f.momentum, weightDecay: f.weight_decay },
-        schedule: m,
+        ...sgdRecipe(f, m),
         augment: f.augment,
-        seed: f.seed,
       }),
       evaluate({ name: "model" }),
     ];

@@ -3,8 +3,10 @@
  * scorer session and pruner are bound into a {@link PruneDriver}, a
  * registered {@link Callback} (e.g. `relu_taylor/progressive`) is started
  * with it, and the training stages in between feed the session and call
- * the callback on every batch. Each prune the callback asks for is recorded
- * in `ctx.report[record]` as `{batch, epoch, keep_ratio, kept, revived}`.
+ * the callback on every batch ({@link Control.train} makes that training:
+ * one epoch per progressive step). Each prune the callback asks for is
+ * recorded in `ctx.report[record]` as `{batch, epoch, keep_ratio, kept,
+ * revived}`; {@link churnAtBudget} sums those rows up.
  *
  * @example
  * ```ts
@@ -12,6 +14,7 @@
  *   scorer: { name: "relu_taylor/taylor" }, pruner: { name: "relu_taylor/global_topk" },
  *   budget: { keepRatio: 0.1 }, epochs: 6 });
  * pipeline(load(...), c.start, progressive(6, distill((ctx) => ({ ...cfg, ...c.hooks(ctx) }))), c.finish);
+ * pipeline(load(...), ...c.train(distill, cfg)); // the same
  * ```
  * @module
  */
@@ -23,7 +26,8 @@ import type {
   TrainCallback,
 } from "../plugin.ts";
 import type { PartRef } from "../parts.ts";
-import { type Emit, type RunContext, type Stage, stage } from "../pipeline.ts";
+import { type Emit, progressive, type RunContext, type Stage, stage } from "../pipeline.ts";
+import type { FitSpec } from "./fit.ts";
 
 /** The parts, options and budget of a {@link control}. */
 export interface ControlSpec {
@@ -51,6 +55,36 @@ export interface PruneUpdateRow {
   revived: number;
 }
 
+/** The prunes and their churn at the budget, as {@link churnAtBudget} gives them. */
+export interface BudgetChurn {
+  /** All prunes. */
+  updates: number;
+  /** Prunes that kept the final count (the budget reached). */
+  atBudget: number;
+  /** Mean share of the kept units each of them revived (0 when none). */
+  churn: number;
+}
+
+/**
+ * How many prunes `rows` holds, how many of them kept `kept` units (the
+ * count at the budget), and the mean share of those units each of these
+ * brought back: how much the kept set still moves once the budget is reached.
+ *
+ * @example
+ * ```ts
+ * churnAtBudget([{ kept: 10, revived: 5 }, { kept: 4, revived: 1 }, { kept: 4, revived: 0 }], 4);
+ * // { updates: 3, atBudget: 2, churn: 0.125 }
+ * ```
+ */
+export function churnAtBudget(
+  rows: Pick<PruneUpdateRow, "kept" | "revived">[],
+  kept: number,
+): BudgetChurn {
+  const at = rows.filter((u) => u.kept === kept);
+  const churn = at.reduce((a, u) => a + u.revived / u.kept, 0) / Math.max(1, at.length);
+  return { updates: rows.length, atBudget: at.length, churn };
+}
+
 /** The stages and training hooks of a {@link control}. */
 export interface Control {
   /** Starts the scorer session and the callback (after the model is loaded). */
@@ -59,6 +93,13 @@ export interface Control {
   hooks(ctx: RunContext): { sessions: ScoreSession[]; callbacks: TrainCallback[] };
   /** Lets the callback finish (e.g. final masks), then frees the session. */
   finish: Stage;
+  /**
+   * The whole training the callback rides along: `start`, then `epochs`
+   * one-epoch runs of the training stage `fit` makes (e.g. distill or
+   * finetune; `cfg` with the epoch's position and the `hooks`) under
+   * {@link progressive}, then `finish`.
+   */
+  train(fit: (spec: (ctx: RunContext) => FitSpec) => Stage, cfg: Omit<FitSpec, "epochs">): Stage[];
 }
 
 interface Live {
@@ -80,7 +121,7 @@ export function control(spec: ControlSpec): Control {
     }
     return l;
   };
-  return {
+  const c: Control = {
     start: stage("start " + spec.callback.name, (ctx, e) => {
       emit = e;
       const session = ctx.registry.scorer(spec.scorer.name).start(ctx, spec.scorer.options ?? {});
@@ -134,5 +175,20 @@ export function control(spec: ControlSpec): Control {
         ctx.state.delete(key);
       }
     }),
+    train: (fit, cfg) => [
+      c.start,
+      progressive(
+        spec.epochs,
+        fit((ctx) => ({
+          ...cfg,
+          epochs: 1,
+          epochOffset: ctx.step.index,
+          totalEpochs: spec.epochs,
+          ...c.hooks(ctx),
+        })),
+      ),
+      c.finish,
+    ],
   };
+  return c;
 }

@@ -5,7 +5,8 @@
  * its bytes on disk and its median inference latency, either as it is or as
  * deployed (core's inferenceModel: BN folded, ReLUs fused). A deployed model
  * can be kept for {@link compareDeployed}, which times two deployed models
- * side by side at the end of a run.
+ * side by side at the end of a run. {@link recordReluTable} records the
+ * active ReLUs of a model per layer (e.g. before and after ReLU pruning).
  * @module
  */
 import type { tf } from "../tf.ts";
@@ -20,6 +21,8 @@ import {
 } from "../metrics.ts";
 import { inferenceModel } from "../deploy.ts";
 import { saveModel } from "../io.ts";
+import { reluTable } from "../units.ts";
+import type { PruneResult } from "../plugin.ts";
 
 /** What to evaluate and how. */
 export interface EvaluateSpec {
@@ -129,6 +132,27 @@ export function evaluate(spec: EvaluateSpec = {}): Stage {
         `${ev.params} params, ${ev.macs} MACs, ${ev.relus_active}/${ev.relus} ReLUs`;
     if (line) emit.log(line);
     ctx.report[name] = ev;
+  });
+}
+
+/**
+ * Records core's {@link reluTable} of ctx.model: its active ReLUs as
+ * `ctx.report["relus_" + when]` and the per-layer rows (`before`: elements,
+ * `after`: active) as `ctx.report["relu_layers_" + when]`; `log` makes the
+ * stage's log line from the table.
+ *
+ * @example
+ * ```ts
+ * recordReluTable("before", (t) => `${t.kept} ReLUs`); // relus_before, relu_layers_before
+ * recordReluTable("after"); // relus_after, relu_layers_after
+ * ```
+ */
+export function recordReluTable(when: string, log?: (t: PruneResult) => string): Stage {
+  return stage(`relus ${when}`, async (ctx, emit) => {
+    if (!ctx.model) throw new Error("recordReluTable needs a model");
+    const t = await reluTable(ctx.model);
+    Object.assign(ctx.report, { [`relus_${when}`]: t.kept, [`relu_layers_${when}`]: t.perLayer });
+    if (log) emit.log(log(t));
   });
 }
 

@@ -17,9 +17,17 @@ export {
   type EvaluateSpec,
   type Evaluation,
   evaluation,
+  recordReluTable,
   type SpeedUp,
 } from "./evaluate.ts";
-export { type Control, control, type ControlSpec, type PruneUpdateRow } from "./control.ts";
+export {
+  type BudgetChurn,
+  churnAtBudget,
+  type Control,
+  control,
+  type ControlSpec,
+  type PruneUpdateRow,
+} from "./control.ts";
 export {
   cloneModel,
   copyMatchingWeights,
