@@ -41,3 +41,14 @@ export {
   untilBudget,
   type UntilSpec,
 } from "./until.ts";
+export {
+  beforeAfterPrune,
+  type BeforeAfterPruneSpec,
+  beforeAfterTable,
+  measuredIterations,
+  type MeasuredIterationsSpec,
+  type MeasuredLoopSpec,
+  type MeasuredRow,
+  measuredTable,
+  type StepRow,
+} from "./measured.ts";
