@@ -28,7 +28,7 @@ export interface MeasuredLoopSpec {
   name: string;
   /** Iterations; with `macs`, at most this many. */
   iterations?: number;
-  /** A MAC target given the MACs before the prune (e.g. core's speed-up flags), or none. */
+  /** A MAC target given the MACs before the prune (e.g. `--speed_up`'s), or none. */
   macs?: (base: (ctx: RunContext) => number) => MacGoal | undefined;
   /** Batch of the deployed latency. */
   latencyBatch: number;
