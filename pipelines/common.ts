@@ -11,12 +11,12 @@
 import {
   buildChannelGraph,
   checkModelShape,
-  countMacs,
   type FitSpec,
   type FlagDef,
   type FlagDefs,
   load,
   loadModel,
+  type MacGoal,
   type Options,
   type PartKind,
   readCheckpoint,
@@ -49,6 +49,21 @@ export const dataFlags = {
   limit_train: { type: "int", min: 1, help: "use at most this many training examples" },
   limit_test: { type: "int", min: 1, help: "use at most this many test examples" },
 } satisfies FlagDefs;
+
+/**
+ * --speed_up: prune channels until the MACs fall by this factor (> 1).
+ *
+ * @example
+ * ```ts
+ * const flags = { speed_up: { ...speedUpFlag, excludes: ["iterations"] } } satisfies FlagDefs;
+ * ```
+ */
+export const speedUpFlag = {
+  type: "number",
+  min: 1,
+  minExclusive: true,
+  help: "channels: prune until the MACs fall by this factor",
+} satisfies FlagDef;
 
 /** A fraction of units to keep, in (0, 1]; set `default` and `help`. */
 export const ratioFlag = {
@@ -357,34 +372,22 @@ export async function resumed(
 }
 
 /**
- * Checks, after the pruning, whether a MAC target (`--speed_up`,
- * `--target_macs`) was reached: records `target_reached` in the report
- * and, when it was not, logs a one-line warning saying how far it got. The
- * run still completes. `goal(ctx)` is undefined when no target was set.
+ * The MAC target of `--speed_up X` (at most 1/X of the MACs before the
+ * prune, `base`) or `--target_macs N` (at most N), for core's
+ * iterateToBudget; undefined when neither flag was given.
  *
  * @example
  * ```ts
- * const base = (ctx: RunContext) => (ctx.report.before as { macs: number }).macs;
- * macTarget((ctx) => f.speed_up && { flag: "--speed_up", base: base(ctx), goal: base(ctx) / f.speed_up });
+ * iterateToBudget({ name, stages, macs: macGoal(f, (ctx) => evaluation(ctx, "before").macs) });
  * ```
  */
-export function macTarget(
-  goal: (ctx: RunContext) => { flag: string; base: number; goal: number } | undefined | 0 | false,
-): Stage {
-  return stage("target", (ctx, emit) => {
-    const g = goal(ctx);
-    if (!g) return;
-    const macs = countMacs(ctx.model!);
-    const reached = macs <= g.goal;
-    ctx.report.target_reached = reached;
-    if (!reached) {
-      emit.log(
-        `${g.flag} not reached: the pruning stopped at x${(g.base / macs).toFixed(2)} fewer ` +
-          `MACs (${g.base} -> ${macs}; the target needs <= ${Math.floor(g.goal)})`,
-        "warn",
-      );
-    }
-  });
+export function macGoal(
+  f: { speed_up?: number; target_macs?: number },
+  base: (ctx: RunContext) => number,
+): MacGoal | undefined {
+  const { speed_up: x, target_macs: n } = f;
+  if (x) return { flag: `--speed_up ${x}`, base, goal: (b) => b / x };
+  if (n) return { flag: `--target_macs ${n}`, base, goal: () => n };
 }
 
 /**
@@ -629,7 +632,7 @@ export function start(
   ];
 }
 
-/** What {@link reduction} compares: a model's numbers (an `evaluate` with deployed latency). */
+/** What {@link reportReduction} compares: a model's numbers (an `evaluate` with deployed latency). */
 export interface Measured {
   params: number;
   macs: number;
@@ -637,7 +640,7 @@ export interface Measured {
   latency_ms: number;
 }
 
-/** The after / before ratios {@link reduction} reports (report.json `ratios`). */
+/** The after / before ratios {@link reportReduction} reports (report.json `ratios`). */
 export interface Ratios {
   /** Share of the units left (only with `units`). */
   [unit: string]: number;
@@ -651,21 +654,23 @@ export interface Ratios {
 }
 
 /**
- * How much smaller and faster a pruned model is than its original: the
- * ratios (units left as a share when `units` = [name, before, after]), and
- * two summary lines.
+ * How much smaller and faster a pruned model is than its original, into
+ * the report: `ratios` (units left as a share when `units` = [name, before,
+ * after]; the speed-up is core's compareDeployed `speed_up` when the run
+ * measured one), `top1_before` and `top1_after`; returns two summary lines.
  *
  * @example
  * ```ts
- * const { ratios, lines } = reduction(first, last, ctx.report.speed_up as SpeedUp, ["filters", 344, 134]);
+ * const lines = reportReduction(ctx, rows[0], rows.at(-1)!, ["filters", 344, 134]);
  * ```
  */
-export function reduction(
+export function reportReduction(
+  ctx: RunContext,
   before: Measured,
   after: Measured,
-  side?: SpeedUp,
   units?: [string, number, number],
-): { ratios: Ratios; lines: string[] } {
+): string[] {
+  const side = ctx.report.speed_up as SpeedUp | undefined;
   const ratio = (a: number, b: number) => (b ? a / b : NaN);
   const ratios: Ratios = {
     ...(units ? { [units[0]]: ratio(units[2], units[1]) } : {}),
@@ -675,17 +680,15 @@ export function reduction(
     mac_reduction: ratio(before.macs, after.macs),
     speed_up: side?.speed_up ?? ratio(before.latency_ms, after.latency_ms),
   };
+  Object.assign(ctx.report, { ratios, top1_before: before.top1, top1_after: after.top1 });
   const ms = [side?.base_ms ?? before.latency_ms, side?.pruned_ms ?? after.latency_ms];
   const share = units ? `${units[0]} ${pct(ratios[units[0]])} of the original, ` : "";
-  return {
-    ratios,
-    lines: [
-      `${share}params ${pct(ratios.params)}, MACs ${pct(ratios.macs)} ` +
-      `(x${ratios.mac_reduction.toFixed(2)} fewer)`,
-      `top-1 ${pct(before.top1)} -> ${pct(after.top1)}; latency ${ms[0].toFixed(2)} -> ` +
-      `${ms[1].toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up` +
-      `${side ? ", side by side" : ""}; ` +
-      `x${(ratios.speed_up / ratios.mac_reduction).toFixed(2)} of the MAC reduction)`,
-    ],
-  };
+  return [
+    `${share}params ${pct(ratios.params)}, MACs ${pct(ratios.macs)} ` +
+    `(x${ratios.mac_reduction.toFixed(2)} fewer)`,
+    `top-1 ${pct(before.top1)} -> ${pct(after.top1)}; latency ${ms[0].toFixed(2)} -> ` +
+    `${ms[1].toFixed(2)} ms (x${ratios.speed_up.toFixed(2)} speed-up` +
+    `${side ? ", side by side" : ""}; ` +
+    `x${(ratios.speed_up / ratios.mac_reduction).toFixed(2)} of the MAC reduction)`,
+  ];
 }

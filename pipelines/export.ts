@@ -33,12 +33,8 @@ import {
   UsageError,
 } from "@shears/core";
 import { dirname, join } from "node:path";
-import reluTaylor from "@shears/relu_taylor";
-import magnitude from "@shears/magnitude";
-import filterTaylor from "@shears/filter_taylor";
-import rni from "@shears/rni";
-import intraFusion from "@shears/intra_fusion";
 import { dataFlags, dataFrom, dataShape, padFlag, savedModelFor } from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 /** Flags of the export pipeline. */
 export const exportPipelineFlags = {
@@ -73,7 +69,7 @@ export const exportPipeline: PipelineSpec<typeof exportPipelineFlags> = {
     "Export a saved model in stock tfjs layers (optionally quantized), checked without Shears.",
   flags: exportPipelineFlags,
   // every shipped plugin: their layer classes (SigmoidBatchNorm, ...) load and have export forms
-  plugins: [reluTaylor, magnitude, filterTaylor, rni, intraFusion],
+  plugins: shippedPlugins,
   saveModel: false,
   build: async (f, _ctx, ready) => {
     if (!f.path) throw new UsageError("--path is required: the saved model directory to export");

@@ -1,15 +1,13 @@
 /**
- * Prune my model: any saved tfjs LayersModel (`--path`) or zoo model, on any
- * dataset, with any scorer and pruner by registry name (the five methods'
- * parts and `--plugin` ones), to a budget: `--keep_ratio` of the target's
- * units (weights, channels or ReLU elements: the scorer's target), or for
- * channels `--target_macs` / `--speed_up` (remove `--step` of the channels
- * per iteration until the MACs are that low). Optionally in `--iterations`
- * steps, each followed by `--finetune_epochs` of fine-tuning, distilled from
- * the unpruned model with `--distill kd`. `--transform` rewrites the model
- * first (e.g. `relu_taylor/masked_relu` makes its ReLUs prunable). Writes
- * the usual report (before / after: top-1, params, MACs, ReLUs, bytes,
- * deployed latency; a row per iteration), iterations.svg and the model.
+ * Prune my model: a saved tfjs LayersModel (`--path`) or a zoo model, on any dataset, with any
+ * scorer and pruner by registry name (the five methods' parts and `--plugin` ones), to a budget:
+ * `--keep_ratio` of the scorer's target units (weights, channels or ReLU elements), or for
+ * channels `--target_macs` / `--speed_up` (remove `--step` of the channels per step until the MACs
+ * are that low); in `--iterations` steps, each followed by `--finetune_epochs` of fine-tuning
+ * (distilled from the unpruned model with `--distill kd`). `--transform` rewrites the model first
+ * (e.g. `relu_taylor/masked_relu` makes its ReLUs prunable). Writes the usual report (before /
+ * after: top-1, params, MACs, ReLUs, bytes, deployed latency; a row per step), iterations.svg and
+ * the model.
  *
  * @example
  * ```sh
@@ -21,35 +19,29 @@
  */
 import {
   activationMaskLayers,
-  chart,
-  compareDeployed,
+  beforeAfterPrune,
+  beforeAfterTable,
   distill,
-  evaluate,
   type Evaluation,
+  evaluation,
   finetune,
   type FlagDefs,
-  iterate,
+  lastPruning,
   mask,
   PartChooser,
   type PipelineSpec,
   prunableGroups,
-  type PruneRecord,
-  record,
   reportRows,
   type RunContext,
   runMain,
   score,
-  type SpeedUp,
+  type StepRow,
   teacherFromModel,
-  untilBudget,
   UsageError,
+  when,
 } from "@shears/core";
-import reluTaylor from "@shears/relu_taylor";
-import magnitude from "@shears/magnitude";
-import filterTaylor from "@shears/filter_taylor";
-import rni from "@shears/rni";
-import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 const PRUNERS = {
   weights: "magnitude/global",
@@ -57,6 +49,7 @@ const PRUNERS = {
   activations: "relu_taylor/global_topk",
 };
 
+const GROUPS = ["all", "conv", "scored"];
 const model: common.ModelFlagDefs = common.modelFlags("lenet5");
 
 /** Flags of prune.ts. */
@@ -65,208 +58,90 @@ export const pruneFlags = {
   ...common.dataFlags,
   ...common.channelFlags,
   scorer: { type: "string", default: "magnitude/abs", help: "scorer; its target is pruned" },
-  pruner: {
-    type: "string",
-    help: "pruner (default: magnitude/global, filter_taylor/global_lowest, ...)",
-  },
+  pruner: { type: "string", help: "pruner (default by target: magnitude/global, ...)" },
   transform: { type: "strings", default: [], help: "transforms applied to the model first" },
   keep_ratio: { ...common.ratioFlag, default: 0.5, help: "fraction of the units to keep" },
   target_macs: { type: "int", min: 1, help: "channels: prune to at most this many MACs" },
-  speed_up: {
-    type: "number",
-    min: 1,
-    minExclusive: true,
-    help: "channels: prune MACs by this factor",
-  },
-  step: {
-    ...common.ratioFlag,
-    default: 0.05,
-    maxExclusive: true,
-    help: "channels cut per step (MACs)",
-  },
-  groups: {
-    type: "string",
-    default: "all",
-    choices: ["all", "conv", "scored"],
-    help: "channel groups",
-  },
-  iterations: {
-    type: "int",
-    default: 1,
-    min: 1,
-    help: "steps to the budget (MAC targets: at most)",
-  },
+  speed_up: { ...common.speedUpFlag, excludes: ["target_macs"] },
+  step: { ...common.ratioFlag, default: 0.05, maxExclusive: true, help: "channels cut per step" },
+  groups: { type: "string", default: "all", choices: GROUPS, help: "channel groups to cut" },
+  iterations: { type: "int", default: 1, min: 1, help: "steps (MAC targets: at most)" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs after each step" },
   ...common.distillFlags,
-  distill: {
-    ...common.distillFlags.distill,
-    default: "none",
-    help: "distil from the unpruned model",
-  },
+  distill: { ...common.distillFlags.distill, default: "none", help: "KD from the unpruned model" },
   lr: { ...common.trainFlags.lr, default: 0.01, help: "fine-tuning SGD lr (momentum 0.9)" },
   batch_size: common.trainFlags.batch_size,
   pretrain_epochs: common.trainFlags.pretrain_epochs,
   latency_batch: { type: "int", default: 32, min: 1, help: "batch of the deployed latency" },
 } satisfies FlagDefs;
 
-/** One pruning step, as report.json `iterations` holds it. */
-export interface PruneStepRow {
-  iteration: number;
-  kept: number;
-  total: number;
-  top1: number;
-  params: number;
-  nonzero_params: number;
-  macs: number;
-  relus_active: number;
-}
-
-const rowsOf = (ctx: RunContext) => reportRows<PruneStepRow>(ctx, "iterations");
-
 /** The prune pipeline. */
 export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
   name: "prune",
   description: "Prune any model with any scorer and pruner to a budget; fine-tune, distil, report.",
   flags: pruneFlags,
-  plugins: [reluTaylor, magnitude, filterTaylor, rni, intraFusion],
+  plugins: shippedPlugins,
   takes: { target: "any", flags: common.partFlags({ transforms: "--transform" }) },
   async build(f, ctx, ready) {
-    const alpha = f.distill === "none" ? 0 : common.kdAlpha(f);
+    const alpha = common.kdAlpha(f);
     const parts = new PartChooser(ctx.registry, f.opt);
     const scorer = parts.choose("scorer", "scorers", f.scorer);
-    const target = scorer.part.target;
+    const target = scorer.part.target, channels = target === "channels";
     const pruner = parts.choose("pruner", "pruners", f.pruner ?? PRUNERS[target], { target });
     const transforms = f.transform.map((name, i) =>
       parts.choose(`transform${i}`, "transforms", name, { flag: "--transform" })
     );
     parts.done();
     const macs = f.target_macs !== undefined || f.speed_up !== undefined;
-    if (macs && target !== "channels") {
-      throw new UsageError(
-        `--target_macs and --speed_up cut channels; ${scorer.name} scores ${target}`,
-      );
-    }
-    if (f.target_macs && f.speed_up) {
-      throw new UsageError("pass --target_macs or --speed_up, not both");
-    }
+    const cuts = `--target_macs and --speed_up cut channels; ${scorer.name} scores ${target}`;
+    if (macs && !channels) throw new UsageError(cuts);
     await ready();
     let m = await common.modelFrom(f)(await common.dataShape(f));
-    const pinned = target === "channels" ? common.channelPreflight(m, f) : [];
+    const pinned = channels ? common.channelPreflight(m, f) : [];
     for (const t of transforms) m = await common.transformed(m, t.part, t.options);
-    if (target === "activations" && !activationMaskLayers(m).length) {
-      throw new UsageError(
-        `${scorer.name} scores activations; the model has no MaskedReLU (--transform relu_taylor/masked_relu)`,
-      );
-    }
     const kind = f.groups === "conv" ? "conv" : "all";
-    if (target === "channels" && !prunableGroups(m, kind).length) {
-      throw new UsageError(`the model has no prunable ${f.groups} channel groups`);
-    }
+    const none = target === "activations" && !activationMaskLayers(m).length
+      ? `${scorer.name} scores activations; the model has no MaskedReLU (--transform relu_taylor/masked_relu)`
+      : channels && !prunableGroups(m, kind).length &&
+        `the model has no prunable ${f.groups} channel groups`;
+    if (none) throw new UsageError(none);
     const steps = macs && f.iterations === 1 ? 100 : f.iterations;
     // masks are rebuilt over all units (a ratio of the whole); a structural cut is of what is left
-    const keepRatio = (i: number) =>
-      macs ? 1 - f.step : f.keep_ratio ** (target === "channels" ? 1 / steps : (i + 1) / steps);
-    const goal = (ctx: RunContext) =>
-      f.target_macs ?? (ctx.report.before as Evaluation).macs / f.speed_up!;
-    const until = untilBudget({ iterations: steps, maxMacs: macs ? goal : undefined });
-    const groups = target === "channels" && f.groups !== "scored"
-      ? (ctx: RunContext) => prunableGroups(ctx.model!, kind).map((g) => g.id)
-      : undefined;
+    const budget = (ctx: RunContext) => ({
+      keepRatio: macs ? 1 - f.step : f.keep_ratio ** ((channels ? 1 : ctx.step.index + 1) / steps),
+    });
+    const groups = channels && f.groups !== "scored" ? kind : undefined;
+    const kd = { alpha, gamma: alpha ? f.gamma : 1, temperature: f.temperature, seed: f.seed };
     const sgd = { kind: "sgd", lr: f.lr, momentum: 0.9 } as const;
-    const measured = { bytes: true, latency: "deployed", latencyBatch: f.latency_batch } as const;
+    const tune = { ...kd, batchSize: f.batch_size, optimizer: sgd, epochs: f.finetune_epochs };
+    const tuned = f.finetune_epochs ? `${f.finetune_epochs} fine-tune epochs per step` : "";
     return [
       ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       ...pinned,
       teacherFromModel(() => alpha > 0),
-      evaluate({ name: "before", ...measured, keepDeployed: () => "base" }),
-      iterate({
+      ...beforeAfterPrune({
         name: "prune steps",
-        until,
-        total: () => steps,
+        iterations: steps,
+        macs: (base) => common.macGoal(f, base),
+        latencyBatch: f.latency_batch,
+        units: target,
         stages: [
           score({ scorer, batchSize: f.batch_size, groups }),
-          mask({
-            pruner,
-            scores: scorer.name,
-            budget: (ctx) => ({ keepRatio: keepRatio(ctx.step.index) }),
-          }),
-          ...(f.finetune_epochs
-            ? [(alpha ? distill : finetune)({
-              batchSize: f.batch_size,
-              optimizer: sgd,
-              epochs: f.finetune_epochs,
-              alpha,
-              gamma: alpha ? f.gamma : 1,
-              temperature: f.temperature,
-              seed: f.seed,
-            })]
-            : []),
-          evaluate({ name: "step" }),
-          record<PruneStepRow>({
-            key: "iterations",
-            row: (ctx) => {
-              const { kept, total } = (ctx.report.pruning as PruneRecord[]).at(-1)!;
-              const { top1, params, nonzero_params, macs, relus_active } = ctx.report
-                .step as Evaluation;
-              const iteration = ctx.step.index + 1;
-              return { iteration, kept, total, top1, params, nonzero_params, macs, relus_active };
-            },
-            log: (r) =>
-              `step ${r.iteration}: kept ${r.kept} of ${r.total} ${target}, top-1 ${
-                common.pct(r.top1)
-              }`,
-          }),
+          mask({ pruner, scores: scorer.name, budget }),
+          ...when(f.finetune_epochs, (alpha ? distill : finetune)(tune)),
         ],
-      }),
-      common.macTarget((ctx, base = (ctx.report.before as Evaluation).macs) =>
-        macs && {
-          flag: f.speed_up ? `--speed_up ${f.speed_up}` : `--target_macs ${f.target_macs}`,
-          base,
-          goal: goal(ctx),
-        }
-      ),
-      evaluate({ name: "after", ...measured }),
-      compareDeployed({ base: "base", batchSize: f.latency_batch }),
-      chart<PruneStepRow>({
-        file: "iterations.svg",
-        rows: "iterations",
-        title: (ctx) => `${ctx.model!.name} on ${ctx.data!.name}: ${scorer.name} + ${pruner.name}`,
-        xLabel: "steps",
-        yLabel: "top-1",
-        lead: (ctx) =>
-          ({ iteration: 0, top1: (ctx.report.before as Evaluation).top1 }) as PruneStepRow,
-        lines: [{
-          name: f.finetune_epochs
-            ? `${f.finetune_epochs} fine-tune epochs per step`
-            : "no fine-tuning",
-          x: (r) => r.iteration,
-          y: (r) => r.top1,
-        }],
+        chart: { title: `${scorer.name} + ${pruner.name}`, line: tuned || "no fine-tuning" },
       }),
     ];
   },
   summarize(ctx, f) {
-    const b = ctx.report.before as Required<Evaluation>,
-      a = ctx.report.after as Required<Evaluation>;
-    const rows = rowsOf(ctx),
-      { ratios, lines } = common.reduction(b, a, ctx.report.speed_up as SpeedUp);
-    Object.assign(ctx.report, { ratios, top1_before: b.top1, top1_after: a.top1 });
-    const keys = [
-      "params",
-      "nonzero_params",
-      "macs",
-      "relus_active",
-      "bytes",
-      "latency_ms",
-    ] as const;
+    const [b, a] = ["before", "after"].map((n) => evaluation(ctx, n) as Required<Evaluation>);
+    const rows = reportRows<StepRow>(ctx, "iterations");
+    const kept = `kept ${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps`;
     return [
-      `${f.scorer} + ${(ctx.report.pruning as PruneRecord[])[0].pruner}: kept ` +
-      `${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps`,
-      ...common.table(["", "before", "after"], [
-        ["top-1", common.pct(b.top1), common.pct(a.top1)],
-        ...keys.map((k) => [k, +b[k].toFixed(2), +a[k].toFixed(2)]),
-      ], true),
-      ...lines,
+      `${f.scorer} + ${lastPruning(ctx).pruner}: ${kept}`,
+      ...common.table(...beforeAfterTable(ctx), true),
+      ...common.reportReduction(ctx, b, a),
     ];
   },
 };

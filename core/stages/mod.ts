@@ -42,4 +42,21 @@ export { scoreHistogram, type ScoreHistogramSpec, type ScoreSummary } from "./hi
 export { chart, type ChartLine, type ChartSpec, plot, type PlotSpec } from "./plot.ts";
 export { record, type RecordSpec, reportRows } from "./record.ts";
 export { type Grid, grid } from "./grid.ts";
-export { untilBudget, type UntilSpec } from "./until.ts";
+export {
+  type BudgetLoopSpec,
+  iterateToBudget,
+  type MacGoal,
+  untilBudget,
+  type UntilSpec,
+} from "./until.ts";
+export {
+  beforeAfterPrune,
+  type BeforeAfterPruneSpec,
+  beforeAfterTable,
+  measuredIterations,
+  type MeasuredIterationsSpec,
+  type MeasuredLoopSpec,
+  type MeasuredRow,
+  measuredTable,
+  type StepRow,
+} from "./measured.ts";

@@ -46,13 +46,14 @@ export interface ChartLine<R> {
 
 /** A line chart of a report's rows (see `record`): what {@link chart} draws. */
 export interface ChartSpec<R> {
-  /** File name under the run directory, e.g. "iterations.svg". */
-  file: string;
   /** Report key of the rows, e.g. "iterations". */
   rows: string;
+  /** File name under the run directory; default `<rows>.svg`, e.g. "iterations.svg". */
+  file?: string;
   title: (ctx: RunContext) => string;
   xLabel: string;
-  yLabel: string;
+  /** Default "top-1". */
+  yLabel?: string;
   lines: ChartLine<R>[];
   /** A row plotted before the recorded ones (e.g. the unpruned model, recorded elsewhere). */
   lead?: (ctx: RunContext) => R;
@@ -65,16 +66,15 @@ export interface ChartSpec<R> {
  *
  * @example
  * ```ts
- * chart<{ p: number; top1: number }>({
- *   file: "sweep.svg", rows: "sweep", title: () => "top-1 vs pruning ratio",
- *   xLabel: "pruned fraction", yLabel: "top-1",
+ * chart<{ p: number; top1: number }>({ // sweep.svg: top-1 against p
+ *   rows: "sweep", title: () => "top-1 vs pruning ratio", xLabel: "pruned fraction",
  *   lines: [{ name: "global", x: (r) => r.p, y: (r) => r.top1 }],
  * });
  * ```
  */
 export function chart<R>(spec: ChartSpec<R>): Stage {
   return plot({
-    file: spec.file,
+    file: spec.file ?? `${spec.rows}.svg`,
     svg: (ctx) => {
       const rows = [...(spec.lead ? [spec.lead(ctx)] : []), ...reportRows<R>(ctx, spec.rows)];
       const sets = spec.by
@@ -86,7 +86,7 @@ export function chart<R>(spec: ChartSpec<R>): Stage {
       return lineChartSVG({
         title: spec.title(ctx),
         xLabel: spec.xLabel,
-        yLabel: spec.yLabel,
+        yLabel: spec.yLabel ?? "top-1",
         series: sets.flatMap((s) =>
           spec.lines.map((l) => ({
             name: s.prefix + l.name,

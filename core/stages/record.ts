@@ -9,6 +9,7 @@
  * @module
  */
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
+import { type Evaluation, evaluation } from "./evaluate.ts";
 
 /**
  * The rows under `ctx.report[key]`, made an empty array when there are none.
@@ -32,7 +33,12 @@ export interface RecordSpec<R> {
    * The row's fields, from the context and the rows so far (`rows` does not
    * hold the new row yet; with `merge`, it holds the row being completed).
    */
-  row: (ctx: RunContext, rows: R[]) => Partial<R>;
+  row?: (ctx: RunContext, rows: R[]) => Partial<R>;
+  /**
+   * Numbers an `evaluate` stage recorded (its report entry, see `evaluation`) that the row
+   * takes under the same names, after `row`'s fields.
+   */
+  from?: { evaluation: string; fields: (keyof Evaluation & keyof R)[] };
   /**
    * Whether to add a new row (default) or merge the fields into the last
    * one (a new row when there is none), e.g. a measurement after a
@@ -53,9 +59,10 @@ export interface RecordSpec<R> {
  * @example
  * ```ts
  * evaluate({ name: "pruned" });
- * record<{ p: number; top1: number }>({
+ * record<{ p: number; top1: number; macs: number }>({
  *   key: "sweep",
- *   row: (ctx) => ({ p: ps[ctx.step.index], top1: (ctx.report.pruned as Evaluation).top1 }),
+ *   row: (ctx) => ({ p: ps[ctx.step.index] }),
+ *   from: { evaluation: "pruned", fields: ["top1", "macs"] },
  *   metrics: ["top1"],
  *   step: (_, ctx) => ctx.step.index,
  *   log: (r) => `p ${r.p}: top-1 ${r.top1}`,
@@ -66,7 +73,9 @@ export function record<R extends object>(spec: RecordSpec<R>): Stage {
   return stage(spec.name ?? "record", (ctx, emit) => {
     const rows = reportRows<R>(ctx, spec.key);
     const merge = typeof spec.merge === "function" ? spec.merge(ctx) : spec.merge;
-    const fields = spec.row(ctx, rows);
+    const ev = spec.from && evaluation(ctx, spec.from.evaluation);
+    const picked = ev ? Object.fromEntries(spec.from!.fields.map((k) => [k, ev[k]])) : {};
+    const fields = { ...spec.row?.(ctx, rows), ...picked } as Partial<R>;
     const row = merge && rows.length
       ? Object.assign(rows.at(-1)!, fields)
       : rows[rows.push(fields as R) - 1];

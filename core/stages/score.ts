@@ -15,14 +15,18 @@ import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { train } from "../train.ts";
 import { buildChannelGraph } from "../graph.ts";
 import { UsageError } from "../errors.ts";
+import { type GroupKind, prunableGroups } from "../units.ts";
 
 /** Which scorer, with what options, stored under which key. */
 export interface ScoreSpec {
   /** Registry name, e.g. "filter_taylor/taylor", or a chosen part (its options as defaults). */
   scorer: string | PartRef;
   options?: Options | ((ctx: RunContext) => Options);
-  /** `channels` scorers: the group ids to score (see the module doc); default: what the scorer gives. */
-  groups?: (ctx: RunContext) => string[];
+  /**
+   * `channels` scorers: the group ids to score (see the module doc), or a kind of group: the
+   * model's prunable groups of that kind as it is when scored; default: what the scorer gives.
+   */
+  groups?: GroupKind | ((ctx: RunContext) => string[]);
   /** Batch size of the gradient pass; default 64. */
   batchSize?: number;
   /** Overrides the scorer's own `batches`. */
@@ -96,13 +100,16 @@ export function checkChannelScores(
  * @example
  * ```ts
  * score({ scorer: "filter_taylor/taylor", batches: "epoch" });
+ * score({ scorer: "filter_taylor/l1", groups: "conv" }); // the conv filters left, each iteration
  * ```
  */
 export function score(spec: ScoreSpec): Stage {
   const ref = typeof spec.scorer === "string" ? { name: spec.scorer } : spec.scorer;
   return stage("score", async (ctx, emit, cancel) => {
     const scorer = ctx.registry.scorer(ref.name);
-    const groups = spec.groups?.(ctx);
+    const groups = typeof spec.groups === "string"
+      ? prunableGroups(ctx.model!, spec.groups).map((g) => g.id)
+      : spec.groups?.(ctx);
     const request: ScoreRequest = groups ? { groups } : {};
     const options = { ...ref.options, ...resolve(spec.options ?? {}, ctx) };
     const session = scorer.start(ctx, options, request);
