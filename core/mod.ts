@@ -41,3 +41,4 @@ export * from "./finite.ts";
 export * from "./flags.ts";
 export * from "./cli.ts";
 export * from "./plot.ts";
+export * from "./format.ts";

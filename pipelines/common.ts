@@ -19,6 +19,7 @@ import {
   type MacGoal,
   type Options,
   type PartKind,
+  pct,
   readCheckpoint,
   registerOpaqueLayer,
   type RunContext,
@@ -520,8 +521,8 @@ export async function teacherFor(
   return t;
 }
 
-/** A fraction as a percentage with two decimals: 0.1234 -> "12.34%". */
-export const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+/** A fraction as a percentage with two decimals: 0.1234 -> "12.34%" (core's). */
+export { pct };
 
 /**
  * Lines of a text table: the header, then the rows, each column right-aligned

@@ -15,6 +15,7 @@ import {
   type FlagDefs,
   load,
   multistepAt,
+  pct,
   type PipelineSpec,
   runMain,
 } from "@shears/core";
@@ -84,7 +85,7 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
   summarize(ctx) {
     const e = ctx.report.model as { top1: number; params: number };
     ctx.report.top1 = e.top1;
-    return [`test top-1: ${(e.top1 * 100).toFixed(2)}%`, `params: ${e.params}`];
+    return [`test top-1: ${pct(e.top1)}`, `params: ${e.params}`];
   },
 };
 

@@ -14,6 +14,7 @@ import {
   type Evaluation,
   type FlagDefs,
   load,
+  pct,
   type PipelineSpec,
   runMain,
   UsageError,
@@ -56,7 +57,7 @@ export const validate: PipelineSpec<typeof validateFlags> = {
     const e = ctx.report.model as Evaluation;
     Object.assign(ctx.report, { top1: e.top1, top5: e.top5, relus: e.relus_active });
     return [
-      `top-1: ${(e.top1 * 100).toFixed(2)}%  top-5: ${(e.top5 * 100).toFixed(2)}%`,
+      `top-1: ${pct(e.top1)}  top-5: ${pct(e.top5)}`,
       `params: ${e.params}`,
       `macs: ${e.macs}`,
       `relus: ${e.relus_active}`,

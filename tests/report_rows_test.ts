@@ -12,6 +12,7 @@ import {
   countMacs,
   evaluation,
   lastPruning,
+  pct,
   pipeline,
   record,
   reportRows,
@@ -141,4 +142,5 @@ Deno.test("when, evaluation, lastPruning: optional stages; the report's last num
   ctx.report.pruning = [{ kept: 1, total: 4 }, { kept: 2, total: 4 }];
   equal(evaluation(ctx, "pruned").top1, 0.5);
   equal(lastPruning(ctx).kept, 2);
+  equal(pct(0.1234), "12.34%");
 });

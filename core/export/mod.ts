@@ -21,6 +21,7 @@
  * ```
  * @module
  */
+import { pct } from "../format.ts";
 import { tf } from "../tf.ts";
 import type { Dataset } from "../data.ts";
 import { accuracy } from "../metrics.ts";
@@ -257,7 +258,7 @@ export async function exportModel(
       if (drop > maxDrop) {
         report.warnings.push(
           `the ${report.quantize} export's top-1 is ${drop.toFixed(2)} points below Shears' ` +
-            `(${(exported.top1 * 100).toFixed(2)}% vs ${(shears.top1 * 100).toFixed(2)}%), ` +
+            `(${pct(exported.top1)} vs ${pct(shears.top1)}), ` +
             `more than --max_drop ${maxDrop}`,
         );
       }

@@ -21,6 +21,7 @@ import {
 } from "../metrics.ts";
 import { inferenceModel } from "../deploy.ts";
 import { saveModel } from "../io.ts";
+import { pct } from "../format.ts";
 import { reluTable } from "../units.ts";
 import type { PruneResult } from "../plugin.ts";
 
@@ -127,8 +128,8 @@ export function evaluate(spec: EvaluateSpec = {}): Stage {
     const line = spec.log
       ? spec.log(ev, ctx)
       : spec.accuracyOnly
-      ? `${name}: top-1 ${(ev.top1 * 100).toFixed(2)}%`
-      : `${name}: top-1 ${(ev.top1 * 100).toFixed(2)}%, top-5 ${(ev.top5 * 100).toFixed(2)}%, ` +
+      ? `${name}: top-1 ${pct(ev.top1)}`
+      : `${name}: top-1 ${pct(ev.top1)}, top-5 ${pct(ev.top5)}, ` +
         `${ev.params} params, ${ev.macs} MACs, ${ev.relus_active}/${ev.relus} ReLUs`;
     if (line) emit.log(line);
     ctx.report[name] = ev;

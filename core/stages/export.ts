@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { pct } from "../format.ts";
 import type { tf } from "../tf.ts";
 import type { FlagDefs } from "../flags.ts";
 import { CancelledError, type RunContext, type Stage, stage } from "../pipeline.ts";
@@ -97,7 +98,7 @@ export function exportLines(r: ExportReport): string[] {
   ];
   if (r.top1) {
     lines.push(
-      `top-1: ${(r.top1.export * 100).toFixed(2)}% (Shears ${(r.top1.shears * 100).toFixed(2)}%, ` +
+      `top-1: ${pct(r.top1.export)} (Shears ${pct(r.top1.shears)}, ` +
         `drop ${r.top1.drop_points.toFixed(2)} points, ${r.top1.images} test images)`,
     );
   }

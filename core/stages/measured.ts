@@ -15,6 +15,7 @@
  * @module
  */
 import type { tf } from "../tf.ts";
+import { pct } from "../format.ts";
 import { type RunContext, type Stage, stage, when } from "../pipeline.ts";
 import { compareDeployed, evaluate, type Evaluation, evaluation } from "./evaluate.ts";
 import { lastPruning } from "./mask.ts";
@@ -272,6 +273,3 @@ export function beforeAfterTable(ctx: RunContext): [string[], (string | number)[
     ],
   ];
 }
-
-/** A fraction as a percentage with two decimals, as the log lines and tables show top-1. */
-const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
