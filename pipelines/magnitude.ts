@@ -42,7 +42,7 @@ import * as common from "./common.ts";
 
 const model: common.ModelFlagDefs = common.modelFlags("resnet20", 0.25);
 const P_PRUNE = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
-const UNIT = { element: "abs", kernel: "kernel_l1" } as Record<string, string>;
+const UNIT = { element: "magnitude/abs", kernel: "magnitude/kernel_l1" } as Record<string, string>;
 const unit = { type: "number", min: 0, max: 1 } as const;
 const TYPES = ["global", "gradient"];
 const some = (v: unknown) => ((v as number[]).length ? undefined : "needs at least one value");
@@ -98,15 +98,11 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   takes: { target: "weights", flags: common.partFlags() },
   async build(f, ctx, ready) {
     check(f);
-    const target = "weights", scorerName = f.scorer ?? `magnitude/${UNIT[f.granularity]}`;
+    const target = "weights", [include, p_bern] = [f.include, f.p_bern];
+    const names = [f.scorer ?? UNIT[f.granularity], f.pruner ?? `magnitude/${f.prune_type}`];
     const { scorer, pruner } = chooseParts(ctx.registry, f.opt, {
-      scorer: { kind: "scorers", name: scorerName, target, defaults: { include: f.include } },
-      pruner: {
-        kind: "pruners",
-        name: f.pruner ?? `magnitude/${f.prune_type}`,
-        target,
-        defaults: { p_bern: f.p_bern },
-      },
+      scorer: { kind: "scorers", name: names[0], target, defaults: { include } },
+      pruner: { kind: "pruners", name: names[1], target, defaults: { p_bern } },
     });
     // magnitude's pruners take p_prune; any other gets the budget 1 - p_prune
     const own = Object.hasOwn(pruner.part.options ?? {}, "p_prune");
@@ -118,7 +114,10 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     await ready();
     const m = await common.modelFrom(f)(await common.dataShape(f));
     const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
+    const pruned = (ctx: RunContext, { kept, total } = lastPruning(ctx)) =>
+      1 - kept / Math.max(1, total);
     const sgd = { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 } as const;
+    const tune = { batchSize: f.batch_size, optimizer: sgd, seed: f.seed, evalEach: false };
     return [
       ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       evaluate({ name: "dense", batchSize: 256 }),
@@ -132,42 +131,24 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
             budget: (ctx) => (own ? {} : { keepRatio: 1 - p(ctx) }),
             options: (ctx) => (own ? { p_prune: p(ctx) } : {}),
           }),
-          ...when(
-            f.finetune_epochs,
-            finetune({
-              epochs: f.finetune_epochs,
-              batchSize: f.batch_size,
-              optimizer: sgd,
-              seed: f.seed,
-              evalEach: false,
-            }),
-          ),
+          ...when(f.finetune_epochs, finetune({ ...tune, epochs: f.finetune_epochs })),
           evaluate({ name: "pruned", batchSize: 256 }),
           record<SweepPoint>({
             key: "sweep",
-            row: (ctx) => {
-              const { kept, total } = lastPruning(ctx), top1 = evaluation(ctx, "pruned").top1;
-              return {
-                p_prune: p(ctx),
-                p_bern: f.p_bern,
-                pruned_fraction: 1 - kept / Math.max(1, total),
-                top1,
-              };
-            },
+            row: (ctx) => ({ p_prune: p(ctx), p_bern: f.p_bern, pruned_fraction: pruned(ctx) }),
+            from: { evaluation: "pruned", fields: ["top1"] },
             metrics: ["pruned_fraction", "top1"],
             step: (_, ctx) => ctx.step.index,
           }),
         ],
       }),
       chart<SweepPoint>({
-        file: "sweep.svg",
         rows: "sweep",
         title: (ctx) =>
           `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
             common.pct(evaluation(ctx, "dense").top1)
           })`,
         xLabel: "pruned fraction of conv weights",
-        yLabel: "top-1",
         lines: [{ name: label(f), x: (p) => p.pruned_fraction, y: (p) => p.top1 }],
       }),
       // a gradient-pruned model saves as standard Conv2D layers
@@ -176,12 +157,11 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   },
   summarize(ctx, f) {
     const dense = ctx.report.top1_dense = evaluation(ctx, "dense").top1, pct = common.pct;
-    const rows = reportRows<SweepPoint>(ctx, "sweep").map((
-      p,
-    ) => [p.p_prune.toFixed(2), pct(p.pruned_fraction), pct(p.top1)]);
+    const rows = reportRows<SweepPoint>(ctx, "sweep");
+    const cells = rows.map((p) => [p.p_prune.toFixed(2), pct(p.pruned_fraction), pct(p.top1)]);
     return [
       `magnitude (${label(f)}): dense top-1 ${pct(dense)}`,
-      ...common.table(["p_prune", "pruning ratio", "top-1"], rows),
+      ...common.table(["p_prune", "pruning ratio", "top-1"], cells),
       ...(f.prune_type === "gradient" && !f.finetune_epochs
         ? ["(gradient pruning leaves the forward pass as it was: top-1 is the dense one)"]
         : []),
