@@ -160,7 +160,6 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
         rows: "results",
         title: () => "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
         xLabel: "sparsity",
-        yLabel: "top-1",
         by: (r) => `group ${r.group}`,
         lines: [
           { name: "default", x: (r) => r.sparsity, y: (r) => r.default_top1 },
