@@ -168,6 +168,22 @@ export interface RunRecord {
 }
 
 /**
+ * The run directory of `path`: `path` itself, or the directory above it when
+ * `path` is a run's `checkpoint/` (both are what `--resume` takes).
+ *
+ * @example
+ * ```ts
+ * runDirOf("runs/relu_taylor/x/checkpoint/"); // "runs/relu_taylor/x"
+ * runDirOf("runs/relu_taylor/x"); // "runs/relu_taylor/x"
+ * ```
+ */
+export function runDirOf(path: string): string {
+  const p = path.replace(/\/+$/, "") || "/";
+  if (p !== "checkpoint" && !p.endsWith("/checkpoint")) return p;
+  return p.slice(0, -"checkpoint".length).replace(/\/+$/, "") || (p[0] === "/" ? "/" : ".");
+}
+
+/**
  * The pipeline and flags a run was started with, as its run directory
  * records them ({@link FLAGS_FILE}, written at the start, else
  * report.json); `path` is the run directory or its `checkpoint/`.
@@ -188,10 +204,7 @@ export async function readRunFlags(path: string): Promise<RunRecord | undefined>
   } catch {
     throw new ModelFileError(`--resume ${path}: no such run directory`);
   }
-  const dirs = p.endsWith("/checkpoint") || p === "checkpoint"
-    ? [p, p.slice(0, -"checkpoint".length).replace(/\/+$/, "") || "."]
-    : [p];
-  for (const dir of dirs) {
+  for (const dir of new Set([p, runDirOf(p)])) {
     for (const file of [FLAGS_FILE, "report.json"]) {
       let text: string;
       try {

@@ -23,6 +23,8 @@ import {
   readCheckpoint,
   registerOpaqueLayer,
   type RunContext,
+  runDirOf,
+  save,
   type Schedule,
   type SpeedUp,
   type Stage,
@@ -344,19 +346,29 @@ export async function savedModelFor(
  * The model and epochs done of the run `--resume` names: its checkpoint,
  * validated (state.json well formed, files as saved: one line otherwise),
  * and its model checked against the data before any training. With
- * `epochs`, a run that already finished them is refused.
+ * `epochs`, a run that already finished them is refused; with `phase`, a
+ * checkpoint of another training of the run (state.json `stage`, e.g. a
+ * fine-tune after the one that resumes) is refused.
  *
  * @example
  * ```ts
  * const { model, done } = await resumed("runs/train_teacher/x", await dataShape(f), f.epochs);
+ * await resumed("runs/relu_taylor/x", data, 6, control(spec).phase); // its pruning epochs done
  * ```
  */
 export async function resumed(
   path: string,
   data: DataShape,
   epochs?: number,
+  phase?: string,
 ): Promise<{ model: tf.LayersModel; done: number }> {
   const { dir, state } = await readCheckpoint(path);
+  if (phase !== undefined && state.stage !== phase) {
+    throw new UsageError(
+      `--resume ${path}: its checkpoint is of ${state.stage} (epoch ${state.epoch}), ` +
+        `not of ${phase}: only that training resumes`,
+    );
+  }
   if (epochs !== undefined && state.epoch >= epochs) {
     throw new UsageError(
       `--resume: the run already finished ${state.epoch} of ${epochs} epochs`,
@@ -510,16 +522,74 @@ export function kdAlpha(f: { distill: string; alpha: number }): number {
   return f.distill === "kd" ? f.alpha : 0;
 }
 
-/** The teacher a pipeline distils from: `path` (checked against the data) or a zoo model. */
+/** Where in its run directory a run keeps the teacher it trained or resumed with (no --path_t). */
+export const TEACHER_DIR = "teacher";
+
+/**
+ * The teacher a pipeline distils from, checked against the data: `--path_t`;
+ * else, with `--resume`, the one the resumed run kept ({@link TEACHER_DIR}; a
+ * run that kept none is refused in one line: pass its teacher as --path_t);
+ * else a zoo model ({@link readyTeacher} trains it).
+ *
+ * @example
+ * ```ts
+ * const teacher = await teacherFor(f, await dataShape(f));
+ * ```
+ */
 export async function teacherFor(
-  f: { path_t?: string; model_t: string; width: number; seed: number },
+  f: { path_t?: string; resume?: string; model_t: string; width: number; seed: number },
   data: DataShape,
 ): Promise<tf.LayersModel> {
-  if (!f.path_t) return zooModel(f.model_t, data, { width: f.width, seed: f.seed + 1 });
-  const t = await loadModel(f.path_t);
-  checkModelShape(`--path_t ${f.path_t}`, t, data.inputShape, data.numClasses, data.name);
+  const path = f.path_t ?? (f.resume && `${runDirOf(f.resume)}/${TEACHER_DIR}`);
+  if (!path) return zooModel(f.model_t, data, { width: f.width, seed: f.seed + 1 });
+  let t: tf.LayersModel;
+  try {
+    t = await loadModel(path);
+  } catch (e) {
+    if (f.path_t || await Deno.stat(path).then(() => true, () => false)) throw e;
+    throw new UsageError(
+      `--resume ${f.resume}: the run kept no teacher (no ${path}); ` +
+        "pass the one it distilled from as --path_t",
+    );
+  }
+  checkModelShape(
+    `${f.path_t ? "--path_t" : "teacher"} ${path}`,
+    t,
+    data.inputShape,
+    data.numClasses,
+    data.name,
+  );
   return t;
 }
+
+/**
+ * The stages that ready {@link teacherFor}'s teacher (loaded as ctx.teacher):
+ * train it first ({@link pretrain} with `spec`) when neither `--path_t` nor
+ * `--resume` gave a trained one, and without `--path_t` keep it as the run's
+ * {@link TEACHER_DIR}, so that a `--resume` of this run distils from the same.
+ *
+ * @example
+ * ```ts
+ * [load({ data, model, teacher }), ...readyTeacher(f, { ...sgdRecipe(f, cosine), epochs: 3 })];
+ * ```
+ */
+export function readyTeacher(
+  f: { path_t?: string; resume?: string },
+  spec: Omit<FitSpec, "optimizer"> & Partial<Pick<FitSpec, "optimizer">>,
+): Stage[] {
+  return [
+    pretrain("teacher", () => !f.path_t && !f.resume, spec),
+    save({ dir: TEACHER_DIR, model: (ctx) => ctx.teacher, when: () => !f.path_t }),
+  ];
+}
+
+/** --resume of a pipeline that prunes while it distils (relu_taylor); README "Run files" says more. */
+export const pruningResumeFlag = {
+  type: "string",
+  help: "run dir to continue at its checkpoint's epoch (its masks, the lr and pruning schedules; " +
+    "its teacher/ unless --path_t), its flags as defaults; the scorer's state (Taylor importance " +
+    "history) is rebuilt from the resumed epochs",
+} satisfies FlagDef;
 
 /** A fraction as a percentage with two decimals: 0.1234 -> "12.34%" (core's). */
 export { pct };

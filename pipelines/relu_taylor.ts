@@ -72,7 +72,7 @@ export const reluTaylorFlags = {
   teacher_epochs: { type: "int", default: 3, min: 1, help: "epochs to train the teacher" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs, masks frozen" },
   at_layers: { type: "strings", default: AT_LAYERS, help: "layers of the attention transfer" },
-  resume: { type: "string", help: "run dir: its checkpoint as the student, its flags as defaults" },
+  resume: common.pruningResumeFlag,
 } satisfies FlagDefs;
 
 /** The relu_taylor pipeline. */
@@ -94,16 +94,16 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
         ? { kind: "regularizers", name: f.regularizer, defaults: { layers: f.at_layers } }
         : undefined,
     });
+    const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };
+    const flag = f.target_relus ? "--target_relus" : "--global_keep_ratio";
+    const ctl = control({ callback: schedule, scorer, pruner, budget, epochs: f.epochs });
     await ready();
     const data = await common.dataShape(f);
-    let student = f.resume
-      ? (await common.resumed(f.resume, data)).model
-      : common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
+    const from = f.resume ? await common.resumed(f.resume, data, f.epochs, ctl.phase) : undefined;
+    let student = from?.model ?? common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
     const masked = ctx.registry.transform("relu_taylor/masked_relu");
     if (!activationMaskLayers(student).length) student = await common.transformed(student, masked);
     const teacher = await common.teacherFor(f, data);
-    const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };
-    const flag = f.target_relus ? "--target_relus" : "--global_keep_ratio";
     checkBudget(flag, budget, reluElements(student), "ReLUs");
     const taps = reg?.part.features?.layers(reg.options) ?? { student: [], teacher: [] };
     checkLayers("--at_layers", student, taps.student, "the student");
@@ -113,14 +113,13 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     const ft = { ...cosine, ...kd, epochs: f.finetune_epochs, gamma: 0.5, alpha: 0.5 };
     const regs = reg ? [weighted(reg, 1000)] : [];
     const parts = `${scorer.name}, ${pruner.name}, ${schedule.name}`;
-    const ctl = control({ callback: schedule, scorer, pruner, budget, epochs: f.epochs });
     return [
       load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
-      common.pretrain("teacher", () => !f.path_t, { ...cosine, epochs: f.teacher_epochs }),
+      ...common.readyTeacher(f, { ...cosine, epochs: f.teacher_epochs }),
       evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
       recordReluTable("before", (t) => `${t.kept} ReLUs; ${parts}`),
       inheritWeights(() => f.init === "teacher" && !f.resume),
-      ...ctl.train(alpha ? distill : finetune, { ...cosine, ...kd, alpha }),
+      ...ctl.train(alpha ? distill : finetune, { ...cosine, ...kd, alpha }, from?.done),
       ...when(f.finetune_epochs, finetune({ ...ft, regularizers: regs })),
       evaluate({ name: "student" }),
       recordReluTable("after"),
@@ -129,8 +128,9 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
   summarize(ctx) {
     const t = evaluation(ctx, "teacher").top1, s = evaluation(ctx, "student").top1;
     Object.assign(ctx.report, { teacher_accuracy: t, student_accuracy: s });
-    const [before, after] = [ctx.report.relus_before as number, ctx.report.relus_after as number];
     const layers = ctx.report.relu_layers_after as LayerPruneRow[];
+    const before = layers.reduce((n, r) => n + r.before, 0),
+      after = ctx.report.relus_after as number;
     const c = churnAtBudget((ctx.report.mask_updates ?? []) as PruneUpdateRow[], after);
     const rows = layers.map((r) => [r.name, r.before, r.after]), pct = common.pct, n = c.atBudget;
     return [

@@ -1,7 +1,7 @@
 /**
  * core's control: `train` runs start, one training stage per epoch (each
  * told its position and given the session and callback) and finish, in that
- * order; churnAtBudget sums the recorded prunes up at the final count.
+ * order, from the epoch a resumed run gives; churnAtBudget sums the recorded prunes up at the final count.
  */
 import { lastValueFrom, toArray } from "rxjs";
 import {
@@ -17,7 +17,7 @@ import {
   stage,
 } from "@shears/core";
 import { testContext } from "./context.ts";
-import { deepEqual, equal, ok } from "./assert.ts";
+import { deepEqual, equal, ok, throws } from "./assert.ts";
 
 Deno.test("churnAtBudget: only prunes at the final count; mean share revived; 0 when none", () => {
   const rows = [
@@ -96,4 +96,12 @@ Deno.test("control.train: start, one fit per epoch (its position, the hooks), fi
     ok(s.sessions![0] === session && s.callbacks![0] === callback, "the control's hooks");
   }
   equal(ctx.state.size, 0, "finish frees the session");
+  equal(specs[0].phase, "pruning (fake/c)", "its checkpoints name the training");
+
+  // resumed after 1 of the 3 epochs: epochs 2 and 3 only, on the whole run's schedule
+  events.length = specs.length = 0;
+  await lastValueFrom(pipeline(...ctl.train(fit, cfg, 1))(ctx).pipe(toArray()));
+  deepEqual(events.filter((e) => e.startsWith("fit")), ["fit 1", "fit 2"]);
+  deepEqual(specs.map((s) => [s.epochs, s.totalEpochs]), [[1, 3], [1, 3]]);
+  for (const from of [3, -1, 1.5]) throws(() => ctl.train(fit, cfg, from), RangeError);
 });

@@ -103,6 +103,52 @@ Deno.test("controller: counts global batches, updates on the cadence with the sc
   );
 });
 
+Deno.test("controller resumed at epoch k: the full run's updates after k, the budget before", async () => {
+  // the run of the test above resumed after 5 and after 6 of its 10 epochs (4 batches each)
+  const runs: [number, number[], number][] = [[5, [24, 30, 36], 18], [6, [30, 36], 24]];
+  for (const [done, want, before] of runs) {
+    const opts = { epochs: 10, warmup: 2, target: 0.25, interval: 3, targetRelus: 5 };
+    const calls: { epoch: number; batch: number }[] = [];
+    const c = new MaskController(opts, (_, epoch, batch) => {
+      calls.push({ epoch, batch });
+      return { kept: 0, total: 0, perLayer: [] };
+    });
+    await c.onBatchEnd(infoFor(done, 0, 4));
+    // the masks of the checkpoint: the schedule's latest update before the resumed start
+    deepEqual(c.lastBudget, c.budgetAt(Math.ceil(before / 4)), `resumed after ${done}`);
+    equal(c.batches, done * 4 + 1);
+    for (let e = done; e < 10; e++) {
+      for (let b = e === done ? 1 : 0; b < 4; b++) await c.onBatchEnd(infoFor(e, b, 4));
+    }
+    deepEqual(calls.map((x) => x.batch), want);
+    deepEqual(calls.map((x) => x.epoch), want.map((b) => Math.ceil(b / 4)));
+  }
+});
+
+Deno.test("progressive resumed with no update left: finish keeps the checkpoint's masks", async () => {
+  // 3 epochs of 2 batches, warmup 1, target epoch 2, interval 2: updates at batches 2 and 4 (epoch
+  // 2, at the budget); resumed after 2 epochs, batches 5 and 6 bring none
+  const model = tinyModel();
+  const ctx = makeCtx(model);
+  const prunes: unknown[] = [];
+  const driver = {
+    session: reluTaylor.scorers!.random.start(ctx, {}),
+    budget: { keep: 5 },
+    epochs: 3,
+    prune: (budget: Budget, at?: unknown) => {
+      prunes.push({ budget, at });
+      return Promise.resolve({ kept: 5, total: 12, perLayer: [] });
+    },
+    log: () => {},
+  };
+  const cb = reluTaylor.callbacks!.progressive.start(ctx, { warmup: 1, interval: 2 }, driver);
+  for (const b of [0, 1]) await cb.onBatchEnd!(infoFor(2, b, 2), undefined as never);
+  await cb.finish!();
+  deepEqual(prunes, [], "no update, and no final prune: the budget was the last update's");
+  driver.session.dispose();
+  model.dispose();
+});
+
 Deno.test("topkMask: exactly k, ties to the earlier index, NaN lowest", () => {
   deepEqual([...topkMask(new Float32Array([1, 3, 3, 2]), 2)], [0, 1, 1, 0]);
   deepEqual([...topkMask(new Float32Array([5, 5, 5, 5]), 3)], [1, 1, 1, 0]);

@@ -4,9 +4,10 @@
  * registered {@link Callback} (e.g. `relu_taylor/progressive`) is started
  * with it, and the training stages in between feed the session and call
  * the callback on every batch ({@link Control.train} makes that training:
- * one epoch per progressive step). Each prune the callback asks for is
- * recorded in `ctx.report[record]` as `{batch, epoch, keep_ratio, kept,
- * revived}`; {@link churnAtBudget} sums those rows up.
+ * one epoch per progressive step; a resumed run starts it at the epochs its
+ * checkpoint has done). Each prune the callback asks for is recorded in
+ * `ctx.report[record]` as `{batch, epoch, keep_ratio, kept, revived}`;
+ * {@link churnAtBudget} sums those rows up.
  *
  * @example
  * ```ts
@@ -15,6 +16,7 @@
  *   budget: { keepRatio: 0.1 }, epochs: 6 });
  * pipeline(load(...), c.start, progressive(6, distill((ctx) => ({ ...cfg, ...c.hooks(ctx) }))), c.finish);
  * pipeline(load(...), ...c.train(distill, cfg)); // the same
+ * pipeline(load(checkpointed), ...c.train(distill, cfg, 4)); // epochs 5 and 6 of the 6
  * ```
  * @module
  */
@@ -94,12 +96,30 @@ export interface Control {
   /** Lets the callback finish (e.g. final masks), then frees the session. */
   finish: Stage;
   /**
-   * The whole training the callback rides along: `start`, then `epochs`
-   * one-epoch runs of the training stage `fit` makes (e.g. distill or
-   * finetune; `cfg` with the epoch's position and the `hooks`) under
-   * {@link progressive}, then `finish`.
+   * What the checkpoints of {@link Control.train} call it (their state.json `stage`),
+   * `pruning (<callback>)`: a resume checks that its checkpoint is of this training.
    */
-  train(fit: (spec: (ctx: RunContext) => FitSpec) => Stage, cfg: Omit<FitSpec, "epochs">): Stage[];
+  phase: string;
+  /**
+   * The whole training the callback rides along: `start`, then one-epoch
+   * runs of the training stage `fit` makes (e.g. distill or finetune; `cfg`
+   * with the epoch's position and the `hooks`) under {@link progressive},
+   * then `finish`. The runs are epochs `from` + 1 to `epochs` (from 0: all;
+   * a resumed run passes the epochs its checkpoint has done), so the lr
+   * schedule, the shuffles and the callback (which reads the epoch of each
+   * batch) go on where the checkpoint stopped.
+   *
+   * @throws {RangeError} when `from` is not a whole number below `epochs`.
+   * @example
+   * ```ts
+   * pipeline(load(...), ...c.train(distill, cfg, state.epoch)); // state: the checkpoint's
+   * ```
+   */
+  train(
+    fit: (spec: (ctx: RunContext) => FitSpec) => Stage,
+    cfg: Omit<FitSpec, "epochs">,
+    from?: number,
+  ): Stage[];
 }
 
 interface Live {
@@ -160,6 +180,7 @@ export function control(spec: ControlSpec): Control {
         throw err;
       }
     }),
+    phase: `pruning (${spec.callback.name})`,
     hooks: (ctx) => {
       const { session, callback } = live(ctx);
       return { sessions: [session], callbacks: [callback] };
@@ -175,20 +196,26 @@ export function control(spec: ControlSpec): Control {
         ctx.state.delete(key);
       }
     }),
-    train: (fit, cfg) => [
-      c.start,
-      progressive(
-        spec.epochs,
-        fit((ctx) => ({
-          ...cfg,
-          epochs: 1,
-          epochOffset: ctx.step.index,
-          totalEpochs: spec.epochs,
-          ...c.hooks(ctx),
-        })),
-      ),
-      c.finish,
-    ],
+    train: (fit, cfg, from = 0) => {
+      if (!Number.isInteger(from) || from < 0 || from >= spec.epochs) {
+        throw new RangeError(`control.train: from must be a whole number in [0, ${spec.epochs})`);
+      }
+      return [
+        c.start,
+        progressive(
+          spec.epochs - from,
+          fit((ctx) => ({
+            ...cfg,
+            epochs: 1,
+            epochOffset: from + ctx.step.index,
+            totalEpochs: spec.epochs,
+            phase: c.phase,
+            ...c.hooks(ctx),
+          })),
+        ),
+        c.finish,
+      ];
+    },
   };
   return c;
 }

@@ -2,9 +2,11 @@
  * What the finetune and distill stages share: a training run over the
  * context with a checkpoint and a test evaluation after every epoch (both
  * training callbacks, after the spec's own), optionally keeping the weights
- * of the best test epoch. Regularizers given by their parts: weight terms go
- * to the loss, feature terms (student and teacher layers) to the feature
- * loss, and their parameter groups to the optimizer.
+ * of the best test epoch. The checkpoint's state.json names the training
+ * (`phase`, default the stage) and the epochs done. Regularizers given by
+ * their parts: weight terms go to the loss, feature terms (student and
+ * teacher layers) to the feature loss, and their parameter groups to the
+ * optimizer.
  * @module
  */
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
@@ -21,6 +23,11 @@ export type FitSpec = TrainConfig & {
   evalLimit?: number;
   /** Keep the weights of the epoch with the best test top-1 (needs evalEach); default false. */
   keepBest?: boolean;
+  /**
+   * What the checkpoints of this training call it (state.json `stage`; default the stage's
+   * name), so that a resume can tell it from the run's other trainings.
+   */
+  phase?: string;
 };
 
 /**
@@ -95,7 +102,10 @@ export function fitStage(
         if (ctx.runDir) {
           emit.artifact(
             "checkpoint",
-            await saveCheckpoint(ctx.model!, ctx.runDir, { stage: name, epoch: epoch + 1 }),
+            await saveCheckpoint(ctx.model!, ctx.runDir, {
+              stage: cfg.phase ?? name,
+              epoch: epoch + 1,
+            }),
           );
         }
       },

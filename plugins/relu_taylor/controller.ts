@@ -1,10 +1,13 @@
 /**
  * The mask controller a training loop calls after every optimizer step. It
- * counts global batches from the start of training and, on ReLUPruner's
- * cadence ({@link updateIntervalAt}), rebuilds the masks at the scheduled
- * keep ratio ({@link keepRatioAt}); with `targetRelus` it asks for exactly
- * that many ReLUs once the schedule has reached its target. Importance keeps
- * accumulating on every batch regardless (that is the scorer session's job).
+ * places each batch in the whole training (its global batch, from the
+ * batch's epoch and index, so a training resumed at epoch k goes on at k's
+ * first batch) and, on ReLUPruner's cadence ({@link updateIntervalAt}),
+ * rebuilds the masks at the scheduled keep ratio ({@link keepRatioAt}); with
+ * `targetRelus` it asks for exactly that many ReLUs once the schedule has
+ * reached its target. Importance keeps accumulating on every batch
+ * regardless (that is the scorer session's job; a resumed training rebuilds
+ * it from its own batches).
  *
  * The `progressive` training callback is this controller as a plugin part:
  * core's `control` stage starts it with the run's scorer and pruner bound
@@ -62,6 +65,7 @@ export type MaskUpdate = (
 /** Decides, batch by batch, when and at what budget the masks are rebuilt. */
 export class MaskController {
   #batches = 0;
+  #budget?: Budget;
   /** Mask updates done so far. */
   updates = 0;
   /** The result of the latest update, if any. */
@@ -75,9 +79,18 @@ export class MaskController {
     }
   }
 
-  /** Global batches counted so far. */
+  /** Global batch (from 1) of the latest batch counted: batches so far, those of a resumed training's done epochs included. */
   get batches(): number {
     return this.#batches;
+  }
+
+  /**
+   * The budget the masks were last rebuilt at: by the latest update, or,
+   * before the first update of a resumed training, by the schedule's latest
+   * update before its first batch (the masks its checkpoint holds).
+   */
+  get lastBudget(): Budget | undefined {
+    return this.#budget;
   }
 
   /** The schedule's epoch (from 1) for a loop's batch info. */
@@ -99,13 +112,23 @@ export class MaskController {
    * true if it did. Await it before the next batch.
    */
   async onBatchEnd(info: BatchInfo): Promise<boolean> {
-    this.#batches++;
     const epoch = this.epochOf(info);
-    if (this.#batches % updateIntervalAt(epoch, this.options) !== 0) return false;
-    const budget = this.budgetAt(epoch);
-    this.last = { epoch, budget, result: await this.update(budget, epoch, this.#batches) };
+    const at = (epoch - 1) * info.batchesPerEpoch + info.batch + 1;
+    if (!this.#batches) this.#budget = this.#updateBefore(at, info.batchesPerEpoch);
+    this.#batches = at;
+    if (at % updateIntervalAt(epoch, this.options) !== 0) return false;
+    const budget = this.#budget = this.budgetAt(epoch);
+    this.last = { epoch, budget, result: await this.update(budget, epoch, at) };
     this.updates++;
     return true;
+  }
+
+  /** The budget of the schedule's latest update before global batch `at`, if any. */
+  #updateBefore(at: number, perEpoch: number): Budget | undefined {
+    for (let g = at - 1; g >= 1; g--) {
+      const epoch = Math.ceil(g / perEpoch);
+      if (g % updateIntervalAt(epoch, this.options) === 0) return this.budgetAt(epoch);
+    }
   }
 }
 
@@ -200,7 +223,7 @@ export const progressiveCallback: Callback = {
       onBatchEnd: async (info) => void await controller.onBatchEnd(info),
       async finish() {
         const want = controller.budgetAt(driver.epochs);
-        if (JSON.stringify(controller.last?.budget) === JSON.stringify(want)) return;
+        if (JSON.stringify(controller.lastBudget) === JSON.stringify(want)) return;
         await driver.prune(want);
         driver.log(
           "the schedule ended before a mask update at the target; masks set to it now (no training after)",
