@@ -583,14 +583,6 @@ export function readyTeacher(
   ];
 }
 
-/** --resume of a pipeline that prunes while it distils (relu_taylor); README "Run files" says more. */
-export const pruningResumeFlag = {
-  type: "string",
-  help: "run dir to continue at its checkpoint's epoch (its masks, the lr and pruning schedules; " +
-    "its teacher/ unless --path_t), its flags as defaults; the scorer's state (Taylor importance " +
-    "history) is rebuilt from the resumed epochs",
-} satisfies FlagDef;
-
 /** A fraction as a percentage with two decimals: 0.1234 -> "12.34%" (core's). */
 export { pct };
 

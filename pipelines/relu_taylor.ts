@@ -43,6 +43,7 @@ import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
 
 const AT_LAYERS = ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"];
+const INITS = ["scratch", "teacher"];
 
 /** Flags of relu_taylor (the seed's names). */
 export const reluTaylorFlags = {
@@ -51,7 +52,7 @@ export const reluTaylorFlags = {
   model_t: { type: "string", default: "resnet18", choices: models, help: "teacher architecture" },
   model_s: { type: "string", default: "custom_resnet18", choices: models, help: "student" },
   width: { ...common.widthFlag, default: 0.125, help: "width of built models (1: the paper's)" },
-  init: { type: "string", default: "scratch", choices: ["scratch", "teacher"], help: "student's" },
+  init: { type: "string", default: "scratch", choices: INITS, help: "student's initial weights" },
   ...common.distillFlags,
   global_keep_ratio: { ...common.ratioFlag, default: 0.1, help: "fraction of ReLUs to keep" },
   target_relus: { type: "int", min: 1, help: "exact number of ReLUs to keep (not the ratio)" },
@@ -72,7 +73,7 @@ export const reluTaylorFlags = {
   teacher_epochs: { type: "int", default: 3, min: 1, help: "epochs to train the teacher" },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs, masks frozen" },
   at_layers: { type: "strings", default: AT_LAYERS, help: "layers of the attention transfer" },
-  resume: common.pruningResumeFlag,
+  resume: { type: "string", help: "a run dir: go on at its checkpoint (flags.json the defaults)" },
 } satisfies FlagDefs;
 
 /** The relu_taylor pipeline. */
