@@ -125,3 +125,25 @@ export function exportFate(name: string, className: string): LayerFate {
       `so it cannot be exported; its module must call registerExportForm or registerExportModule`,
   );
 }
+
+/**
+ * The layers of `model` that the export cannot write (no standard form, no
+ * shipped module; see {@link exportFate}), as `name (Class)`: what a run can
+ * warn about when it loads a model, long before its export stage.
+ *
+ * @example
+ * ```ts
+ * unexportableLayers(model); // ["bump (Unshippable)"]
+ * ```
+ */
+export function unexportableLayers(model: tf.LayersModel): string[] {
+  return model.layers.flatMap((l) => {
+    try {
+      exportFate(l.name, l.getClassName());
+      return [];
+    } catch (e) {
+      if (e instanceof ExportLayerError) return [`${l.name} (${l.getClassName()})`];
+      throw e;
+    }
+  });
+}

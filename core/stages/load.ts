@@ -7,6 +7,7 @@ import type { tf } from "../tf.ts";
 import type { Dataset } from "../data.ts";
 import { type RunContext, type Stage, stage } from "../pipeline.ts";
 import { countMacs, countParams, countRelus } from "../metrics.ts";
+import { unexportableLayers } from "../export/forms.ts";
 
 /** Where the run's data, model and teacher come from. Data loads first, so factories can read its shape. */
 export interface LoadSpec {
@@ -16,7 +17,9 @@ export interface LoadSpec {
 }
 
 /**
- * Loads data, model and teacher, and records the model's size.
+ * Loads data, model and teacher, and records the model's size. When the run
+ * exports its model (`--export`, on by default), a layer the export cannot
+ * write is a warning now rather than news at the end of the run.
  *
  * @example
  * ```ts
@@ -37,6 +40,14 @@ export function load(spec: LoadSpec): Stage {
     emit.metric("macs", countMacs(ctx.model));
     emit.metric("relus", r.active);
     emit.log(`model: ${ctx.model.name} (${p.total} params, ${r.active} ReLU elements)`);
+    const stuck = ctx.config.export ? unexportableLayers(ctx.model) : [];
+    if (stuck.length) {
+      emit.log(
+        `export: ${stuck.join(", ")} has no standard tfjs form and no shipped module; unless ` +
+          `the pruning replaces it, the run ends without export/ (--no-export skips the export)`,
+        "warn",
+      );
+    }
     if (ctx.teacher) {
       emit.log(`teacher: ${ctx.teacher.name} (${(await countParams(ctx.teacher)).total} params)`);
     }
