@@ -47,7 +47,10 @@ interface PageReport {
   error?: string;
   model: { sizes: Record<string, number>; quantization: string };
   base?: { sizes: Record<string, number>; quantization: string };
-  checks: Record<string, { top1: number; max_abs_diff: number; outputs: number[] }>;
+  checks: Record<
+    string,
+    { top1: number; max_abs_diff: number; max_rel_diff: number; outputs: number[] }
+  >;
   timing: Record<
     string,
     { model_ms: number; base_ms: number | null; speed_up: number | null } | null
@@ -148,9 +151,10 @@ Deno.test({
             const c = r.checks[backend];
             ok(c, `${backend} ran`);
             const diff = maxAbsDiff(c.outputs, want);
-            const within = compareOutputs(c.outputs, want).within;
+            const { within, max_rel_diff } = compareOutputs(c.outputs, want);
             ok(quantize ? diff < 0.05 : within, `${backend}: max |diff| ${diff}`);
             ok(Math.abs(diff - c.max_abs_diff) <= 1e-6, "the page's own figure agrees");
+            ok(Math.abs(max_rel_diff - c.max_rel_diff) <= 1e-9, "so does its relative one");
             if (!quantize) equal(c.top1, top1(want, labels), `${backend} top-1 on the samples`);
           }
         });

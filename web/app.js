@@ -78,16 +78,21 @@ async function predict(url, samples) {
 }
 
 function check(out, k, samples) {
-  let hits = 0, diff = 0;
+  let hits = 0, diff = 0, scale = 0;
   const predicted = [];
   samples.labels.forEach((label, i) => {
     const row = out.subarray(i * k, i * k + k);
     const p = row.indexOf(Math.max(...row));
     predicted.push(p);
     if (p === label) hits++;
-    samples.expected[i].forEach((e, j) => diff = Math.max(diff, Math.abs(e - row[j])));
+    samples.expected[i].forEach((e, j) => {
+      diff = Math.max(diff, Math.abs(e - row[j]));
+      scale = Math.max(scale, Math.abs(e));
+    });
   });
-  return { top1: hits / samples.labels.length, max_abs_diff: diff, predicted };
+  // relative to the largest |output|, as the export's own check measures it
+  const rel = diff === 0 ? 0 : diff / scale;
+  return { top1: hits / samples.labels.length, max_abs_diff: diff, max_rel_diff: rel, predicted };
 }
 
 /** One predict of the sample batch through `model`, in ms, waiting for the output. */
@@ -195,7 +200,7 @@ async function run(modelFolder, baseFolder, { backends, timed }) {
   if (!samples) throw new Error(`no samples.json in ${modelFolder}: export it with Shears`);
   for (const backend of backends) {
     if (!(await tf.setBackend(backend))) {
-      row("checks", ["model", backend, "-", "unavailable", "-"]);
+      row("checks", ["model", backend, "-", "unavailable", "-", "-"]);
       continue;
     }
     status(`running the test images on ${backend}…`);
@@ -204,6 +209,7 @@ async function run(modelFolder, baseFolder, { backends, timed }) {
     report.checks[backend] = {
       top1: c.top1,
       max_abs_diff: c.max_abs_diff,
+      max_rel_diff: c.max_rel_diff,
       outputs: Array.from(out),
     };
     row("checks", [
@@ -212,6 +218,7 @@ async function run(modelFolder, baseFolder, { backends, timed }) {
       String(samples.labels.length),
       { text: pct(c.top1), value: c.top1 },
       { text: c.max_abs_diff.toExponential(2), value: c.max_abs_diff },
+      { text: c.max_rel_diff.toExponential(2), value: c.max_rel_diff },
     ]);
     if (backend === "cpu") drawImages(samples, c.predicted);
   }
