@@ -11,6 +11,7 @@
  */
 import {
   evaluate,
+  evaluation,
   finetune,
   type FlagDefs,
   load,
@@ -83,7 +84,7 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
     ];
   },
   summarize(ctx) {
-    const e = ctx.report.model as { top1: number; params: number };
+    const e = evaluation(ctx, "model");
     ctx.report.top1 = e.top1;
     return [`test top-1: ${pct(e.top1)}`, `params: ${e.params}`];
   },

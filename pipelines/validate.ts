@@ -11,7 +11,7 @@
  */
 import {
   evaluate,
-  type Evaluation,
+  evaluation,
   type FlagDefs,
   load,
   pct,
@@ -54,7 +54,7 @@ export const validate: PipelineSpec<typeof validateFlags> = {
     ];
   },
   summarize(ctx) {
-    const e = ctx.report.model as Evaluation;
+    const e = evaluation(ctx, "model");
     Object.assign(ctx.report, { top1: e.top1, top5: e.top5, relus: e.relus_active });
     return [
       `top-1: ${pct(e.top1)}  top-5: ${pct(e.top5)}`,
