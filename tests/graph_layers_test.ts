@@ -22,9 +22,18 @@ await useTestBackend();
 type ST = tf.SymbolicTensor;
 const L = tf.layers;
 const on = (layer: tf.layers.Layer, x: ST | ST[]) => layer.apply(x) as ST;
+/** A kernel initializer seeded by the layer's name, so that every run draws the same weights. */
+const seeded = (name: string) =>
+  tf.initializers.glorotUniform({
+    seed: [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 2147483647, 7),
+  });
 const conv = (x: ST, name: string, filters: number, k = 3) =>
-  on(L.conv2d({ name, filters, kernelSize: k, padding: "same" }), x);
-const dense = (x: ST, name: string, units: number) => on(L.dense({ name, units }), x);
+  on(
+    L.conv2d({ name, filters, kernelSize: k, padding: "same", kernelInitializer: seeded(name) }),
+    x,
+  );
+const dense = (x: ST, name: string, units: number) =>
+  on(L.dense({ name, units, kernelInitializer: seeded(name) }), x);
 const summary = (groups: ChannelGroup[]) =>
   groups.map((g) => `${g.id}:${g.size}${g.prunable ? "" : "!"}`);
 
