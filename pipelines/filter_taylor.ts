@@ -16,27 +16,7 @@
  * ```
  * @module
  */
-import {
-  channelCount,
-  chooseParts,
-  countOf,
-  filterCounts,
-  finetune,
-  type FlagDefs,
-  iterationsFor,
-  mask,
-  measuredIterations,
-  type MeasuredRow,
-  measuredTable,
-  type PipelineSpec,
-  reportRows,
-  runMain,
-  score,
-  type SpeedUp,
-  stage,
-  UsageError,
-  when,
-} from "@shears/core";
+import * as core from "@shears/core";
 import filterTaylor from "@shears/filter_taylor";
 import * as common from "./common.ts";
 
@@ -61,20 +41,20 @@ export const filterTaylorFlags = {
   batch_size: { ...common.trainFlags.batch_size, help: "batch size (scoring and fine-tuning)" },
   pretrain_epochs: common.trainFlags.pretrain_epochs,
   latency_batch: { type: "int", default: 64, min: 1, help: "batch of the deployed latency" },
-} satisfies FlagDefs;
+} satisfies core.FlagDefs;
 
 /** One row of report.json `iterations` (iteration 0 = the unpruned model). */
-export interface IterationRow extends MeasuredRow {
+export interface IterationRow extends core.MeasuredRow {
   filters: number;
 }
 
 /** Filters removed per conv layer over the whole run. */
 export type LayerRow = common.WidthRow;
 
-export type { SpeedUp };
+export type { SpeedUp } from "@shears/core";
 
 /** The filter_taylor pipeline. */
-export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
+export const filterTaylorPipeline: core.PipelineSpec<typeof filterTaylorFlags> = {
   name: "filter_taylor",
   description:
     "Iterative Taylor filter pruning (Molchanov et al. 2016): rank filters over an epoch, remove " +
@@ -84,40 +64,41 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
   takes: { target: "channels", flags: common.partFlags() },
   async build(f, ctx, ready) {
     const { per_example_abs, round_to } = f, target = "channels";
-    const { scorer, pruner } = chooseParts(ctx.registry, f.opt, {
+    const { scorer, pruner } = core.chooseParts(ctx.registry, f.opt, {
       scorer: { kind: "scorers", name: f.scorer, target, defaults: { per_example_abs } },
       pruner: { kind: "pruners", name: f.pruner, target, defaults: { round_to } },
     });
     await ready();
     const m = await common.modelFrom(f)(await common.dataShape(f));
     const pinned = common.channelPreflight(m, f);
-    const total = channelCount(m, "conv");
-    if (total === 0) throw new UsageError(`model ${m.name} has no prunable conv filters`);
-    const N = f.filters_per_iteration ?? Math.max(1, countOf(512 / 4224, total, "round"));
-    const iterations = f.speed_up ? undefined : f.iterations ?? iterationsFor(total, N, 2 / 3);
+    const total = core.channelCount(m, "conv");
+    if (total === 0) throw new core.UsageError(`model ${m.name} has no prunable conv filters`);
+    const N = f.filters_per_iteration ?? Math.max(1, core.countOf(512 / 4224, total, "round"));
+    const iterations = f.speed_up ? undefined : f.iterations ?? core.iterationsFor(total, N, 2 / 3);
     if (iterations === 0) {
-      throw new UsageError(
+      throw new core.UsageError(
         `--filters_per_iteration ${N} gives 0 iterations for ${total} filters (the seed's formula ` +
           `needs N <= ${Math.floor(total / 2)}); lower it or pass --iterations`,
       );
     }
     const fit = { batchSize: f.batch_size, augment: false, seed: f.seed, evalLimit: f.limit_test };
     const sgd = { kind: "sgd", lr: f.lr, momentum: 0.9 } as const;
-    const tune = (epochs: number) => when(epochs, finetune({ ...fit, epochs, optimizer: sgd }));
-    ctx.state.set("filter_taylor/before", filterCounts(m));
+    const tune = (epochs: number) =>
+      core.when(epochs, core.finetune({ ...fit, epochs, optimizer: sgd }));
+    ctx.state.set("filter_taylor/before", core.filterCounts(m));
     return [
-      stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
+      core.stage("plan", (_, emit) => emit.log(`${total} filters; ${N} per iteration`)),
       ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       ...pinned,
-      ...measuredIterations({
+      ...core.measuredIterations({
         name: "prune iterations",
         iterations,
         macs: (base) => common.macGoal(f, base),
-        units: ["filters", (model) => channelCount(model, "conv")],
+        units: ["filters", (model) => core.channelCount(model, "conv")],
         latencyBatch: f.latency_batch,
         cut: [
-          score({ scorer, batchSize: f.batch_size, groups: "conv" }),
-          mask({ pruner, scores: scorer.name, budget: { remove: N } }),
+          core.score({ scorer, batchSize: f.batch_size, groups: "conv" }),
+          core.mask({ pruner, scores: scorer.name, budget: { remove: N } }),
         ],
         tune: tune(f.finetune_epochs),
         final: tune(f.final_epochs),
@@ -125,14 +106,14 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const rows = reportRows<IterationRow>(ctx, "iterations"), last = rows.at(-1)!;
+    const rows = core.reportRows<IterationRow>(ctx, "iterations"), last = rows.at(-1)!;
     const before = ctx.state.get("filter_taylor/before") as Map<string, number>;
-    const layers = ctx.report.layers = common.widthRows(before, filterCounts(ctx.model!));
+    const layers = ctx.report.layers = common.widthRows(before, core.filterCounts(ctx.model!));
     const units: [string, number, number] = ["filters", rows[0].filters, last.filters];
     const { model, data, backend } = ctx;
     return [
       `${f.scorer} filter pruning of ${model!.name} on ${data!.name} (${backend?.name})`,
-      ...common.table(...measuredTable(rows, "filters")),
+      ...common.table(...core.measuredTable(rows, "filters")),
       "",
       ...common.table(["layer", "before", "after", "removed"], layers.map((l) => Object.values(l))),
       "",
@@ -141,4 +122,4 @@ export const filterTaylorPipeline: PipelineSpec<typeof filterTaylorFlags> = {
   },
 };
 
-if (import.meta.main) runMain(filterTaylorPipeline);
+if (import.meta.main) core.runMain(filterTaylorPipeline);

@@ -17,28 +17,7 @@
  * ```
  * @module
  */
-import {
-  chart,
-  chooseParts,
-  evaluate,
-  type Evaluation,
-  evaluation,
-  type FlagDefs,
-  grid,
-  lastPruning,
-  mask,
-  type PipelineSpec,
-  prunableGroups,
-  record,
-  reportRows,
-  type RunContext,
-  runMain,
-  save,
-  score,
-  sweep,
-  transform,
-  UsageError,
-} from "@shears/core";
+import * as core from "@shears/core";
 import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
 
@@ -63,7 +42,7 @@ export const intraFusionFlags = {
   save: { type: "numbers", help: "group,sparsity whose models are saved (default: the last)" },
   epochs: { type: "int", default: 3, min: 1, help: "epochs of the pretraining (no --path only)" },
   eval_limit: { type: "int", min: 1, help: "evaluate on at most this many test examples" },
-} satisfies FlagDefs;
+} satisfies core.FlagDefs;
 
 /** One (group, sparsity) measurement. */
 export interface FusionResult {
@@ -80,7 +59,7 @@ const pct = common.pct;
 const METHODS = ["default", "fusion"] as const;
 
 /** The intra_fusion pipeline. */
-export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
+export const intraFusionPipeline: core.PipelineSpec<typeof intraFusionFlags> = {
   name: "intra_fusion",
   description:
     "Intra-Fusion vs default pruning per (group, sparsity), no fine-tuning; table, report, SVG plot.",
@@ -90,7 +69,7 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
   async build(f, ctx, ready) {
     const { merge, marginals, solver, include_eps } = f, target = "channels";
     const defaults = { merge, marginals, solver, include_eps };
-    const parts = chooseParts(ctx.registry, f.opt, {
+    const parts = core.chooseParts(ctx.registry, f.opt, {
       scorer: { kind: "scorers", name: f.scorer, target, defaults },
       baseline: { kind: "pruners", name: f.baseline, target, defaults },
       pruner: { kind: "pruners", name: f.pruner, target, defaults },
@@ -98,33 +77,33 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     await ready();
     const m = await common.paddedModelFrom(f, common.padBy(f.pad))(await common.dataShape(f));
     const pinned = common.channelPreflight(m, f);
-    const groups = prunableGroups(m).reverse(), n = groups.length;
+    const groups = core.prunableGroups(m).reverse(), n = groups.length;
     const bad = f.group_idxs.find((g) => !Number.isInteger(g) || g >= n);
     if (bad !== undefined) {
-      throw new UsageError(
+      throw new core.UsageError(
         `--group_idxs ${bad} is out of range: the model has ${n} prunable groups (0..${n - 1})`,
       );
     }
     const [saveG, saveS] = f.save ?? [f.group_idxs.at(-1)!, f.sparsities.at(-1)!];
     const savable = f.group_idxs.includes(saveG) && f.sparsities.includes(saveS);
     if (f.save && (f.save.length !== 2 || !savable)) {
-      throw new UsageError(
+      throw new core.UsageError(
         `--save ${f.save} must be one group,sparsity of --group_idxs and --sparsities`,
       );
     }
     // each (group, sparsity): the baseline's point, then the method's, which completes the row
-    const points = grid({ gi: f.group_idxs, s: f.sparsities, method: METHODS });
-    const point = points.at, col = (ctx: RunContext) => `${point(ctx).method}_top1` as const;
-    const fused = (ctx: RunContext) => point(ctx).method === "fusion";
-    const saved = (ctx: RunContext) => point(ctx).gi === saveG && point(ctx).s === saveS;
-    const test = (name: string, log: (e: Evaluation) => string) =>
-      evaluate({ name, accuracyOnly: true, limit: f.eval_limit, log });
-    const results = record<FusionResult>({
+    const points = core.grid({ gi: f.group_idxs, s: f.sparsities, method: METHODS });
+    const point = points.at, col = (ctx: core.RunContext) => `${point(ctx).method}_top1` as const;
+    const fused = (ctx: core.RunContext) => point(ctx).method === "fusion";
+    const saved = (ctx: core.RunContext) => point(ctx).gi === saveG && point(ctx).s === saveS;
+    const test = (name: string, log: (e: core.Evaluation) => string) =>
+      core.evaluate({ name, accuracyOnly: true, limit: f.eval_limit, log });
+    const results = core.record<FusionResult>({
       key: "results",
       merge: fused,
       row: (ctx) => {
-        const { gi, s } = point(ctx), g = groups[gi], top1 = evaluation(ctx, "point").top1;
-        const kept = lastPruning(ctx).kept;
+        const { gi, s } = point(ctx), g = groups[gi], top1 = core.evaluation(ctx, "point").top1;
+        const kept = core.lastPruning(ctx).kept;
         return { group: gi, group_id: g.id, channels: g.size, kept, sparsity: s, [col(ctx)]: top1 };
       },
       metrics: (r, ctx) => ({ [`g${r.group}_s${r.sparsity}_${col(ctx)}`]: r[col(ctx)] }),
@@ -137,25 +116,29 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     return [
       ...common.start(f, m, { epochs: f.epochs, batchSize: 64, augment: false }),
       ...pinned,
-      transform({ name: "intra_fusion/fold_bn", options: { include_eps } }),
+      core.transform({ name: "intra_fusion/fold_bn", options: { include_eps } }),
       test("base", (e) => `unpruned (BN folded): top-1 ${pct(e.top1)}`),
-      score({ scorer: parts.scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
-      sweep({
+      core.score({
+        scorer: parts.scorer,
+        key: "importance",
+        groups: () => groups.map((g) => g.id),
+      }),
+      core.sweep({
         points: points.size,
         keep: (ctx) => saved(ctx) && fused(ctx),
         stages: [
-          mask({
+          core.mask({
             pruner: (ctx) => (fused(ctx) ? parts.pruner : parts.baseline),
             scores: "importance",
             budget: (ctx) => ({ keepRatio: 1 - point(ctx).s }),
             options: (ctx) => ({ groups: [groups[point(ctx).gi].id] }),
           }),
           test("point", () => ""),
-          save({ dir: "model_default", when: (ctx) => saved(ctx) && !fused(ctx) }),
+          core.save({ dir: "model_default", when: (ctx) => saved(ctx) && !fused(ctx) }),
           results,
         ],
       }),
-      chart<FusionResult>({
+      core.chart<FusionResult>({
         file: "accuracy.svg",
         rows: "results",
         title: () => "Top-1 without fine-tuning: default pruning vs Intra-Fusion",
@@ -169,11 +152,13 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const results = reportRows<FusionResult>(ctx, "results");
+    const results = core.reportRows<FusionResult>(ctx, "results");
     const mean = (k: "default_top1" | "fusion_top1") =>
       results.reduce((a, r) => a + r[k], 0) / Math.max(1, results.length);
     const wins = results.filter((r) => r.fusion_top1 > r.default_top1).length;
-    const base = evaluation(ctx, "base").top1, md = mean("default_top1"), mf = mean("fusion_top1");
+    const base = core.evaluation(ctx, "base").top1,
+      md = mean("default_top1"),
+      mf = mean("fusion_top1");
     Object.assign(ctx.report, { base_top1: base, mean_default_top1: md, mean_fusion_top1: mf });
     const [g, s] = f.save ?? [f.group_idxs.at(-1), f.sparsities.at(-1)];
     const top1s = (r: FusionResult) => [pct(r.default_top1), pct(r.fusion_top1)];
@@ -189,4 +174,4 @@ export const intraFusionPipeline: PipelineSpec<typeof intraFusionFlags> = {
   },
 };
 
-if (import.meta.main) runMain(intraFusionPipeline);
+if (import.meta.main) core.runMain(intraFusionPipeline);

@@ -17,26 +17,7 @@
  * ```
  * @module
  */
-import {
-  chart,
-  chooseParts,
-  evaluate,
-  evaluation,
-  finetune,
-  type FlagDefs,
-  lastPruning,
-  mask,
-  type PipelineSpec,
-  record,
-  reportRows,
-  type RunContext,
-  runMain,
-  score,
-  sweep,
-  transform,
-  UsageError,
-  when,
-} from "@shears/core";
+import * as core from "@shears/core";
 import magnitude from "@shears/magnitude";
 import * as common from "./common.ts";
 
@@ -63,9 +44,9 @@ export const magnitudeFlags = {
   finetune_lr: { ...common.trainFlags.lr, default: 0.01, help: "fine-tuning SGD lr (momentum .9)" },
   pretrain_epochs: { ...common.trainFlags.pretrain_epochs, default: 2 },
   batch_size: common.trainFlags.batch_size,
-} satisfies FlagDefs;
+} satisfies core.FlagDefs;
 
-type Flags = Parameters<PipelineSpec<typeof magnitudeFlags>["build"]>[0];
+type Flags = Parameters<core.PipelineSpec<typeof magnitudeFlags>["build"]>[0];
 
 /** One point of the sweep, as written to report.json. */
 export interface SweepPoint {
@@ -82,7 +63,9 @@ const label = (f: Flags) =>
 /** Gradient pruning thresholds single Conv2D weights: kernels and Dense layers are refused. */
 function check(f: Flags): void {
   const refuse = (what: string, why: string) => {
-    throw new UsageError(`${what} works with --prune_type global only; gradient pruning ${why}`);
+    throw new core.UsageError(
+      `${what} works with --prune_type global only; gradient pruning ${why}`,
+    );
   };
   if (f.prune_type !== "gradient") return;
   if (f.granularity === "kernel") refuse("--granularity kernel", "thresholds single weights");
@@ -90,7 +73,7 @@ function check(f: Flags): void {
 }
 
 /** The magnitude pipeline. */
-export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
+export const magnitudePipeline: core.PipelineSpec<typeof magnitudeFlags> = {
   name: "magnitude",
   description: "DWP global magnitude pruning (p_prune sweep, p_bern) or gradient-only pruning.",
   flags: magnitudeFlags,
@@ -100,40 +83,40 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
     check(f);
     const target = "weights", [include, p_bern] = [f.include, f.p_bern];
     const names = [f.scorer ?? UNIT[f.granularity], f.pruner ?? `magnitude/${f.prune_type}`];
-    const { scorer, pruner } = chooseParts(ctx.registry, f.opt, {
+    const { scorer, pruner } = core.chooseParts(ctx.registry, f.opt, {
       scorer: { kind: "scorers", name: names[0], target, defaults: { include } },
       pruner: { kind: "pruners", name: names[1], target, defaults: { p_bern } },
     });
     // magnitude's pruners take p_prune; any other gets the budget 1 - p_prune
     const own = Object.hasOwn(pruner.part.options ?? {}, "p_prune");
     if (!own && f.p_prune.includes(1)) {
-      throw new UsageError(
+      throw new core.UsageError(
         `--p_prune 1 needs a pruner with a p_prune option; ${pruner.name} has none`,
       );
     }
     await ready();
     const m = await common.modelFrom(f)(await common.dataShape(f));
-    const p = (ctx: RunContext) => f.p_prune[ctx.step.index];
-    const pruned = (ctx: RunContext, { kept, total } = lastPruning(ctx)) =>
+    const p = (ctx: core.RunContext) => f.p_prune[ctx.step.index];
+    const pruned = (ctx: core.RunContext, { kept, total } = core.lastPruning(ctx)) =>
       1 - kept / Math.max(1, total);
     const sgd = { kind: "sgd", lr: f.finetune_lr, momentum: 0.9 } as const;
     const tune = { batchSize: f.batch_size, optimizer: sgd, seed: f.seed, evalEach: false };
     return [
       ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
-      evaluate({ name: "dense", batchSize: 256 }),
-      sweep({
+      core.evaluate({ name: "dense", batchSize: 256 }),
+      core.sweep({
         points: f.p_prune.length,
         stages: [
-          score({ scorer, key: "magnitude" }),
-          mask({
+          core.score({ scorer, key: "magnitude" }),
+          core.mask({
             pruner,
             scores: "magnitude",
             budget: (ctx) => (own ? {} : { keepRatio: 1 - p(ctx) }),
             options: (ctx) => (own ? { p_prune: p(ctx) } : {}),
           }),
-          ...when(f.finetune_epochs, finetune({ ...tune, epochs: f.finetune_epochs })),
-          evaluate({ name: "pruned", batchSize: 256 }),
-          record<SweepPoint>({
+          ...core.when(f.finetune_epochs, core.finetune({ ...tune, epochs: f.finetune_epochs })),
+          core.evaluate({ name: "pruned", batchSize: 256 }),
+          core.record<SweepPoint>({
             key: "sweep",
             row: (ctx) => ({ p_prune: p(ctx), p_bern: f.p_bern, pruned_fraction: pruned(ctx) }),
             from: { evaluation: "pruned", fields: ["top1"] },
@@ -142,22 +125,25 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
           }),
         ],
       }),
-      chart<SweepPoint>({
+      core.chart<SweepPoint>({
         rows: "sweep",
         title: (ctx) =>
           `${ctx.model!.name} on ${ctx.data!.name}: top-1 vs pruning ratio (dense ${
-            common.pct(evaluation(ctx, "dense").top1)
+            common.pct(core.evaluation(ctx, "dense").top1)
           })`,
         xLabel: "pruned fraction of conv weights",
         lines: [{ name: label(f), x: (p) => p.pruned_fraction, y: (p) => p.top1 }],
       }),
       // a gradient-pruned model saves as standard Conv2D layers
-      transform({ name: "magnitude/plain_conv", when: () => pruner.name === "magnitude/gradient" }),
+      core.transform({
+        name: "magnitude/plain_conv",
+        when: () => pruner.name === "magnitude/gradient",
+      }),
     ];
   },
   summarize(ctx, f) {
-    const dense = ctx.report.top1_dense = evaluation(ctx, "dense").top1, pct = common.pct;
-    const rows = reportRows<SweepPoint>(ctx, "sweep");
+    const dense = ctx.report.top1_dense = core.evaluation(ctx, "dense").top1, pct = common.pct;
+    const rows = core.reportRows<SweepPoint>(ctx, "sweep");
     const cells = rows.map((p) => [p.p_prune.toFixed(2), pct(p.pruned_fraction), pct(p.top1)]);
     return [
       `magnitude (${label(f)}): dense top-1 ${pct(dense)}`,
@@ -169,4 +155,4 @@ export const magnitudePipeline: PipelineSpec<typeof magnitudeFlags> = {
   },
 };
 
-if (import.meta.main) runMain(magnitudePipeline);
+if (import.meta.main) core.runMain(magnitudePipeline);

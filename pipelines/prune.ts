@@ -17,29 +17,7 @@
  * ```
  * @module
  */
-import {
-  activationMaskLayers,
-  beforeAfterPrune,
-  beforeAfterTable,
-  distill,
-  type Evaluation,
-  evaluation,
-  finetune,
-  type FlagDefs,
-  lastPruning,
-  mask,
-  PartChooser,
-  type PipelineSpec,
-  prunableGroups,
-  reportRows,
-  type RunContext,
-  runMain,
-  score,
-  type StepRow,
-  teacherFromModel,
-  UsageError,
-  when,
-} from "@shears/core";
+import * as core from "@shears/core";
 import * as common from "./common.ts";
 import { shippedPlugins } from "./plugins.ts";
 
@@ -73,10 +51,10 @@ export const pruneFlags = {
   batch_size: common.trainFlags.batch_size,
   pretrain_epochs: common.trainFlags.pretrain_epochs,
   latency_batch: { type: "int", default: 32, min: 1, help: "batch of the deployed latency" },
-} satisfies FlagDefs;
+} satisfies core.FlagDefs;
 
 /** The prune pipeline. */
-export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
+export const prunePipeline: core.PipelineSpec<typeof pruneFlags> = {
   name: "prune",
   description: "Prune any model with any scorer and pruner to a budget; fine-tune, distil, report.",
   flags: pruneFlags,
@@ -84,7 +62,7 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
   takes: { target: "any", flags: common.partFlags({ transforms: "--transform" }) },
   async build(f, ctx, ready) {
     const alpha = common.kdAlpha(f);
-    const parts = new PartChooser(ctx.registry, f.opt);
+    const parts = new core.PartChooser(ctx.registry, f.opt);
     const scorer = parts.choose("scorer", "scorers", f.scorer);
     const target = scorer.part.target, channels = target === "channels";
     const pruner = parts.choose("pruner", "pruners", f.pruner ?? PRUNERS[target], { target });
@@ -94,20 +72,20 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     parts.done();
     const macs = f.target_macs !== undefined || f.speed_up !== undefined;
     const cuts = `--target_macs and --speed_up cut channels; ${scorer.name} scores ${target}`;
-    if (macs && !channels) throw new UsageError(cuts);
+    if (macs && !channels) throw new core.UsageError(cuts);
     await ready();
     let m = await common.modelFrom(f)(await common.dataShape(f));
     const pinned = channels ? common.channelPreflight(m, f) : [];
     for (const t of transforms) m = await common.transformed(m, t.part, t.options);
     const kind = f.groups === "conv" ? "conv" : "all";
-    const none = target === "activations" && !activationMaskLayers(m).length
+    const none = target === "activations" && !core.activationMaskLayers(m).length
       ? `${scorer.name} scores activations; the model has no MaskedReLU (--transform relu_taylor/masked_relu)`
-      : channels && !prunableGroups(m, kind).length &&
+      : channels && !core.prunableGroups(m, kind).length &&
         `the model has no prunable ${f.groups} channel groups`;
-    if (none) throw new UsageError(none);
+    if (none) throw new core.UsageError(none);
     const steps = macs && f.iterations === 1 ? 100 : f.iterations;
     // masks are rebuilt over all units (a ratio of the whole); a structural cut is of what is left
-    const budget = (ctx: RunContext) => ({
+    const budget = (ctx: core.RunContext) => ({
       keepRatio: macs ? 1 - f.step : f.keep_ratio ** ((channels ? 1 : ctx.step.index + 1) / steps),
     });
     const groups = channels && f.groups !== "scored" ? kind : undefined;
@@ -118,32 +96,34 @@ export const prunePipeline: PipelineSpec<typeof pruneFlags> = {
     return [
       ...common.start(f, m, { epochs: f.pretrain_epochs, batchSize: f.batch_size }),
       ...pinned,
-      teacherFromModel(() => alpha > 0),
-      ...beforeAfterPrune({
+      core.teacherFromModel(() => alpha > 0),
+      ...core.beforeAfterPrune({
         name: "prune steps",
         iterations: steps,
         macs: (base) => common.macGoal(f, base),
         latencyBatch: f.latency_batch,
         units: target,
         stages: [
-          score({ scorer, batchSize: f.batch_size, groups }),
-          mask({ pruner, scores: scorer.name, budget }),
-          ...when(f.finetune_epochs, (alpha ? distill : finetune)(tune)),
+          core.score({ scorer, batchSize: f.batch_size, groups }),
+          core.mask({ pruner, scores: scorer.name, budget }),
+          ...core.when(f.finetune_epochs, (alpha ? core.distill : core.finetune)(tune)),
         ],
         chart: { title: `${scorer.name} + ${pruner.name}`, line: tuned || "no fine-tuning" },
       }),
     ];
   },
   summarize(ctx, f) {
-    const [b, a] = ["before", "after"].map((n) => evaluation(ctx, n) as Required<Evaluation>);
-    const rows = reportRows<StepRow>(ctx, "iterations");
+    const [b, a] = ["before", "after"].map((n) =>
+      core.evaluation(ctx, n) as Required<core.Evaluation>
+    );
+    const rows = core.reportRows<core.StepRow>(ctx, "iterations");
     const kept = `kept ${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps`;
     return [
-      `${f.scorer} + ${lastPruning(ctx).pruner}: ${kept}`,
-      ...common.table(...beforeAfterTable(ctx), true),
+      `${f.scorer} + ${core.lastPruning(ctx).pruner}: ${kept}`,
+      ...common.table(...core.beforeAfterTable(ctx), true),
       ...common.reportReduction(ctx, b, a),
     ];
   },
 };
 
-if (import.meta.main) runMain(prunePipeline);
+if (import.meta.main) core.runMain(prunePipeline);

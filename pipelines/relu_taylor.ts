@@ -15,29 +15,7 @@
  * ```
  * @module
  */
-import {
-  activationMaskLayers,
-  checkBudget,
-  checkLayers,
-  chooseParts,
-  churnAtBudget,
-  control,
-  distill,
-  evaluate,
-  evaluation,
-  finetune,
-  type FlagDefs,
-  inheritWeights,
-  type LayerPruneRow,
-  load,
-  type PipelineSpec,
-  type PruneUpdateRow,
-  recordReluTable,
-  reluElements,
-  runMain,
-  weighted,
-  when,
-} from "@shears/core";
+import * as core from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
 import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
@@ -74,10 +52,10 @@ export const reluTaylorFlags = {
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs, masks frozen" },
   at_layers: { type: "strings", default: AT_LAYERS, help: "layers of the attention transfer" },
   resume: { type: "string", help: "a run dir: go on at its checkpoint (flags.json the defaults)" },
-} satisfies FlagDefs;
+} satisfies core.FlagDefs;
 
 /** The relu_taylor pipeline. */
-export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
+export const reluTaylorPipeline: core.PipelineSpec<typeof reluTaylorFlags> = {
   name: "relu_taylor",
   description: "ReLUPruner: Taylor importance per ReLU, progressive removal to a ReLU budget, KD.",
   flags: reluTaylorFlags,
@@ -87,7 +65,7 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     const alpha = common.kdAlpha(f), target = "activations";
     const pruning = { layer_norm: f.layer_norm, monotone: f.monotone_masks };
     const timing = { warmup: f.warmup, interval: f.mask_interval };
-    const { scorer, pruner, schedule, regularizer: reg } = chooseParts(ctx.registry, f.opt, {
+    const { scorer, pruner, schedule, regularizer: reg } = core.chooseParts(ctx.registry, f.opt, {
       scorer: { kind: "scorers", name: f.scorer, target, defaults: { depth_bias: f.depth_bias } },
       pruner: { kind: "pruners", name: f.pruner, target, defaults: pruning },
       schedule: { kind: "callbacks", name: f.schedule, defaults: timing },
@@ -97,42 +75,44 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
     });
     const budget = f.target_relus ? { keep: f.target_relus } : { keepRatio: f.global_keep_ratio };
     const flag = f.target_relus ? "--target_relus" : "--global_keep_ratio";
-    const ctl = control({ callback: schedule, scorer, pruner, budget, epochs: f.epochs });
+    const ctl = core.control({ callback: schedule, scorer, pruner, budget, epochs: f.epochs });
     await ready();
     const data = await common.dataShape(f);
     const from = f.resume ? await common.resumed(f.resume, data, f.epochs, ctl.phase) : undefined;
     let student = from?.model ?? common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
     const masked = ctx.registry.transform("relu_taylor/masked_relu");
-    if (!activationMaskLayers(student).length) student = await common.transformed(student, masked);
+    if (!core.activationMaskLayers(student).length) {
+      student = await common.transformed(student, masked);
+    }
     const teacher = await common.teacherFor(f, data);
-    checkBudget(flag, budget, reluElements(student), "ReLUs");
+    core.checkBudget(flag, budget, core.reluElements(student), "ReLUs");
     const taps = reg?.part.features?.layers(reg.options) ?? { student: [], teacher: [] };
-    checkLayers("--at_layers", student, taps.student, "the student");
-    checkLayers("--at_layers", teacher, taps.teacher, "the teacher");
+    core.checkLayers("--at_layers", student, taps.student, "the student");
+    core.checkLayers("--at_layers", teacher, taps.teacher, "the teacher");
     const cosine = common.sgdRecipe(f, { kind: "cosine" });
     const kd = { gamma: f.gamma, temperature: f.temperature };
     const ft = { ...cosine, ...kd, epochs: f.finetune_epochs, gamma: 0.5, alpha: 0.5 };
-    const regs = reg ? [weighted(reg, 1000)] : [];
+    const regs = reg ? [core.weighted(reg, 1000)] : [];
     const parts = `${scorer.name}, ${pruner.name}, ${schedule.name}`;
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
+      core.load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
       ...common.readyTeacher(f, { ...cosine, epochs: f.teacher_epochs }),
-      evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
-      recordReluTable("before", (t) => `${t.kept} ReLUs; ${parts}`),
-      inheritWeights(() => f.init === "teacher" && !f.resume),
-      ...ctl.train(alpha ? distill : finetune, { ...cosine, ...kd, alpha }, from?.done),
-      ...when(f.finetune_epochs, finetune({ ...ft, regularizers: regs })),
-      evaluate({ name: "student" }),
-      recordReluTable("after"),
+      core.evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
+      core.recordReluTable("before", (t) => `${t.kept} ReLUs; ${parts}`),
+      core.inheritWeights(() => f.init === "teacher" && !f.resume),
+      ...ctl.train(alpha ? core.distill : core.finetune, { ...cosine, ...kd, alpha }, from?.done),
+      ...core.when(f.finetune_epochs, core.finetune({ ...ft, regularizers: regs })),
+      core.evaluate({ name: "student" }),
+      core.recordReluTable("after"),
     ];
   },
   summarize(ctx) {
-    const t = evaluation(ctx, "teacher").top1, s = evaluation(ctx, "student").top1;
+    const t = core.evaluation(ctx, "teacher").top1, s = core.evaluation(ctx, "student").top1;
     Object.assign(ctx.report, { teacher_accuracy: t, student_accuracy: s });
-    const layers = ctx.report.relu_layers_after as LayerPruneRow[];
+    const layers = ctx.report.relu_layers_after as core.LayerPruneRow[];
     const before = layers.reduce((n, r) => n + r.before, 0),
       after = ctx.report.relus_after as number;
-    const c = churnAtBudget((ctx.report.mask_updates ?? []) as PruneUpdateRow[], after);
+    const c = core.churnAtBudget((ctx.report.mask_updates ?? []) as core.PruneUpdateRow[], after);
     const rows = layers.map((r) => [r.name, r.before, r.after]), pct = common.pct, n = c.atBudget;
     return [
       "",
@@ -147,4 +127,4 @@ export const reluTaylorPipeline: PipelineSpec<typeof reluTaylorFlags> = {
   },
 };
 
-if (import.meta.main) runMain(reluTaylorPipeline);
+if (import.meta.main) core.runMain(reluTaylorPipeline);

@@ -25,30 +25,7 @@
  * ```
  * @module
  */
-import {
-  checkRegularizer,
-  chooseParts,
-  evaluate,
-  evaluation,
-  finetune,
-  type FitSpec,
-  type FlagDefs,
-  lastPruning,
-  load,
-  mask,
-  multistepAt,
-  type PipelineSpec,
-  record,
-  reportRows,
-  type RunContext,
-  runMain,
-  score,
-  scoreHistogram,
-  type ScoreSummary,
-  sweep,
-  weighted,
-  when,
-} from "@shears/core";
+import * as core from "@shears/core";
 import rni from "@shears/rni";
 import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
@@ -76,23 +53,23 @@ export const rniFlags = {
   finetune_epochs: { type: "int", default: 2, min: 0, help: "after pruning (reference: 160)" },
   keep_best: { type: "boolean", default: true, help: "keep the best test epoch (the reference)" },
   augment: common.trainFlags.augment,
-} satisfies FlagDefs;
+} satisfies core.FlagDefs;
 
-type Flags = Parameters<PipelineSpec<typeof rniFlags>["build"]>[0];
+type Flags = Parameters<core.PipelineSpec<typeof rniFlags>["build"]>[0];
 const pct = common.pct;
 
 /** One prune fraction's numbers, as report.json `results` holds them ({@link resultOf}). */
 export type RniResult = ReturnType<typeof resultOf>;
 
 /** The sweep point's row, from its evaluations ("trained", "pruned", "finetuned") and mask. */
-function resultOf(f: Flags, ctx: RunContext) {
-  const { params, macs, top1 } = evaluation(ctx, "pruned"), p = lastPruning(ctx);
+function resultOf(f: Flags, ctx: core.RunContext) {
+  const { params, macs, top1 } = core.evaluation(ctx, "pruned"), p = core.lastPruning(ctx);
   return {
     method: f.method,
     prune_pc: f.prune_pc[ctx.step.index],
-    trained_top1: evaluation(ctx, "trained").top1,
+    trained_top1: core.evaluation(ctx, "trained").top1,
     pruned_top1: top1,
-    finetuned_top1: f.finetune_epochs ? evaluation(ctx, "finetuned").top1 : null,
+    finetuned_top1: f.finetune_epochs ? core.evaluation(ctx, "finetuned").top1 : null,
     params,
     macs,
     channels_kept: p.kept,
@@ -101,7 +78,7 @@ function resultOf(f: Flags, ctx: RunContext) {
 }
 
 /** The rni pipeline. */
-export const rniPipeline: PipelineSpec<typeof rniFlags> = {
+export const rniPipeline: core.PipelineSpec<typeof rniFlags> = {
   name: "rni",
   description:
     "Receding Neuron Importances (and the l1 / ucs baselines): train, prune BN channels, fine-tune.",
@@ -113,7 +90,7 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     const regName = f.regularizer ?? { rni: "rni/rni", l1: "rni/l1", ucs: "none" }[f.method]!;
     const none = regName === "none";
     const quantile = f.method === "ucs" ? "rni/local_quantile" : "rni/global_quantile";
-    const { scorer, pruner, regularizer: reg } = chooseParts(ctx.registry, f.opt, {
+    const { scorer, pruner, regularizer: reg } = core.chooseParts(ctx.registry, f.opt, {
       scorer: { kind: "scorers", name: f.scorer, target },
       pruner: { kind: "pruners", name: f.pruner ?? quantile, target },
       regularizer: none ? undefined : { kind: "regularizers", name: regName, defaults: { b } },
@@ -126,29 +103,29 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     const pinned = common.channelPreflight(m, f);
     const sigBN = ctx.registry.transform("rni/sigmoid_bn");
     if (!f.path && f.method === "rni") m = await common.transformed(m, sigBN, { seed: f.seed + 1 });
-    if (reg) checkRegularizer("--regularizer", reg, m);
+    if (reg) core.checkRegularizer("--regularizer", reg, m);
     const weight = f.reg_weight ?? (f.method === "rni" ? 1e-3 : 1e-4) / (resnet ? 10 : 1);
-    const regs = reg ? [weighted(reg, weight)] : [];
+    const regs = reg ? [core.weighted(reg, weight)] : [];
     ctx.report.regularizer = reg ? `${reg.name} x ${weight}` : "none";
-    const recipe = (epochs: number, more: Partial<FitSpec>): FitSpec => ({
+    const recipe = (epochs: number, more: Partial<core.FitSpec>): core.FitSpec => ({
       epochs,
       batchSize: f.batch_size,
       optimizer: { kind: "sgd", lr: f.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
-      schedule: multistepAt(epochs),
+      schedule: core.multistepAt(epochs),
       augment: f.augment,
       seed: f.seed,
       keepBest: f.keep_best,
       ...more,
     });
-    const groups = (ctx: RunContext) => reg?.part.paramGroups?.(ctx.model!, reg.options);
-    const pc = (ctx: RunContext) => f.prune_pc[ctx.step.index];
+    const groups = (ctx: core.RunContext) => reg?.part.paramGroups?.(ctx.model!, reg.options);
+    const pc = (ctx: core.RunContext) => f.prune_pc[ctx.step.index];
     return [
-      load({ data: common.dataFrom(f, f.seed), model: () => m }),
+      core.load({ data: common.dataFrom(f, f.seed), model: () => m }),
       ...pinned,
-      ...when(!f.path, finetune(recipe(f.epochs, { regularizers: regs }))),
-      evaluate({ name: "trained" }),
-      score({ scorer, key: "importance" }),
-      scoreHistogram({
+      ...core.when(!f.path, core.finetune(recipe(f.epochs, { regularizers: regs }))),
+      core.evaluate({ name: "trained" }),
+      core.score({ scorer, key: "importance" }),
+      core.scoreHistogram({
         scores: "importance",
         file: "bn_importance.svg",
         title: (_, n) => `${f.method}: BN importances of the prunable layers (${n} channels)`,
@@ -157,25 +134,29 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
         below: [0.1],
         above: [0.9],
       }),
-      sweep({
+      core.sweep({
         points: f.prune_pc.length,
         stages: [
-          score({ scorer, key: "importance" }),
-          mask({ pruner, scores: "importance", budget: (ctx) => ({ keepRatio: 1 - pc(ctx) }) }),
-          evaluate({
+          core.score({ scorer, key: "importance" }),
+          core.mask({
+            pruner,
+            scores: "importance",
+            budget: (ctx) => ({ keepRatio: 1 - pc(ctx) }),
+          }),
+          core.evaluate({
             name: "pruned",
             log: ({ params, macs, top1 }, ctx) => {
-              const { kept, total } = lastPruning(ctx);
+              const { kept, total } = core.lastPruning(ctx);
               return `prune ${pc(ctx)}: kept ${kept}/${total} channels, ${params} params, ` +
                 `${macs} MACs, top-1 ${pct(top1)} before fine-tuning`;
             },
           }),
-          ...when(
+          ...core.when(
             f.finetune_epochs,
-            finetune((ctx) => recipe(f.finetune_epochs, { groups: groups(ctx) })),
-            evaluate({ name: "finetuned" }),
+            core.finetune((ctx) => recipe(f.finetune_epochs, { groups: groups(ctx) })),
+            core.evaluate({ name: "finetuned" }),
           ),
-          record<RniResult>({
+          core.record<RniResult>({
             key: "results",
             row: (ctx) => resultOf(f, ctx),
             metrics: ({ prune_pc: p, pruned_top1, finetuned_top1: ft }) => ({
@@ -188,14 +169,14 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
     ];
   },
   summarize(ctx, f) {
-    const imp = ctx.report.importances as ScoreSummary;
+    const imp = ctx.report.importances as core.ScoreSummary;
     const top1 = (v: number | null) => (v === null ? "-" : pct(v));
     return [
       `method ${f.method} (regulariser: ${ctx.report.regularizer}), ${f.arch} width ${f.width}, ${f.epochs} epochs`,
       `BN importances: ${imp.below_0_1} of ${imp.count} <= 0.1, ${imp.above_0_9} >= 0.9`,
       ...common.markdownTable(
         ["prune", "trained", "pruned", "fine-tuned", "params", "MACs"],
-        reportRows<RniResult>(ctx, "results").map((r) => [
+        core.reportRows<RniResult>(ctx, "results").map((r) => [
           r.prune_pc,
           ...[r.trained_top1, r.pruned_top1, r.finetuned_top1].map(top1),
           r.params,
@@ -206,4 +187,4 @@ export const rniPipeline: PipelineSpec<typeof rniFlags> = {
   },
 };
 
-if (import.meta.main) runMain(rniPipeline);
+if (import.meta.main) core.runMain(rniPipeline);
