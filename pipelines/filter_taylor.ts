@@ -7,7 +7,8 @@
  * Each iteration is measured (filters, params, MACs, bytes, top-1 before and after its fine-tune,
  * deployed latency: report.json `iterations`); the deployed unpruned and pruned models are timed
  * side by side at the end (`speed_up`). With no flags: a VGG-11-BN (width 0.125, inputs padded to
- * 32x32 inside) trained for 3 epochs on 4000 MNIST digits, 5 iterations of 42 filters.
+ * 32x32 inside) trained for 3 epochs on 4000 MNIST digits, 5 iterations of 42 filters
+ * (docs/methods.md: the default run's figures).
  *
  * @example
  * ```sh

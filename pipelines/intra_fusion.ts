@@ -1,13 +1,8 @@
 /**
- * Intra-Fusion vs. default pruning, without fine-tuning. BN is folded into the convs and channel
- * importance scored once (`--scorer`: l1, taylor, or a plugin's channels scorer); then each group
- * of `--group_idxs` (0: the prunable group nearest the output) is pruned alone to each of
- * `--sparsities`, twice from the same folded model: by the baseline (`--baseline`, default: drop
- * the unkept channels) and by the method (`--pruner`, default: fuse all channels into the kept
- * ones by optimal transport), each evaluated on the test split. Target: channels. One point's
- * models are saved (`--save group,sparsity`, default the last): `model/` the fused one,
- * `model_default/` the baseline's. With no flags it first trains a narrow VGG-11-BN (inputs
- * zero-padded 28 -> 32 inside the model) on the embedded mnist data for a few epochs.
+ * Intra-Fusion vs. default pruning, without fine-tuning: BN folded, channels scored once, then each
+ * group of `--group_idxs` pruned alone to each of `--sparsities` twice from the same model, by the
+ * baseline (`--baseline`) and by the method (`--pruner`: optimal-transport fusion), both evaluated.
+ * Target: channels. The steps, the default run and its figures: docs/methods.md.
  *
  * @example
  * ```sh

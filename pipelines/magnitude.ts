@@ -1,13 +1,8 @@
 /**
- * DWP magnitude pruning (the Network-Pruning seed): prune a trained model's Conv2D kernels with one
- * global magnitude threshold at each point of a p_prune sweep (each candidate pruned with
- * probability p_bern), optionally fine-tune, and report top-1 against the pruning ratio.
- * `--prune_type gradient` prunes only dL/dinput (the forward pass and dL/dW stay full): it changes
- * accuracy only through fine-tuning. Target: weights (`--scorer`, `--pruner`). With no flags: a
- * ResNet-20 (width 0.25) trained for 2 epochs on the embedded MNIST digits, swept over p_prune 0,
- * 0.1, ..., 0.7 (the seed's table). Each point starts from the trained weights; report.json gets
- * `sweep` rows (pruned_fraction: actual for global, expected per backward for gradient), sweep.svg
- * the plot; the model saved is the last point's.
+ * DWP magnitude pruning (the Network-Pruning seed): one global magnitude threshold over the Conv2D
+ * kernels at each point of a p_prune sweep (each candidate pruned with probability p_bern), an
+ * optional fine-tune, top-1 against the pruning ratio; or `--prune_type gradient` (dL/dinput only).
+ * Target: weights. The steps, the default run and its figures: docs/methods.md.
  *
  * @example
  * ```sh

@@ -7,7 +7,7 @@
  * (distilled from the unpruned model with `--distill kd`). `--transform` rewrites the model first
  * (e.g. `relu_taylor/masked_relu` makes its ReLUs prunable). Writes the usual report (before /
  * after: top-1, params, MACs, ReLUs, bytes, deployed latency; a row per step), iterations.svg and
- * the model.
+ * the model. The default run and its figures: docs/methods.md.
  *
  * @example
  * ```sh

@@ -4,7 +4,8 @@
  * the budget tightening on a progressive schedule (the `relu_taylor/progressive`
  * callback). Target: activations; any activations scorer and pruner fit. With no
  * flags: trains a small ResNet-18 teacher on the embedded MNIST digits, distils a
- * CustomResNet-18 student (width 1/8) down to 10% of its ReLUs, evaluates both.
+ * CustomResNet-18 student (width 1/8) down to 10% of its ReLUs, evaluates both. The steps, the
+ * default run and its figures: docs/methods.md.
  *
  * @example
  * ```sh

@@ -1,21 +1,9 @@
 /**
- * Receding Neuron Importances (Suteu & Guo 2022) and its baselines, as the reference's `train()`
- * then `prune_finetune()` for each prune fraction:
- *
- * 1. train from scratch (skipped with --path): `rni` with SigmoidBatchNorm layers (the
- *    `rni/sigmoid_bn` transform) and the RNI regulariser, `l1` (network slimming) with BN gamma 0.5
- *    and Σ|γ|, `ucs` with BN gamma 0.5 and no regulariser; SGD momentum 0.9 Nesterov, wd 1e-4 (the
- *    regulariser's parameter groups: SigBN at 10x lr, no wd), lr x0.1 at 50% and 75% of the
- *    epochs, the best test epoch kept (as the reference does);
- * 2. plot the BN importances (sigmoid(θ) or |γ|; bimodal under RNI);
- * 3. per --prune_pc: prune that fraction of the prunable BN channels (global quantile for rni /
- *    l1, per layer for ucs, >= 3 per layer), remove them, evaluate, fine-tune with the same recipe
- *    (no regulariser) and evaluate again. The saved model is the last fraction's.
- *
- * `--method` picks the parts; `--scorer`, `--pruner` and `--regularizer` (or `none`) replace them.
- * Images are zero-padded by --pad pixels per side inside the model (28 -> 32, the size the VGGs
- * need), so saved models take the dataset's images. With no flags it trains a VGG-11-BN of width
- * 0.125 on the embedded mnist digits for a few epochs.
+ * Receding Neuron Importances (Suteu & Guo 2022) and its l1 / ucs baselines: train with the
+ * method's regulariser (SigmoidBatchNorm for rni), plot the BN importances, then for each
+ * --prune_pc remove that fraction of the BN channels, evaluate, fine-tune, evaluate. Target:
+ * channels; `--method` picks the parts, `--scorer`, `--pruner` and `--regularizer` replace them.
+ * The steps, the default run and its figures: docs/methods.md.
  *
  * @example
  * ```sh

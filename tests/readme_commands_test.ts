@@ -1,6 +1,6 @@
 /**
- * Every `deno task ...` command README.md prints (in `sh` blocks and inline)
- * runs as printed:
+ * Every `deno task ...` command README.md and docs/methods.md print (in `sh`
+ * blocks and inline) runs as printed:
  *
  * - each names a task of deno.json and files that exist, and no inline
  *   command is broken across lines (a copy would run half of it);
@@ -37,7 +37,10 @@ import { runDeno } from "./subprocess.ts";
 import { testBackend, withTempDir } from "../pipelines/test_harness.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-const readme = await Deno.readTextFile(`${root}README.md`);
+/** README.md, then docs/methods.md (the method pipelines' commands). */
+const readme = (await Promise.all(
+  ["README.md", "docs/methods.md"].map((f) => Deno.readTextFile(`${root}${f}`)),
+)).join("\n");
 const tasks = Object.keys(
   (JSON.parse(await Deno.readTextFile(`${root}deno.json`)) as { tasks: Record<string, string> })
     .tasks,
