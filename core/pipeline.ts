@@ -311,6 +311,12 @@ export interface SweepSpec {
    * replaced the model (default: the last point's).
    */
   keep?: (ctx: RunContext, index: number) => boolean;
+  /**
+   * What the point is (e.g. `p_prune 0.3`), logged as it starts, after the
+   * model is restored and `ctx.step` set: `sweep point 2/8: p_prune 0.3`.
+   * Default: no line.
+   */
+  label?: (ctx: RunContext) => string;
 }
 
 /**
@@ -318,15 +324,19 @@ export interface SweepSpec {
  * as it was before the sweep: between points the run's weight masks are
  * restored, a model a point replaced (a structural pruner's) is disposed and
  * the original put back, and the original's weights (fine-tuned in place)
- * are reset. `ctx.step` is `{index, total}` of the point. After the sweep,
- * ctx.model is the kept point's model (default the last), the original is
- * disposed when no longer held (not ctx.model or the teacher), and a
- * cancelled run stops before the next point.
+ * are reset. `ctx.step` is `{index, total}` of the point; `label` logs which
+ * point starts. After the sweep, ctx.model is the kept point's model (default
+ * the last), the original is disposed when no longer held (not ctx.model or
+ * the teacher), and a cancelled run stops before the next point.
  *
  * @example
  * ```ts
- * const ps = [0.1, 0.5, 0.9];
- * sweep({ points: ps.length, stages: [score(s), mask({ ..., budget: (ctx) => ({ keepRatio: 1 - ps[ctx.step.index] }) }), evaluate()] });
+ * const ps = [0.1, 0.5, 0.9], p = (ctx: RunContext) => ps[ctx.step.index];
+ * sweep({
+ *   points: ps.length,
+ *   label: (ctx) => `prune ${p(ctx)}`,
+ *   stages: [score(s), mask({ ..., budget: (ctx) => ({ keepRatio: 1 - p(ctx) }) }), evaluate()],
+ * });
  * ```
  */
 export function sweep(spec: SweepSpec): Stage {
@@ -344,7 +354,7 @@ export function sweep(spec: SweepSpec): Stage {
           if (m && m !== original && m !== kept && m !== ctx.teacher) m.dispose();
         };
         const restore = (i: number) =>
-          step(`${name} point ${i + 1}/${n}`, (c) => {
+          stage(`${name} point ${i + 1}/${n}`, (c, emit) => {
             if (i === 0) {
               snapshot = original.getWeights().map((w) => w.clone());
             } else {
@@ -354,6 +364,7 @@ export function sweep(spec: SweepSpec): Stage {
               original.setWeights(snapshot!);
             }
             c.step = { index: i, total: n };
+            if (spec.label) emit.log(spec.label(c));
           });
         const remember = (i: number) =>
           step(`${name} point ${i + 1}/${n}`, (c) => {

@@ -120,6 +120,7 @@ export const intraFusionPipeline: core.PipelineSpec<typeof intraFusionFlags> = {
       }),
       core.sweep({
         points: points.size,
+        label: (ctx) => `group ${point(ctx).gi}, sparsity ${point(ctx).s}: ${point(ctx).method}`,
         keep: (ctx) => saved(ctx) && fused(ctx),
         stages: [
           core.mask({

@@ -101,6 +101,7 @@ export const magnitudePipeline: core.PipelineSpec<typeof magnitudeFlags> = {
       core.evaluate({ name: "dense", batchSize: 256 }),
       core.sweep({
         points: f.p_prune.length,
+        label: (ctx) => `p_prune ${p(ctx)}`,
         stages: [
           core.score({ scorer, key: "magnitude" }),
           core.mask({

@@ -44,7 +44,6 @@ export const rniFlags = {
 } satisfies core.FlagDefs;
 
 type Flags = Parameters<core.PipelineSpec<typeof rniFlags>["build"]>[0];
-const pct = common.pct;
 
 /** One prune fraction's numbers, as report.json `results` holds them ({@link resultOf}). */
 export type RniResult = ReturnType<typeof resultOf>;
@@ -124,6 +123,7 @@ export const rniPipeline: core.PipelineSpec<typeof rniFlags> = {
       }),
       core.sweep({
         points: f.prune_pc.length,
+        label: (ctx) => `prune ${pc(ctx)} of the channels`,
         stages: [
           core.score({ scorer, key: "importance" }),
           core.mask({
@@ -131,14 +131,7 @@ export const rniPipeline: core.PipelineSpec<typeof rniFlags> = {
             scores: "importance",
             budget: (ctx) => ({ keepRatio: 1 - pc(ctx) }),
           }),
-          core.evaluate({
-            name: "pruned",
-            log: ({ params, macs, top1 }, ctx) => {
-              const { kept, total } = core.lastPruning(ctx);
-              return `prune ${pc(ctx)}: kept ${kept}/${total} channels, ${params} params, ` +
-                `${macs} MACs, top-1 ${pct(top1)} before fine-tuning`;
-            },
-          }),
+          core.evaluate({ name: "pruned" }),
           ...core.when(
             f.finetune_epochs,
             core.finetune((ctx) => recipe(f.finetune_epochs, { groups: groups(ctx) })),
@@ -158,7 +151,7 @@ export const rniPipeline: core.PipelineSpec<typeof rniFlags> = {
   },
   summarize(ctx, f) {
     const imp = ctx.report.importances as core.ScoreSummary;
-    const top1 = (v: number | null) => (v === null ? "-" : pct(v));
+    const top1 = (v: number | null) => (v === null ? "-" : common.pct(v));
     return [
       `method ${f.method} (regulariser: ${ctx.report.regularizer}), ${f.arch} width ${f.width}, ${f.epochs} epochs`,
       `BN importances: ${imp.below_0_1} of ${imp.count} <= 0.1, ${imp.above_0_9} >= 0.9`,

@@ -53,10 +53,14 @@ Deno.test("sweep: every point starts from the original; the kept point's model s
       tf.dispose(ones);
     }
   });
-  await lastValueFrom(
-    pipeline(sweep({ points: 4, stages: [point], keep: (_c, i) => i === 0 }))(ctx).pipe(toArray()),
+  const label = (c: RunContext) => `p ${c.step.index}, model ${c.model === original}`;
+  const events = await lastValueFrom(
+    pipeline(sweep({ points: 4, stages: [point], keep: (_c, i) => i === 0, label }))(ctx)
+      .pipe(toArray()),
   );
   deepEqual(seen, ["0/4", "1/4", "2/4", "3/4"]);
+  const lines = events.flatMap((e) => (e.type === "log" ? [`${e.stage}: ${e.message}`] : []));
+  deepEqual(lines, [0, 1, 2, 3].map((i) => `sweep point ${i + 1}/4: p ${i}, model true`));
   ok(ctx.model === made[0], "the kept point's model");
   deepEqual(await weightsOf(ctx.model!), await weightsOf(made[0]));
   equal(
