@@ -77,6 +77,15 @@ export const ratioFlag = {
   help: "fraction to keep",
 } satisfies FlagDef;
 
+/** Fractions of units to prune, each in [0, 1) (a sweep's points); set `default` and `help`. */
+export const fractionsFlag = {
+  type: "numbers",
+  min: 0,
+  max: 1,
+  maxExclusive: true,
+  help: "fractions to prune",
+} satisfies FlagDef;
+
 /** --width: the channel width multiplier of a zoo model. */
 export const widthFlag = {
   type: "number",

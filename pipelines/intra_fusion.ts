@@ -17,7 +17,6 @@ import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
 
 const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
-const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as const;
 
 /** Flags of the intra_fusion pipeline. */
 export const intraFusionFlags = {
@@ -26,7 +25,7 @@ export const intraFusionFlags = {
   ...common.channelFlags,
   pad: { ...common.padFlag, help: "zero-pad images in front of a built model (28 -> 32)" },
   group_idxs: { type: "numbers", default: [0, 1, 2], min: 0, help: "0 = nearest the output" },
-  sparsities: { ...fraction, default: [0.3, 0.5, 0.7], help: "fractions of a group to remove" },
+  sparsities: { ...common.fractionsFlag, default: [0.3, 0.5, 0.7], help: "of a group" },
   scorer: { type: "string", default: "l1", help: "channel importance: l1 | taylor | plugin/name" },
   pruner: { type: "string", default: "fusion", help: "the method's channels pruner" },
   baseline: { type: "string", default: "default", help: "the baseline's channels pruner" },

@@ -18,8 +18,6 @@ import rni from "@shears/rni";
 import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
 
-const fraction = { type: "numbers", min: 0, max: 1, maxExclusive: true } as const;
-
 /** Flags of the rni pipeline. */
 export const rniFlags = {
   ...common.dataFlags,
@@ -37,7 +35,7 @@ export const rniFlags = {
   epochs: { type: "int", default: 4, min: 1, help: "training epochs (reference: 160)" },
   lr: { ...common.trainFlags.lr, default: 0.1 },
   batch_size: common.trainFlags.batch_size,
-  prune_pc: { ...fraction, default: [0.5, 0.9], help: "fractions of the channels to prune" },
+  prune_pc: { ...common.fractionsFlag, default: [0.5, 0.9], help: "of the channels" },
   finetune_epochs: { type: "int", default: 2, min: 0, help: "after pruning (reference: 160)" },
   keep_best: { type: "boolean", default: true, help: "keep the best test epoch (the reference)" },
   augment: common.trainFlags.augment,

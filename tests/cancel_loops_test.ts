@@ -64,7 +64,7 @@ Deno.test("SIGINT during rni's prune sweep: later points not run", () =>
       "--finetune_epochs=0",
       "--prune_pc=0.1,0.3,0.5,0.7,0.9",
       ...tiny,
-    ], /prune 0.1: kept/);
+    ], /evaluate: pruned: top-1/);
     // rni's training wrote checkpoints before the sweep: the message names the last one
     match(stderr, /cancelled; the last checkpoint \(finetune epoch 1\) is in .*run\/checkpoint\n$/);
     ok((report.results?.length ?? 0) < 5, `stopped early: ${report.results?.length} of 5 points`);
