@@ -351,36 +351,53 @@ export async function savedModelFor(
   return out;
 }
 
+/** A training of a run that `--resume` continues: its epochs, and what its checkpoints call it. */
+export interface Training {
+  epochs: number;
+  /** Its checkpoints' state.json `stage` (e.g. control's `phase`); default: any stage. */
+  phase?: string;
+}
+
 /**
- * The model and epochs done of the run `--resume` names: its checkpoint,
- * validated (state.json well formed, files as saved: one line otherwise),
- * and its model checked against the data before any training. With
- * `epochs`, a run that already finished them is refused; with `phase`, a
- * checkpoint of another training of the run (state.json `stage`, e.g. a
- * fine-tune after the one that resumes) is refused.
+ * The model of the run `--resume` names and the epochs done of each of its
+ * `trainings` (in run order; one of 0 epochs is one the run does not do):
+ * those before its checkpoint's training all, that one the checkpoint's,
+ * those after none. The checkpoint is validated (state.json well formed,
+ * files as saved: one line otherwise) and its model checked against the
+ * data before any training. Refused in one line: a checkpoint of none of
+ * the trainings (state.json `stage`), and a run that already finished them
+ * all (or did more epochs of its checkpoint's training than it has).
  *
  * @example
  * ```ts
- * const { model, done } = await resumed("runs/train_teacher/x", await dataShape(f), f.epochs);
- * await resumed("runs/relu_taylor/x", data, 6, control(spec).phase); // its pruning epochs done
+ * const { model, done: [done] } = await resumed("runs/train_teacher/x", data, [{ epochs: 5 }]);
+ * // a relu_taylor run: the pruning's epochs done, then the fine-tune's
+ * await resumed("runs/relu_taylor/x", data, [{ phase: ctl.phase, epochs: 6 },
+ *   { phase: "finetune", epochs: 2 }]); // { model, done: [6, 1] } after fine-tune epoch 1
  * ```
  */
 export async function resumed(
   path: string,
   data: DataShape,
-  epochs?: number,
-  phase?: string,
-): Promise<{ model: tf.LayersModel; done: number }> {
+  trainings: Training[],
+): Promise<{ model: tf.LayersModel; done: number[] }> {
   const { dir, state } = await readCheckpoint(path);
-  if (phase !== undefined && state.stage !== phase) {
+  const runs = trainings.filter((t) => t.epochs > 0);
+  const at = runs.findIndex((t) => t.phase === undefined || t.phase === state.stage);
+  if (at < 0) {
+    const names = runs.map((t) => t.phase).join(" or ");
     throw new UsageError(
       `--resume ${path}: its checkpoint is of ${state.stage} (epoch ${state.epoch}), ` +
-        `not of ${phase}: only that training resumes`,
+        `not of ${names}: only ${
+          runs.length > 1 ? "those trainings resume" : "that training resumes"
+        }`,
     );
   }
-  if (epochs !== undefined && state.epoch >= epochs) {
+  const { epochs, phase } = runs[at];
+  if (state.epoch > epochs || (state.epoch === epochs && at === runs.length - 1)) {
     throw new UsageError(
-      `--resume: the run already finished ${state.epoch} of ${epochs} epochs`,
+      `--resume: the run already finished ${state.epoch} of ${epochs} epochs` +
+        (runs.length > 1 ? ` of ${phase}` : ""),
     );
   }
   const model = await loadModel(dir);
@@ -390,7 +407,8 @@ export async function resumed(
     model.dispose();
     throw e;
   }
-  return { model, done: state.epoch };
+  const i = trainings.indexOf(runs[at]);
+  return { model, done: trainings.map((t, j) => j < i ? t.epochs : j === i ? state.epoch : 0) };
 }
 
 /**

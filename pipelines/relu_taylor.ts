@@ -79,7 +79,10 @@ export const reluTaylorPipeline: core.PipelineSpec<typeof reluTaylorFlags> = {
     const ctl = core.control({ callback: schedule, scorer, pruner, budget, epochs: f.epochs });
     await ready();
     const data = await common.dataShape(f);
-    const from = f.resume ? await common.resumed(f.resume, data, f.epochs, ctl.phase) : undefined;
+    const tune = { phase: "finetune", epochs: f.finetune_epochs }; // phase: its checkpoints' stage
+    const runs = [{ phase: ctl.phase, epochs: f.epochs }, tune];
+    const from = f.resume ? await common.resumed(f.resume, data, runs) : undefined;
+    const [pruned, tuned] = from?.done ?? [0, 0];
     let student = from?.model ?? common.zooModel(f.model_s, data, { width: f.width, seed: f.seed });
     const masked = ctx.registry.transform("relu_taylor/masked_relu");
     if (!core.activationMaskLayers(student).length) {
@@ -92,8 +95,8 @@ export const reluTaylorPipeline: core.PipelineSpec<typeof reluTaylorFlags> = {
     core.checkLayers("--at_layers", teacher, taps.teacher, "the teacher");
     const cosine = common.sgdRecipe(f, { kind: "cosine" });
     const kd = { gamma: f.gamma, temperature: f.temperature };
-    const ft = { ...cosine, ...kd, epochs: f.finetune_epochs, gamma: 0.5, alpha: 0.5 };
-    const regs = reg ? [core.weighted(reg, 1000)] : [];
+    const regularizers = reg ? [core.weighted(reg, 1000)] : [];
+    const ft = { ...cosine, ...kd, ...tune, gamma: 0.5, alpha: 0.5, regularizers };
     const parts = `${scorer.name}, ${pruner.name}, ${schedule.name}`;
     return [
       core.load({ data: common.dataFrom(f, f.seed), model: () => student, teacher: () => teacher }),
@@ -101,8 +104,8 @@ export const reluTaylorPipeline: core.PipelineSpec<typeof reluTaylorFlags> = {
       core.evaluate({ name: "teacher", model: (ctx) => ctx.teacher }),
       core.recordReluTable("before", (t) => `${t.kept} ReLUs; ${parts}`),
       core.inheritWeights(() => f.init === "teacher" && !f.resume),
-      ...ctl.train(alpha ? core.distill : core.finetune, { ...cosine, ...kd, alpha }, from?.done),
-      ...core.when(f.finetune_epochs, core.finetune({ ...ft, regularizers: regs })),
+      ...ctl.train(alpha ? core.distill : core.finetune, { ...cosine, ...kd, alpha }, pruned),
+      ...core.when(f.finetune_epochs, core.finetune(core.resumeAt(ft, tuned))),
       core.evaluate({ name: "student" }),
       core.recordReluTable("after"),
     ];

@@ -18,6 +18,7 @@ import {
   multistepAt,
   pct,
   type PipelineSpec,
+  resumeAt,
   runMain,
 } from "@shears/core";
 import {
@@ -68,18 +69,13 @@ export const trainTeacher: PipelineSpec<typeof trainTeacherFlags> = {
       : { kind: f.schedule as "cosine" | "constant" };
     await ready();
     const data = await dataShape(f);
-    const from = f.resume ? await resumed(f.resume, data, f.epochs) : undefined;
-    const done = from?.done ?? 0;
+    const from = f.resume ? await resumed(f.resume, data, [{ epochs: f.epochs }]) : undefined;
     const model = from?.model ?? await modelFrom(f)(data);
     return [
       load({ data: dataFrom(f, f.seed), model: () => model }),
-      finetune({
-        epochs: f.epochs - done,
-        epochOffset: done,
-        totalEpochs: f.epochs,
-        ...sgdRecipe(f, m),
-        augment: f.augment,
-      }),
+      finetune(
+        resumeAt({ epochs: f.epochs, ...sgdRecipe(f, m), augment: f.augment }, from?.done[0] ?? 0),
+      ),
       evaluate({ name: "model" }),
     ];
   },

@@ -1,7 +1,9 @@
 /**
  * core's control: `train` runs start, one training stage per epoch (each
  * told its position and given the session and callback) and finish, in that
- * order, from the epoch a resumed run gives; churnAtBudget sums the recorded prunes up at the final count.
+ * order, from the epoch a resumed run gives (none when its checkpoint finished them), and
+ * checkpoints again the masks a prune at finish set; resumeAt gives a training's epochs left;
+ * churnAtBudget sums the recorded prunes up at the final count.
  */
 import { lastValueFrom, toArray } from "rxjs";
 import {
@@ -11,13 +13,20 @@ import {
   type FitSpec,
   pipeline,
   type Plugin,
+  type PruneDriver,
+  readCheckpoint,
+  resumeAt,
   type RunContext,
   type Scores,
   type ScoreSession,
   stage,
+  tf,
 } from "@shears/core";
 import { testContext } from "./context.ts";
 import { deepEqual, equal, ok, throws } from "./assert.ts";
+import { useTestBackend } from "./backend_setup.ts";
+
+await useTestBackend();
 
 Deno.test("churnAtBudget: only prunes at the final count; mean share revived; 0 when none", () => {
   const rows = [
@@ -75,7 +84,7 @@ Deno.test("control.train: start, one fit per epoch (its position, the hooks), fi
   const cfg = { batchSize: 8, optimizer: { kind: "sgd", lr: 0.1 }, alpha: 0.5 } as const;
   const stages = ctl.train(fit, cfg);
   equal(stages[0], ctl.start);
-  equal(stages.at(-1), ctl.finish);
+  equal(stages.at(-2), ctl.finish);
   await lastValueFrom(pipeline(...stages)(ctx).pipe(toArray()));
   deepEqual(events, [
     "scorer start",
@@ -103,5 +112,75 @@ Deno.test("control.train: start, one fit per epoch (its position, the hooks), fi
   await lastValueFrom(pipeline(...ctl.train(fit, cfg, 1))(ctx).pipe(toArray()));
   deepEqual(events.filter((e) => e.startsWith("fit")), ["fit 1", "fit 2"]);
   deepEqual(specs.map((s) => [s.epochs, s.totalEpochs]), [[1, 3], [1, 3]]);
-  for (const from of [3, -1, 1.5]) throws(() => ctl.train(fit, cfg, from), RangeError);
+  deepEqual(ctl.train(fit, cfg, 3), [], "its checkpoint finished the training: nothing to run");
+  for (const from of [4, -1, 1.5]) throws(() => ctl.train(fit, cfg, from), RangeError);
+});
+
+Deno.test("control.train: a prune at finish is checkpointed as the training's last epoch", async () => {
+  const model = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
+  const runDir = await Deno.makeTempDir({ prefix: "shears_control_" });
+  try {
+    const session: ScoreSession = {
+      taps: [],
+      scores: () => ({ values: new Map() }) as unknown as Scores,
+      dispose: () => void 0,
+    };
+    let driver: PruneDriver | undefined;
+    const plugin = {
+      name: "fake",
+      scorers: {
+        s: { description: "", target: "activations", batches: 0, start: () => session },
+      },
+      pruners: {
+        p: {
+          description: "",
+          target: "activations",
+          prune: () => {
+            const zeros = model.getWeights().map((w) => tf.zerosLike(w));
+            model.setWeights(zeros);
+            tf.dispose(zeros);
+            return Promise.resolve({ kept: 0, total: 6, perLayer: [] });
+          },
+        },
+      },
+      callbacks: {
+        c: {
+          description: "",
+          start: (_: RunContext, _o: unknown, d: PruneDriver) => {
+            driver = d;
+            return { finish: () => driver!.prune({ keepRatio: 0 }).then(() => {}) };
+          },
+        },
+      },
+    } as unknown as Plugin;
+    const ctx = testContext({ plugins: [plugin], model, runDir });
+    const ctl = control({
+      callback: { name: "fake/c" },
+      scorer: { name: "fake/s" },
+      pruner: { name: "fake/p" },
+      budget: { keepRatio: 0.5 },
+      epochs: 3,
+    });
+    const fit = () => stage("fit", () => {});
+    const cfg = { batchSize: 8, optimizer: { kind: "sgd", lr: 0.1 } } as const;
+    await lastValueFrom(pipeline(...ctl.train(fit, cfg, 1))(ctx).pipe(toArray()));
+    deepEqual((await readCheckpoint(runDir)).state, { stage: ctl.phase, epoch: 3 });
+    const weights = await Deno.readFile(`${runDir}/checkpoint/weights.bin`);
+    ok(weights.length === 32 && weights.every((b) => b === 0), "the masks the finish set");
+    equal(ctx.report.mask_updates, undefined, "a prune outside a batch is not an update row");
+  } finally {
+    model.dispose();
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("resumeAt: the epochs after those done, at their place in the whole training", () => {
+  const spec: FitSpec = { epochs: 5, batchSize: 8, optimizer: { kind: "sgd", lr: 0.1 } };
+  const rest = resumeAt(spec, 2);
+  deepEqual([rest.epochs, rest.epochOffset, rest.totalEpochs], [3, 2, 5]);
+  equal(rest.batchSize, 8);
+  deepEqual([resumeAt(spec, 0).epochs, resumeAt(spec, 5).epochs], [5, 0]);
+  const inner = resumeAt({ ...spec, epochOffset: 10, totalEpochs: 20 }, 1);
+  deepEqual([inner.epochs, inner.epochOffset, inner.totalEpochs], [4, 11, 20]);
+  for (const done of [6, -1, 0.5]) throws(() => resumeAt(spec, done), RangeError);
 });

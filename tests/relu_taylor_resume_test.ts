@@ -6,9 +6,24 @@
  * batch 2 of a restarted schedule), starts from the checkpoint's masks (at
  * the budget already), distils from the teacher the run kept (none trained
  * again) and ends at the budget; resuming the finished run, a checkpoint of
- * another training, or a run that kept no teacher is one line, exit 2.
+ * another training, or a run that kept no teacher is one line, exit 2. The
+ * finished pruning resumed with `--finetune_epochs 1` runs the fine-tune
+ * alone.
+ *
+ * It continues the fine-tune after the pruning too: a run with
+ * `--finetune_epochs 2` killed while writing fine-tune epoch 2's checkpoint
+ * trains fine-tune epoch 2 alone (no pruning, no fine-tune epoch 1), keeps
+ * the checkpoint's masks as they are, and completes; resuming it again is
+ * refused as finished, and a checkpoint of neither training as such.
  */
-import { type PruneUpdateRow, readCheckpoint, runPipeline } from "@shears/core";
+import {
+  activationMaskLayers,
+  loadCheckpoint,
+  type PruneUpdateRow,
+  readCheckpoint,
+  runPipeline,
+  type tf,
+} from "@shears/core";
 import { reluTaylorPipeline } from "@shears/pipelines";
 import { deepEqual, equal, ok, rejects } from "./assert.ts";
 import { interruptAt, oneLineError, repoRoot, runDeno, runTaskArgs } from "./subprocess.ts";
@@ -92,7 +107,19 @@ Deno.test("relu_taylor --resume runs only the epochs left, on the run's schedule
     equal(oneLineError(done), "error: --resume: the run already finished 3 of 3 epochs");
     ok(!(await exists(`${dir}/third`)));
 
-    // a checkpoint of another training (e.g. the fine-tune after the pruning)
+    // the pruning finished, a fine-tune asked for: the fine-tune alone, at its epoch 1
+    const ft = await runInProcess<Report>(
+      reluTaylorPipeline,
+      [`--resume=${dir}/second`, "--finetune_epochs=1", "--quiet", `--backend=${backend}`],
+      `${dir}/ft1`,
+    );
+    ft.model.dispose();
+    equal(ft.report.status, "completed");
+    ok(!ft.report.stages.distill && !ft.report.mask_updates, "no pruning trained again");
+    deepEqual(ft.report.stages.finetune.test_top1.map((e) => e.step), [1]);
+    equal(ft.report.relus_after, budget);
+
+    // a checkpoint of a training this run does not do (a fine-tune: it has --finetune_epochs 0)
     const state = `${first}/checkpoint/state.json`;
     const saved = await Deno.readTextFile(state);
     await Deno.writeTextFile(state, saved.replace(PHASE, "finetune"));
@@ -115,6 +142,79 @@ Deno.test("relu_taylor --resume runs only the epochs left, on the run's schedule
       },
     );
     ok(!(await exists(`${dir}/nt`)), "refused before the run directory");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The MaskedReLU masks of `model`, layer by layer, as bytes. */
+const masks = (model: tf.LayersModel) =>
+  Promise.all(
+    activationMaskLayers(model).map(async (l) =>
+      new Uint8Array((await l.mask.read().data()).slice().buffer)
+    ),
+  );
+
+Deno.test("relu_taylor --resume of a run killed in its fine-tune trains only the fine-tune epochs left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shears_relu_resume_ft_" });
+  try {
+    const first = `${dir}/first`;
+    const killed = await interruptAt(
+      runTaskArgs("relu_taylor.ts", [...tiny, "--finetune_epochs=2", `--out=${first}`]),
+      /fault: paused at checkpoint:filled \(#5\)/, // 3 pruning epochs, fine-tune epoch 2 trained
+      { signal: "SIGKILL", env: { SHEARS_FAULT: "checkpoint:filled@5" } },
+    );
+    ok(killed.sent, killed.stderr);
+    deepEqual((await readCheckpoint(first)).state, { stage: "finetune", epoch: 1 });
+    const saved = await loadCheckpoint(first);
+    const before = await masks(saved.model);
+    saved.model.dispose();
+
+    const { report, model } = await runInProcess<Report>(
+      reluTaylorPipeline,
+      [`--resume=${first}`, "--quiet", `--backend=${backend}`],
+      `${dir}/second`,
+    );
+    try {
+      equal(report.status, "completed");
+      equal(report.flags.finetune_epochs, 2, "the run's flags");
+      ok(!report.stages.distill, "no pruning epoch trained again");
+      ok(!report.mask_updates, "no mask update");
+      ok(!report.stages["pretrain teacher"], "no teacher trained again");
+      deepEqual(
+        report.stages.finetune.test_top1.map((e) => e.step),
+        [2],
+        "fine-tune epoch 2 alone, at its place in the fine-tune (not its epoch 1 again)",
+      );
+      deepEqual(await masks(model), before, "the checkpoint's masks, as they were");
+      const total = report.relu_layers_after.reduce((n, r) => n + r.before, 0);
+      const budget = Math.floor(total * 0.1);
+      equal(report.relus_before, budget);
+      equal(report.relus_after, budget);
+    } finally {
+      model.dispose();
+    }
+    deepEqual((await readCheckpoint(`${dir}/second`)).state, { stage: "finetune", epoch: 2 });
+
+    // the finished fine-tune
+    await rejects(
+      () => runPipeline(reluTaylorPipeline, [`--resume=${dir}/second`, `--out=${dir}/third`]),
+      { message: "--resume: the run already finished 2 of 2 epochs of finetune" },
+    );
+    ok(!(await exists(`${dir}/third`)), "refused before the run directory");
+    // a checkpoint of neither training
+    const state = `${first}/checkpoint/state.json`;
+    await Deno.writeTextFile(
+      state,
+      (await Deno.readTextFile(state)).replace('"finetune"', '"pretrain"'),
+    );
+    await rejects(
+      () => runPipeline(reluTaylorPipeline, [`--resume=${first}`, `--out=${dir}/other`]),
+      {
+        message: `--resume ${first}: its checkpoint is of pretrain (epoch 1), not of ${PHASE} ` +
+          "or finetune: only those trainings resume",
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -5,7 +5,10 @@
  * with it, and the training stages in between feed the session and call
  * the callback on every batch ({@link Control.train} makes that training:
  * one epoch per progressive step; a resumed run starts it at the epochs its
- * checkpoint has done). Each prune the callback asks for is recorded in
+ * checkpoint has done, and one whose checkpoint finished them skips it).
+ * A prune the callback asks for when training has ended (at `finish`) is
+ * checkpointed too, so that a run's last checkpoint of this training holds
+ * the masks it ended with. Each prune the callback asks for is recorded in
  * `ctx.report[record]` as `{batch, epoch, keep_ratio, kept, revived}`;
  * {@link churnAtBudget} sums those rows up.
  *
@@ -17,6 +20,7 @@
  * pipeline(load(...), c.start, progressive(6, distill((ctx) => ({ ...cfg, ...c.hooks(ctx) }))), c.finish);
  * pipeline(load(...), ...c.train(distill, cfg)); // the same
  * pipeline(load(checkpointed), ...c.train(distill, cfg, 4)); // epochs 5 and 6 of the 6
+ * c.train(distill, cfg, 6); // [] (the checkpoint finished the 6)
  * ```
  * @module
  */
@@ -30,6 +34,7 @@ import type {
 import type { PartRef } from "../parts.ts";
 import { type Emit, progressive, type RunContext, type Stage, stage } from "../pipeline.ts";
 import type { FitSpec } from "./fit.ts";
+import { saveCheckpoint } from "../checkpoint.ts";
 
 /** The parts, options and budget of a {@link control}. */
 export interface ControlSpec {
@@ -107,9 +112,11 @@ export interface Control {
    * then `finish`. The runs are epochs `from` + 1 to `epochs` (from 0: all;
    * a resumed run passes the epochs its checkpoint has done), so the lr
    * schedule, the shuffles and the callback (which reads the epoch of each
-   * batch) go on where the checkpoint stopped.
+   * batch) go on where the checkpoint stopped; `from` = `epochs`: no stages.
+   * When `finish` prunes (after the last epoch's checkpoint), the run's
+   * checkpoint is written again with those masks, as epoch `epochs`.
    *
-   * @throws {RangeError} when `from` is not a whole number below `epochs`.
+   * @throws {RangeError} when `from` is not a whole number in [0, `epochs`].
    * @example
    * ```ts
    * pipeline(load(...), ...c.train(distill, cfg, state.epoch)); // state: the checkpoint's
@@ -134,6 +141,7 @@ export function control(spec: ControlSpec): Control {
   const key = `control/${spec.callback.name}`;
   const record = spec.record ?? "mask_updates";
   let emit: Emit | undefined;
+  let prunes = 0, prunedAtFinish = false;
   const live = (ctx: RunContext) => {
     const l = ctx.state.get(key) as Live | undefined;
     if (!l) {
@@ -144,6 +152,8 @@ export function control(spec: ControlSpec): Control {
   const c: Control = {
     start: stage("start " + spec.callback.name, (ctx, e) => {
       emit = e;
+      prunes = 0;
+      prunedAtFinish = false;
       const session = ctx.registry.scorer(spec.scorer.name).start(ctx, spec.scorer.options ?? {});
       const pruner = ctx.registry.pruner(spec.pruner.name);
       const driver: PruneDriver = {
@@ -151,6 +161,7 @@ export function control(spec: ControlSpec): Control {
         budget: spec.budget,
         epochs: spec.epochs,
         async prune(budget, at) {
+          prunes++;
           const scores = await session.scores();
           let result;
           try {
@@ -188,8 +199,10 @@ export function control(spec: ControlSpec): Control {
     finish: stage("finish " + spec.callback.name, async (ctx, e) => {
       emit = e;
       const { session, callback } = live(ctx);
+      const before = prunes;
       try {
         await callback.finish?.();
+        prunedAtFinish = prunes > before;
       } finally {
         callback.dispose?.();
         session.dispose();
@@ -197,9 +210,10 @@ export function control(spec: ControlSpec): Control {
       }
     }),
     train: (fit, cfg, from = 0) => {
-      if (!Number.isInteger(from) || from < 0 || from >= spec.epochs) {
-        throw new RangeError(`control.train: from must be a whole number in [0, ${spec.epochs})`);
+      if (!Number.isInteger(from) || from < 0 || from > spec.epochs) {
+        throw new RangeError(`control.train: from must be a whole number in [0, ${spec.epochs}]`);
       }
+      if (from === spec.epochs) return [];
       return [
         c.start,
         progressive(
@@ -214,6 +228,11 @@ export function control(spec: ControlSpec): Control {
           })),
         ),
         c.finish,
+        stage("checkpoint " + spec.callback.name, async (ctx, e) => {
+          if (!prunedAtFinish || !ctx.runDir) return;
+          const state = { stage: c.phase, epoch: spec.epochs };
+          e.artifact("checkpoint", await saveCheckpoint(ctx.model!, ctx.runDir, state));
+        }),
       ];
     },
   };

@@ -31,6 +31,33 @@ export type FitSpec = TrainConfig & {
 };
 
 /**
+ * The rest of a training after its first `done` epochs (a resumed run's
+ * checkpoint has done them): `spec`'s epochs after `done`, at their place in
+ * the whole training, so the lr schedule and the data order go on where the
+ * checkpoint stopped. `done` = all of them leaves none.
+ *
+ * @throws {RangeError} when `done` is not a whole number in [0, spec.epochs].
+ * @example
+ * ```ts
+ * finetune(resumeAt({ epochs: 10, batchSize: 64, optimizer }, 4)); // epochs 5 to 10 of the 10
+ * ```
+ */
+export function resumeAt<T extends TrainConfig>(
+  spec: T,
+  done: number,
+): T & Required<Pick<TrainConfig, "epochOffset" | "totalEpochs">> {
+  if (!Number.isInteger(done) || done < 0 || done > spec.epochs) {
+    throw new RangeError(`resumeAt: done must be a whole number in [0, ${spec.epochs}]`);
+  }
+  return {
+    ...spec,
+    epochs: spec.epochs - done,
+    epochOffset: (spec.epochOffset ?? 0) + done,
+    totalEpochs: spec.totalEpochs ?? spec.epochs,
+  };
+}
+
+/**
  * The config `train` gets from a spec: feature regularizers become the
  * feature loss (each weighted), weight regularizers stay, and the
  * regularizers' parameter groups follow the spec's own.

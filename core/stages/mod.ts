@@ -9,7 +9,7 @@ export { checkChannelScores, resolve, score, type ScoreSpec } from "./score.ts";
 export { lastPruning, mask, type MaskSpec, type PruneRecord } from "./mask.ts";
 export { distill } from "./distill.ts";
 export { finetune } from "./finetune.ts";
-export type { FitSpec } from "./fit.ts";
+export { type FitSpec, resumeAt } from "./fit.ts";
 export {
   compareDeployed,
   type CompareSpec,
