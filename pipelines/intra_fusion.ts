@@ -63,7 +63,7 @@ export const intraFusionPipeline: core.PipelineSpec<typeof intraFusionFlags> = {
   async build(f, ctx, ready) {
     const { merge, marginals, solver, include_eps } = f, target = "channels";
     const defaults = { merge, marginals, solver, include_eps };
-    const parts = core.chooseParts(ctx.registry, f.opt, {
+    const { scorer, baseline, pruner } = core.chooseParts(ctx.registry, f.opt, {
       scorer: { kind: "scorers", name: f.scorer, target, defaults },
       baseline: { kind: "pruners", name: f.baseline, target, defaults },
       pruner: { kind: "pruners", name: f.pruner, target, defaults },
@@ -112,18 +112,14 @@ export const intraFusionPipeline: core.PipelineSpec<typeof intraFusionFlags> = {
       ...pinned,
       core.transform({ name: "intra_fusion/fold_bn", options: { include_eps } }),
       test("base", (e) => `unpruned (BN folded): top-1 ${pct(e.top1)}`),
-      core.score({
-        scorer: parts.scorer,
-        key: "importance",
-        groups: () => groups.map((g) => g.id),
-      }),
+      core.score({ scorer, key: "importance", groups: () => groups.map((g) => g.id) }),
       core.sweep({
         points: points.size,
         label: (ctx) => `group ${point(ctx).gi}, sparsity ${point(ctx).s}: ${point(ctx).method}`,
         keep: (ctx) => saved(ctx) && fused(ctx),
         stages: [
           core.mask({
-            pruner: (ctx) => (fused(ctx) ? parts.pruner : parts.baseline),
+            pruner: (ctx) => (fused(ctx) ? pruner : baseline),
             scores: "importance",
             budget: (ctx) => ({ keepRatio: 1 - point(ctx).s }),
             options: (ctx) => ({ groups: [groups[point(ctx).gi].id] }),
