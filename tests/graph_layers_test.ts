@@ -15,23 +15,13 @@ import {
 } from "@shears/core";
 import { deepEqual, equal, match, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
-import { checkRemoval, maxAbsDiff, outputsOf, perturbStatistics } from "./prune_check.ts";
+import { checkRemoval, maxAbsDiff, outputsOf, perturbStatistics, seeded } from "./prune_check.ts";
 
 await useTestBackend();
 
 type ST = tf.SymbolicTensor;
 const L = tf.layers;
 const on = (layer: tf.layers.Layer, x: ST | ST[]) => layer.apply(x) as ST;
-/**
- * An initializer (glorotUniform unless `init` says) seeded by the layer's name, so that every
- * run draws the same weights: an unseeded draw can leave the removed channels dead under ReLU on
- * every input, and the removal then "changes nothing".
- */
-const seeded = (
-  name: string,
-  init: (args: { seed: number }) => ReturnType<typeof tf.initializers.zeros> =
-    tf.initializers.glorotUniform,
-) => init({ seed: [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 2147483647, 7) });
 /** A recurrent layer's kernel (glorotUniform) and recurrent kernel (orthogonal) initializers, seeded. */
 const recurrent = (name: string) => ({
   kernelInitializer: seeded(name),
