@@ -15,18 +15,18 @@ import {
 } from "@shears/core";
 import { deepEqual, equal, match, ok } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
-import { checkRemoval, maxAbsDiff, outputsOf, perturbStatistics } from "./prune_check.ts";
+import { checkRemoval, maxAbsDiff, outputsOf, perturbStatistics, seeded } from "./prune_check.ts";
 
 await useTestBackend();
 
 type ST = tf.SymbolicTensor;
 const L = tf.layers;
 const on = (layer: tf.layers.Layer, x: ST | ST[]) => layer.apply(x) as ST;
-/** A kernel initializer seeded by the layer's name, so that every run draws the same weights. */
-const seeded = (name: string) =>
-  tf.initializers.glorotUniform({
-    seed: [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 2147483647, 7),
-  });
+/** A recurrent layer's kernel (glorotUniform) and recurrent kernel (orthogonal) initializers, seeded. */
+const recurrent = (name: string) => ({
+  kernelInitializer: seeded(name),
+  recurrentInitializer: seeded(`${name}/recurrent`, tf.initializers.orthogonal),
+});
 const conv = (x: ST, name: string, filters: number, k = 3) =>
   on(
     L.conv2d({ name, filters, kernelSize: k, padding: "same", kernelInitializer: seeded(name) }),
@@ -103,15 +103,42 @@ Deno.test("2-D layers: transposed, separable and depthwise convs, padding, cropp
   let x = conv(input, "c1", 6);
   x = on(L.prelu({ name: "prelu", sharedAxes: [1, 2] }), x);
   x = on(
-    L.conv2dTranspose({ name: "ct", filters: 5, kernelSize: 2, strides: 2, padding: "same" }),
+    L.conv2dTranspose({
+      name: "ct",
+      filters: 5,
+      kernelSize: 2,
+      strides: 2,
+      padding: "same",
+      kernelInitializer: seeded("ct"),
+    }),
     x,
   );
   x = on(L.cropping2D({ name: "crop", cropping: [[1, 1], [2, 0]] }), x);
   x = on(L.zeroPadding2d({ name: "zp", padding: [[1, 1], [0, 2]] }), x);
   x = on(L.leakyReLU({ name: "lrelu", alpha: 0.2 }), x);
-  x = on(L.separableConv2d({ name: "sep", filters: 7, kernelSize: 3, padding: "same" }), x);
+  x = on(
+    L.separableConv2d({
+      name: "sep",
+      filters: 7,
+      kernelSize: 3,
+      padding: "same",
+      // tfjs 4.22 draws the pointwise kernel with depthwiseInitializer (pointwiseInitializer is
+      // ignored); both are given so that a tfjs which reads it stays seeded
+      depthwiseInitializer: seeded("sep"),
+      pointwiseInitializer: seeded("sep/pointwise"),
+    }),
+    x,
+  );
   x = on(L.elu({ name: "elu" }), x);
-  x = on(L.depthwiseConv2d({ name: "dw", kernelSize: 3, padding: "same" }), x);
+  x = on(
+    L.depthwiseConv2d({
+      name: "dw",
+      kernelSize: 3,
+      padding: "same",
+      depthwiseInitializer: seeded("dw"),
+    }),
+    x,
+  );
   x = on(L.thresholdedReLU({ name: "trelu", theta: 0.1 }), x);
   x = on(L.averagePooling2d({ name: "ap", poolSize: 2 }), x);
   x = on(L.upSampling2d({ name: "up", size: [2, 2] }), x);
@@ -139,11 +166,20 @@ Deno.test("2-D layers: transposed, separable and depthwise convs, padding, cropp
 
 Deno.test("1-D and 3-D layers: Conv1D, pools, Masking, Conv3D, Conv3DTranspose", async () => {
   const seq = tf.input({ shape: [10, 3], name: "seq" });
-  let s = on(L.conv1d({ name: "k1", filters: 6, kernelSize: 3, padding: "same" }), seq);
+  let s = on(
+    L.conv1d({
+      name: "k1",
+      filters: 6,
+      kernelSize: 3,
+      padding: "same",
+      kernelInitializer: seeded("k1"),
+    }),
+    seq,
+  );
   s = on(L.masking({ name: "mask", maskValue: 0 }), s);
   s = on(L.maxPooling1d({ name: "mp1", poolSize: 2 }), s);
   s = on(L.spatialDropout1d({ name: "sd", rate: 0.2 }), s);
-  s = on(L.conv1d({ name: "k2", filters: 5, kernelSize: 2 }), s);
+  s = on(L.conv1d({ name: "k2", filters: 5, kernelSize: 2, kernelInitializer: seeded("k2") }), s);
   s = on(L.averagePooling1d({ name: "ap1", poolSize: 2 }), s);
   const a = on(L.globalAveragePooling1d({ name: "gap1" }), s);
   const b = on(L.globalMaxPooling1d({ name: "gmp1" }), s);
@@ -151,10 +187,26 @@ Deno.test("1-D and 3-D layers: Conv1D, pools, Masking, Conv3D, Conv3DTranspose",
   deepEqual(summary(g1), ["seq:3!", "k1:6", "k2:5", "fc:2!"]);
 
   const vol = tf.input({ shape: [4, 4, 4, 2], name: "vol" });
-  let v = on(L.conv3d({ name: "v1", filters: 4, kernelSize: 3, padding: "same" }), vol);
+  let v = on(
+    L.conv3d({
+      name: "v1",
+      filters: 4,
+      kernelSize: 3,
+      padding: "same",
+      kernelInitializer: seeded("v1"),
+    }),
+    vol,
+  );
   v = on(L.maxPooling3d({ name: "vp", poolSize: 2 }), v);
   v = on(
-    L.conv3dTranspose({ name: "vt", filters: 3, kernelSize: 2, strides: 2, padding: "same" }),
+    L.conv3dTranspose({
+      name: "vt",
+      filters: 3,
+      kernelSize: 2,
+      strides: 2,
+      padding: "same",
+      kernelInitializer: seeded("vt"),
+    }),
     v,
   );
   v = on(L.averagePooling3d({ name: "vap", poolSize: 2 }), v);
@@ -223,12 +275,24 @@ Deno.test("merges: equal channels join, a one-channel input broadcasts (pinned),
 
 Deno.test("Embedding and recurrent layers: the embedding is pruned, recurrent units are pinned", async () => {
   const ids = tf.input({ shape: [7], name: "ids" });
-  const e = on(L.embedding({ name: "emb", inputDim: 20, outputDim: 6 }), ids);
-  const lstm = on(L.lstm({ name: "lstm", units: 4, returnSequences: true }), e);
-  const [gru, state] = L.gru({ name: "gru", units: 3, returnState: true }).apply(lstm) as ST[];
+  const e = on(
+    L.embedding({
+      name: "emb",
+      inputDim: 20,
+      outputDim: 6,
+      embeddingsInitializer: seeded("emb", tf.initializers.randomUniform),
+    }),
+    ids,
+  );
+  const lstm = on(
+    L.lstm({ name: "lstm", units: 4, returnSequences: true, ...recurrent("lstm") }),
+    e,
+  );
+  const [gru, state] = L.gru({ name: "gru", units: 3, returnState: true, ...recurrent("gru") })
+    .apply(lstm) as ST[];
   const rnn = on(
-    L.simpleRNN({ name: "rnn", units: 2 }),
-    on(L.conv1d({ name: "k", filters: 5, kernelSize: 2 }), e),
+    L.simpleRNN({ name: "rnn", units: 2, ...recurrent("rnn") }),
+    on(L.conv1d({ name: "k", filters: 5, kernelSize: 2, kernelInitializer: seeded("k") }), e),
   );
   const out = dense(on(L.concatenate({ name: "cat" }), [gru, state, rnn]), "fc", 2);
   const x = tf.randomUniform([2, 7], 0, 20, "int32", 7);
@@ -258,14 +322,28 @@ Deno.test("layers that mix channels are pinned with a reason, never an error", (
   const sm = on(L.softmax({ name: "sm", axis: -1 }), b);
   const dot = on(L.dot({ name: "dot", axes: 2 }), [dense(input, "h1", 3), dense(input, "h2", 3)]);
   const norm = on(L.add({ name: "norms" }), [ln, sm]);
-  const bi = on(L.bidirectional({ name: "bi", layer: L.lstm({ units: 2 }) as never }), c);
+  const bi = on(
+    L.bidirectional({
+      name: "bi",
+      layer: L.lstm({ units: 2, ...recurrent("bi") }) as never,
+    }),
+    c,
+  );
   const td = on(
-    L.timeDistributed({ name: "td", layer: L.dense({ units: 2 }) }),
+    L.timeDistributed({
+      name: "td",
+      layer: L.dense({ units: 2, kernelInitializer: seeded("td") }),
+    }),
     dense(input, "d", 3),
   );
   const mask = on(L.masking({ name: "m7", maskValue: 7 }), dense(input, "e", 3));
   const dw2 = on(
-    L.depthwiseConv2d({ name: "dw2", kernelSize: 1, depthMultiplier: 2 }),
+    L.depthwiseConv2d({
+      name: "dw2",
+      kernelSize: 1,
+      depthMultiplier: 2,
+      depthwiseInitializer: seeded("dw2"),
+    }),
     on(L.reshape({ name: "r", targetShape: [5, 1, 3] }), dense(input, "f", 3)),
   );
   const gt = dense(input, "g", 2);
@@ -304,7 +382,13 @@ Deno.test("layers that mix channels are pinned with a reason, never an error", (
 Deno.test("a shared layer slices its weights for all its calls; a shared ReLU joins nothing", async () => {
   const left = tf.input({ shape: [6, 6, 2], name: "left" });
   const right = tf.input({ shape: [6, 6, 2], name: "right" });
-  const shared = L.conv2d({ name: "shared", filters: 5, kernelSize: 3, padding: "same" });
+  const shared = L.conv2d({
+    name: "shared",
+    filters: 5,
+    kernelSize: 3,
+    padding: "same",
+    kernelInitializer: seeded("shared"),
+  });
   const relu = L.reLU({ name: "relu" });
   const l = on(relu, on(shared, conv(left, "l0", 4)));
   const r = on(relu, on(shared, conv(right, "r0", 4)));

@@ -16,7 +16,7 @@ import { buildModel } from "@shears/models";
 import { allClose, deepEqual, equal, match, ok, throws } from "./assert.ts";
 import { useTestBackend } from "./backend_setup.ts";
 import { chainModel, concatDepthwise, lenetLike, resnetLike, vggLike } from "./channel_models.ts";
-import { checkRemoval, maxAbsDiff, outputsOf } from "./prune_check.ts";
+import { checkRemoval, maxAbsDiff, outputsOf, seeded } from "./prune_check.ts";
 
 await useTestBackend();
 
@@ -244,13 +244,19 @@ Deno.test("an unknown layer: one user-facing line saying how to register it, or 
 Deno.test("a Sequential model prunes, deploys and folds like its functional twin", async () => {
   const seq = tf.sequential({
     layers: [
-      tf.layers.conv2d({ name: "c1", filters: 4, kernelSize: 3, inputShape: [6, 6, 2] }),
+      tf.layers.conv2d({
+        name: "c1",
+        filters: 4,
+        kernelSize: 3,
+        inputShape: [6, 6, 2],
+        kernelInitializer: seeded("c1"),
+      }),
       tf.layers.batchNormalization({ name: "bn1" }),
       tf.layers.reLU({ name: "r1" }),
       tf.layers.flatten({ name: "flat" }),
-      tf.layers.dense({ name: "fc1", units: 5 }),
+      tf.layers.dense({ name: "fc1", units: 5, kernelInitializer: seeded("fc1") }),
       tf.layers.reLU({ name: "r2" }),
-      tf.layers.dense({ name: "fc", units: 3 }),
+      tf.layers.dense({ name: "fc", units: 3, kernelInitializer: seeded("fc") }),
     ],
   });
   const graph = buildChannelGraph(seq);

@@ -115,6 +115,26 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
+ * An initializer (glorotUniform unless `init` says) seeded by the layer's
+ * name, so that a test model draws the same weights on every run: with an
+ * unseeded draw the removed channels can be dead under ReLU on every input,
+ * and {@link checkRemoval}'s "the removal changed the output" then fails now
+ * and then.
+ * @example
+ * ```ts
+ * tf.layers.conv2d({ name: "c1", filters: 4, kernelSize: 3, kernelInitializer: seeded("c1") });
+ * tf.layers.lstm({ units: 2, recurrentInitializer: seeded("l/rec", tf.initializers.orthogonal) });
+ * ```
+ */
+export function seeded(
+  name: string,
+  init: (args: { seed: number }) => ReturnType<typeof tf.initializers.zeros> =
+    tf.initializers.glorotUniform,
+): ReturnType<typeof tf.initializers.zeros> {
+  return init({ seed: [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 2147483647, 7) });
+}
+
+/**
  * Gives the weights that initialise to constants seeded random values, so
  * no BN, bias or mask is an identity: BN gamma in [0.5, 1.5], beta and moving
  * mean N(0, 0.1^2), moving variance in [0.5, 1.5], biases N(0, 0.1^2), PReLU
