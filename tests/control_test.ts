@@ -28,6 +28,15 @@ import { useTestBackend } from "./backend_setup.ts";
 
 await useTestBackend();
 
+/** A control of the fake plugin's parts (each test's plugin is named "fake"), over 3 epochs. */
+const FAKE = {
+  callback: { name: "fake/c" },
+  scorer: { name: "fake/s" },
+  pruner: { name: "fake/p" },
+  budget: { keepRatio: 0.5 },
+  epochs: 3,
+};
+
 Deno.test("churnAtBudget: only prunes at the final count; mean share revived; 0 when none", () => {
   const rows = [
     { kept: 10, revived: 5 }, // before the budget: not counted
@@ -67,13 +76,7 @@ Deno.test("control.train: start, one fit per epoch (its position, the hooks), fi
     },
   } as unknown as Plugin;
   const ctx = testContext({ plugins: [plugin] });
-  const ctl = control({
-    callback: { name: "fake/c" },
-    scorer: { name: "fake/s" },
-    pruner: { name: "fake/p" },
-    budget: { keepRatio: 0.5 },
-    epochs: 3,
-  });
+  const ctl = control(FAKE);
   const specs: FitSpec[] = [];
   const fit = (spec: (ctx: RunContext) => FitSpec) =>
     stage("fit", (c) => {
@@ -154,13 +157,7 @@ Deno.test("control.train: a prune at finish is checkpointed as the training's la
       },
     } as unknown as Plugin;
     const ctx = testContext({ plugins: [plugin], model, runDir });
-    const ctl = control({
-      callback: { name: "fake/c" },
-      scorer: { name: "fake/s" },
-      pruner: { name: "fake/p" },
-      budget: { keepRatio: 0.5 },
-      epochs: 3,
-    });
+    const ctl = control(FAKE);
     const fit = () => stage("fit", () => {});
     const cfg = { batchSize: 8, optimizer: { kind: "sgd", lr: 0.1 } } as const;
     await lastValueFrom(pipeline(...ctl.train(fit, cfg, 1))(ctx).pipe(toArray()));
