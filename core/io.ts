@@ -363,6 +363,12 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
       `${jsonPath} is not a tfjs layers model (needs modelTopology and weightsManifest)`,
     );
   }
+  if (json.format === "graph-model") {
+    throw new ModelFileError(
+      `${jsonPath} is a tfjs graph model (format "graph-model"); Shears needs a layers model ` +
+        `(from Keras: tensorflowjs_converter --output_format tfjs_layers_model)`,
+    );
+  }
   const problem = manifestProblem(json.weightsManifest);
   if (problem) throw new ModelFileError(`${jsonPath}: ${problem}`);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
@@ -391,7 +397,8 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (e) {
-    const first = String((e as Error).message).split("\n")[0];
+    const line = String((e as Error).message).split("\n")[0];
+    const first = line.length > 300 ? `${line.slice(0, 300)}...` : line; // tfjs quotes whole configs
     throw new ModelFileError(`cannot build the model in ${jsonPath}: ${first}`);
   }
   const real = realDir(dir);

@@ -113,6 +113,13 @@ Deno.test("loadModel: missing or malformed files give one-line user-facing error
     await expectErr(dir, /model\.json is not valid JSON/);
     Deno.writeTextFileSync(`${dir}/model.json`, `{"hello": 1}`);
     await expectErr(dir, /is not a tfjs layers model/);
+    const graph = { format: "graph-model", modelTopology: { node: [] }, weightsManifest: [] };
+    Deno.writeTextFileSync(`${dir}/model.json`, JSON.stringify(graph));
+    await expectErr(dir, /is a tfjs graph model .*tfjs_layers_model/);
+    const nodes = Array.from({ length: 500 }, (_, i) => ({ name: `n${i}`, op: "Conv2D" }));
+    const unformatted = { modelTopology: { node: nodes }, weightsManifest: [] };
+    Deno.writeTextFileSync(`${dir}/model.json`, JSON.stringify(unformatted));
+    await expectErr(dir, /^cannot build the model .{0,400}$/);
     await saveModel(maskedModel().model, `${dir}/m`);
     const w = Deno.readFileSync(`${dir}/m/weights.bin`);
     Deno.writeFileSync(`${dir}/m/weights.bin`, w.slice(0, 40));
