@@ -324,9 +324,9 @@ function markdown(name: string, report: Record<string, unknown>, summary: string
     for (const [k, v] of Object.entries(m)) {
       const last = Array.isArray(v) ? (v.at(-1) as { value: number }).value : v;
       lines.push(
-        `- ${k}: ${typeof last === "number" ? +last.toPrecision(6) : last}${
-          Array.isArray(v) ? ` (last of ${v.length})` : ""
-        }`,
+        `- ${k}: ${
+          typeof last === "number" && !Number.isInteger(last) ? +last.toPrecision(6) : last
+        }${Array.isArray(v) ? ` (last of ${v.length})` : ""}`,
       );
     }
     lines.push("");

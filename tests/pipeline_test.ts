@@ -2,15 +2,18 @@ import { firstValueFrom, lastValueFrom, take, toArray } from "rxjs";
 import {
   CancelledError,
   pipeline,
+  type PipelineSpec,
   type Plugin,
   progressive,
   Registry,
   type RunEvent,
+  runPipeline,
   stage,
   throwIfCancelled,
 } from "@shears/core";
 import { testContext } from "./context.ts";
 import { deepEqual, equal, ok, rejects, throws } from "./assert.ts";
+import { withTempDir } from "../pipelines/test_harness.ts";
 
 const ctx = (signal?: AbortSignal) => testContext(signal ? { signal } : {});
 
@@ -111,3 +114,23 @@ Deno.test("registry finds parts by full or short name and lists known names on a
   throws(() => reg.add({ name: "a" }), /already registered/);
   throws(() => reg.plugin("zzz"), /unknown plugin 'zzz'; known: a, b/);
 });
+
+Deno.test("report.md prints whole-number metrics exactly, fractions to 6 digits", () =>
+  withTempDir(async (dir) => {
+    const spec: PipelineSpec<Record<never, never>> = {
+      name: "digits",
+      description: "metrics of many digits",
+      flags: {},
+      saveModel: false,
+      build: () => [
+        stage("load", (_c, emit) => {
+          emit.metric("macs", 4629056); // toPrecision(6) would print 4629060
+          emit.metric("loss", 0.123456789);
+        }),
+      ],
+    };
+    await runPipeline(spec, ["--backend=cpu", "--quiet", `--out=${dir}/run`]);
+    const md = await Deno.readTextFile(`${dir}/run/report.md`);
+    ok(md.includes("- macs: 4629056\n"), md);
+    ok(md.includes("- loss: 0.123457\n"), md);
+  }));
