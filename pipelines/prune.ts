@@ -43,7 +43,12 @@ export const pruneFlags = {
   speed_up: { ...common.speedUpFlag, excludes: ["target_macs"] },
   step: { ...common.ratioFlag, default: 0.05, maxExclusive: true, help: "channels cut per step" },
   groups: { type: "string", default: "all", choices: GROUPS, help: "channel groups to cut" },
-  iterations: { type: "int", default: 1, min: 1, help: "steps (MAC targets: at most)" },
+  iterations: {
+    type: "int",
+    default: 1,
+    min: 1,
+    help: "steps; with --target_macs / --speed_up the most steps of --step each (1: up to 100)",
+  },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs after each step" },
   ...common.distillFlags,
   distill: { ...common.distillFlags.distill, default: "none", help: "KD from the unpruned model" },
