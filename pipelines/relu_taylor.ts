@@ -44,12 +44,7 @@ export const reluTaylorFlags = {
   monotone_masks: { type: "boolean", default: false, help: "masks only shrink (a pruner option)" },
   epochs: { type: "int", default: 6, min: 1, help: "distillation epochs E (the paper: 160)" },
   warmup: { type: "int", default: 1, min: 0, help: "epochs before pruning starts (the paper: 5)" },
-  mask_interval: {
-    type: "int",
-    default: 20,
-    min: 1,
-    help: "batches between mask updates (the paper: 100)",
-  },
+  mask_interval: { type: "int", default: 20, min: 1, help: "batches per mask update (paper: 100)" },
   batch_size: { type: "int", default: 128, min: 1, help: "batch size (the paper: 128)" },
   lr: { ...common.trainFlags.lr, help: "SGD learning rate (cosine-annealed)" },
   momentum: common.trainFlags.momentum,
