@@ -443,9 +443,14 @@ function partProblem(kind: PartKind, part: unknown): string | undefined {
   return undefined;
 }
 
+/** What a plugin's and a part's name may hold (they are typed as `plugin/part`). */
+const NAME = /^[\w.-]+$/;
+/** The keys of a {@link Plugin}. */
+const PLUGIN_KEYS: readonly string[] = ["name", "description", ...partKinds];
+
 /**
- * Checks that `plugin` looks like a {@link Plugin}: a non-empty name without
- * "/", each kind a mapping of well-formed parts (a scorer has `target`,
+ * Checks that `plugin` looks like a {@link Plugin}: a name of letters,
+ * digits, '_', '-' or '.', no key a Plugin does not have, each kind a mapping of well-formed parts (a scorer has `target`,
  * `batches` and `start`, a pruner `target` and `prune`, ...). Throws a
  * one-line {@link PluginError} naming what is wrong.
  *
@@ -460,8 +465,19 @@ export function checkPlugin(plugin: Plugin, where = ""): void {
   if (!plugin || typeof plugin !== "object") {
     throw new PluginError(`${at}a plugin must be an object ({ name, scorers?, pruners?, ... })`);
   }
-  if (typeof plugin.name !== "string" || !plugin.name || plugin.name.includes("/")) {
-    throw new PluginError(`${at}a plugin needs a non-empty string name without "/"`);
+  if (typeof plugin.name !== "string" || !NAME.test(plugin.name)) {
+    throw new PluginError(
+      `${at}a plugin needs a name of letters, digits, '_', '-' or '.' (it is typed in --scorer ` +
+        `name/part): got ${JSON.stringify(plugin.name)}`,
+    );
+  }
+  const unknown = Object.keys(plugin).find((k) => !PLUGIN_KEYS.includes(k));
+  if (unknown !== undefined) {
+    const meant = PLUGIN_KEYS.find((k) => k === `${unknown}s` || k === unknown.toLowerCase());
+    throw new PluginError(
+      `${at}plugin '${plugin.name}': unknown key '${unknown}'` +
+        (meant ? ` (did you mean '${meant}'?)` : `; a plugin has ${PLUGIN_KEYS.join(", ")}`),
+    );
   }
   for (const kind of partKinds) {
     const parts = plugin[kind] as unknown;
@@ -472,7 +488,9 @@ export function checkPlugin(plugin: Plugin, where = ""): void {
       );
     }
     for (const [name, part] of Object.entries(parts)) {
-      const why = name.includes("/") ? "has a name with '/'" : partProblem(kind, part);
+      const why = NAME.test(name)
+        ? partProblem(kind, part)
+        : "needs a name of letters, digits, '_', '-' or '.'";
       if (why) {
         throw new PluginError(
           `${at}plugin '${plugin.name}': ${kind.slice(0, -1)} '${name}' ${why}`,

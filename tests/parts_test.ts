@@ -149,7 +149,20 @@ Deno.test("plugins are checked when added: shape of each part, names, duplicates
   const scorer = (over: Partial<Scorer>) =>
     ({ target: "weights", description: "d", batches: 0, start: () => ({}), ...over }) as Scorer;
   const plugin = (p: Partial<Plugin>) => ({ name: "p", ...p }) as Plugin;
-  userError(() => checkPlugin(plugin({ name: "" })), /a plugin needs a non-empty string name/);
+  userError(() => checkPlugin(plugin({ name: "" })), /a plugin needs a name of letters/);
+  userError(() => checkPlugin(plugin({ name: "fp gm" })), /needs a name .*: got "fp gm"$/);
+  userError(
+    () => checkPlugin({ name: "p", scorer: { s: scorer({}) } } as unknown as Plugin),
+    /^plugin 'p': unknown key 'scorer' \(did you mean 'scorers'\?\)$/,
+  );
+  userError(
+    () => checkPlugin({ name: "p", extra: 1 } as unknown as Plugin),
+    /unknown key 'extra'; a plugin has name, description, scorers, pruners,/,
+  );
+  userError(
+    () => checkPlugin(plugin({ scorers: { "a b": scorer({}) } })),
+    /scorer 'a b' needs a name of letters/,
+  );
   userError(
     () => checkPlugin(plugin({ scorers: { s: scorer({ start: undefined }) } })),
     /^plugin 'p': scorer 's' has no start\(\) function$/,
