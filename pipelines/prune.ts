@@ -39,8 +39,13 @@ export const pruneFlags = {
   pruner: { type: "string", help: "pruner (default by target: magnitude/global, ...)" },
   transform: { type: "strings", default: [], help: "transforms applied to the model first" },
   keep_ratio: { ...common.ratioFlag, default: 0.5, help: "fraction of the units to keep" },
-  target_macs: { type: "int", min: 1, help: "channels: prune to at most this many MACs" },
-  speed_up: { ...common.speedUpFlag, excludes: ["target_macs"] },
+  target_macs: {
+    type: "int",
+    min: 1,
+    excludes: ["keep_ratio"],
+    help: "channels: prune to at most this many MACs",
+  },
+  speed_up: { ...common.speedUpFlag, excludes: ["target_macs", "keep_ratio"] },
   step: { ...common.ratioFlag, default: 0.05, maxExclusive: true, help: "channels cut per step" },
   groups: { type: "string", default: "all", choices: GROUPS, help: "channel groups to cut" },
   iterations: {

@@ -182,6 +182,11 @@ Deno.test("every pipeline's preflight: wrong targets, unknown parts, bad options
       ["--scorer", "magnitude/abs", "--speed_up", "2"],
       /^--target_macs and --speed_up cut channels; magnitude\/abs scores weights$/,
     ],
+    [
+      prunePipeline,
+      ["--scorer", "filter_taylor/l1", "--keep_ratio", "0.3", "--speed_up", "2"],
+      /^--speed_up and --keep_ratio are alternatives; pass one$/,
+    ],
     [prunePipeline, ["--scorer", "relu_taylor/taylor"], /the model has no MaskedReLU/],
     [prunePipeline, ["--transform", "nope"], /^--transform: unknown transform 'nope'/],
   ];
