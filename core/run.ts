@@ -6,10 +6,10 @@
  * options, budgets, layer names and shapes are checked there, before any
  * data is loaded), makes the run directory (and records the flags in its
  * flags.json, which `--resume` restores), runs the stages with progress
- * rendering, turns Ctrl-C into a clean cancel (status `cancelled`, exit
- * 130; the last checkpoint stays), and writes the model, report.json and
- * report.md; a run that fails still writes report.json (status `failed`,
- * the error line).
+ * rendering, turns Ctrl-C or SIGTERM into a clean cancel (status
+ * `cancelled`, exit 130 or 143; the last checkpoint stays), and writes the
+ * model, report.json and report.md; a run that fails still writes
+ * report.json (status `failed`, the error line).
  *
  * @example
  * ```ts
@@ -180,10 +180,16 @@ async function cancelMessage(runDir: string, resumedFrom: string | undefined, re
   }; the report is in ${runDir}/report.json`;
 }
 
+/** The signals that cancel a run, and its exit code then (SIGTERM: not on Windows). */
+const STOP_SIGNALS: [Deno.Signal, number][] = Deno.build.os === "windows"
+  ? [["SIGINT", 130]]
+  : [["SIGINT", 130], ["SIGTERM", 143]];
+
 /**
  * Runs a pipeline with `args`; returns the finished context. Throws user
  * errors for exitOnError. From the moment the run directory exists, every
- * ending writes report.json: `completed`, `cancelled` (exit 130) or
+ * ending writes report.json: `completed`, `cancelled` (Ctrl-C: exit 130;
+ * SIGTERM: 143) or
  * `failed` with `error`, the line the user sees (the error is then
  * rethrown).
  */
@@ -236,17 +242,25 @@ export async function runPipeline<D extends FlagDefs>(
   const record: RunRecord = { pipeline: spec.name, flags };
   await writeFileAtomic(`${runDir}/${FLAGS_FILE}`, JSON.stringify(record, null, 2) + "\n");
   const metrics: Record<string, Record<string, unknown>> = {};
-  const onSigint = () => {
-    if (ac.signal.aborted) Deno.exit(130);
-    console.error("\ncancelling after this batch (Ctrl-C again to quit at once)...");
-    ac.abort();
-  };
+  // Ctrl-C, or SIGTERM (a timeout, a scheduler): stop at the next batch and write the report;
+  // the same signal again quits at once. Exit 128 + the signal's number.
+  let exitCode = 130;
+  const signals = STOP_SIGNALS.map(([signal, code]) => {
+    const on = () => {
+      if (ac.signal.aborted) Deno.exit(code);
+      exitCode = code;
+      const again = signal === "SIGINT" ? "Ctrl-C" : signal;
+      console.error(`\ncancelling after this batch (${again} again to quit at once)...`);
+      ac.abort();
+    };
+    Deno.addSignalListener(signal, on);
+    return [signal, on] as const;
+  });
   const aborted = {
     get cancelled() {
       return ac.signal.aborted;
     },
   };
-  Deno.addSignalListener("SIGINT", onSigint);
   const started = new Date();
   let status: "completed" | "cancelled" | "failed" = "completed";
   let failure: unknown, summary: string[] = [];
@@ -267,7 +281,7 @@ export async function runPipeline<D extends FlagDefs>(
     if (e instanceof CancelledError) status = "cancelled";
     else [status, failure] = ["failed", e];
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    for (const [signal, on] of signals) Deno.removeSignalListener(signal, on);
   }
   const report = {
     pipeline: spec.name,
@@ -289,7 +303,7 @@ export async function runPipeline<D extends FlagDefs>(
   for (const line of summary) console.log(line);
   if (status === "cancelled") {
     console.error(await cancelMessage(runDir, common.resume, Object.hasOwn(spec.flags, "resume")));
-    Deno.exit(130);
+    Deno.exit(exitCode);
   }
   console.log(`run files: ${runDir}`);
   return ctx;

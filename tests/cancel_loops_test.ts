@@ -5,7 +5,8 @@
  * pretraining (no checkpoint then). Each run ends with exit 130, status
  * `cancelled` in report.json, and a message that names a checkpoint only
  * when one exists; the loop stops early (later points, metrics or files are
- * not there). intra_fusion's points: cancel_test.ts.
+ * not there). intra_fusion's points: cancel_test.ts. SIGTERM (a timeout's)
+ * ends a run the same way, with exit 143.
  */
 import { buildModel } from "@shears/models";
 import { saveModel } from "@shears/core";
@@ -26,12 +27,19 @@ interface Report {
   results?: unknown[];
 }
 
-/** Runs `script` with `args` into `<dir>/run`, Ctrl-C at `marker`; checks the common ending. */
-async function cancelled(dir: string, script: string, args: string[], marker: RegExp) {
+/** Runs `script` with `args` into `<dir>/run`, Ctrl-C (or `signal`) at `marker`; checks the ending. */
+async function cancelled(
+  dir: string,
+  script: string,
+  args: string[],
+  marker: RegExp,
+  signal: "SIGINT" | "SIGTERM" = "SIGINT",
+) {
   const backend = `--backend=${testBackend("cpu")}`;
-  const r = await interruptAt(runTaskArgs(script, [...args, backend, `--out=${dir}/run`]), marker);
+  const command = runTaskArgs(script, [...args, backend, `--out=${dir}/run`]);
+  const r = await interruptAt(command, marker, { signal });
   ok(r.sent, `never reached ${marker}:\n${r.stderr}`);
-  equal(r.code, 130, r.stderr);
+  equal(r.code, signal === "SIGINT" ? 130 : 143, r.stderr);
   const report = await readReport<Report>(`${dir}/run`);
   equal(report.status, "cancelled");
   return { stderr: r.stderr, report };
@@ -52,6 +60,25 @@ Deno.test("SIGINT during magnitude's sweep: later points not run", () =>
       "--p_prune=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7",
       ...tiny,
     ], /evaluate: pruned: top-1/);
+    match(stderr, NO_CHECKPOINT);
+    ok((report.sweep?.length ?? 0) < 8, `stopped early: ${report.sweep?.length} of 8 points`);
+  }));
+
+Deno.test("SIGTERM (a timeout's) during magnitude's sweep: the same clean cancel, exit 143", () =>
+  withTempDir(async (dir) => {
+    const { stderr, report } = await cancelled(
+      dir,
+      "magnitude.ts",
+      [
+        "--model=lenet5",
+        "--pretrain_epochs=1",
+        "--p_prune=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7",
+        ...tiny,
+      ],
+      /evaluate: pruned: top-1/,
+      "SIGTERM",
+    );
+    match(stderr, /SIGTERM again to quit at once/);
     match(stderr, NO_CHECKPOINT);
     ok((report.sweep?.length ?? 0) < 8, `stopped early: ${report.sweep?.length} of 8 points`);
   }));
