@@ -80,7 +80,12 @@ export const exportPipeline: PipelineSpec<typeof exportPipelineFlags> = {
       throw new UsageError(`--path ${f.path}: there is no ${json}`);
     }
     const dir = target(f);
-    checkExportDir(dir);
+    try {
+      checkExportDir(dir);
+    } catch (e) {
+      if (f.to) throw e; // the default is where a run writes its own export: say how to avoid it
+      throw new UsageError(`${dir} already holds files (the run's own export?); pass --to DIR`);
+    }
     await ready();
     const model = await savedModelFor(f.path, await dataShape(f), f.pad);
     return [

@@ -46,7 +46,7 @@ Deno.test("a run exports at the end (--quantize float16); export.ts re-exports i
     const again = await runCli("export.ts", [`--path=${dir}/run/model`, backend, "--quiet"]);
     equal(
       oneLineError(again),
-      `error: export directory ${dir}/run/export already exists and is not empty; give a new one`,
+      `error: ${dir}/run/export already holds files (the run's own export?); pass --to DIR`,
     );
 
     const f32 = await runCli("export.ts", [
