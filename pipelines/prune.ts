@@ -127,9 +127,10 @@ export const prunePipeline: core.PipelineSpec<typeof pruneFlags> = {
       core.evaluation(ctx, n) as Required<core.Evaluation>
     );
     const rows = core.reportRows<core.StepRow>(ctx, "iterations");
-    const kept = `kept ${rows.at(-1)!.kept} of ${rows[0].total} in ${rows.length} steps`;
+    const steps = rows.length === 1 ? "1 step" : `${rows.length} steps`;
+    const kept = `kept ${rows.at(-1)!.kept} of ${rows[0].total} in ${steps}`;
     return [
-      `${f.scorer} + ${core.lastPruning(ctx).pruner}: ${kept}`,
+      `${ctx.registry.fullName("scorers", f.scorer)} + ${core.lastPruning(ctx).pruner}: ${kept}`,
       ...common.table(...core.beforeAfterTable(ctx), true),
       ...common.reportReduction(ctx, b, a),
     ];
