@@ -28,7 +28,7 @@ export const magnitudeFlags = {
   ...model,
   width: { ...model.width, help: "width multiplier (0.25: a ResNet-20 that trains on 2 cores)" },
   ...common.dataFlags,
-  prune_type: { type: "string", default: "global", choices: TYPES, help: "pruner" },
+  prune_type: { type: "string", default: "global", choices: TYPES, help: "weights or dL/dx only" },
   granularity: { type: "string", default: "element", choices: ["element", "kernel"], help: "unit" },
   scorer: { type: "string", help: "weights scorer (default: magnitude/abs, kernel_l1 by unit)" },
   pruner: { type: "string", help: "weights pruner (default: magnitude/<prune_type>)" },

@@ -47,7 +47,12 @@ export const pruneFlags = {
   },
   speed_up: { ...common.speedUpFlag, excludes: ["target_macs", "keep_ratio"] },
   step: { ...common.ratioFlag, default: 0.05, maxExclusive: true, help: "channels cut per step" },
-  groups: { type: "string", default: "all", choices: GROUPS, help: "channel groups to cut" },
+  groups: {
+    type: "string",
+    default: "all",
+    choices: GROUPS,
+    help: "channel groups to cut: all prunable, conv (made by convs), scored (the scorer's)",
+  },
   iterations: {
     type: "int",
     default: 1,
