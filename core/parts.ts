@@ -91,25 +91,35 @@ export class PartChooser {
    */
   choose<K extends PartKind>(role: string, kind: K, given: string, c: PartChoice = {}): Chosen<K> {
     const flag = c.flag ?? `--${role}`;
+    const targets = c.target === undefined ? undefined : [c.target].flat();
+    const fit = () =>
+      this.registry.parts(kind)
+        .filter(([, p]) => {
+          const t = (p as { target?: ScoreTarget }).target;
+          return !targets || !t || targets.includes(t);
+        })
+        .map(([n]) => n);
     let name: string, part: PartOf<K>;
     try {
       name = this.registry.fullName(kind, given);
       part = this.registry.find(kind, name);
     } catch (e) {
-      if (e instanceof UnknownNameError || (e as Error).name === "PluginError") {
+      if (e instanceof UnknownNameError) {
+        // the known parts of the pipeline's target only: the others would be refused anyway
+        throw new UsageError(
+          `${flag}: ${new UnknownNameError(singular(kind), given, fit()).message}`,
+        );
+      }
+      if ((e as Error).name === "PluginError") {
         throw new UsageError(`${flag}: ${(e as Error).message}`);
       }
       throw e;
     }
-    const targets = c.target === undefined ? undefined : [c.target].flat();
     const target = (part as { target?: ScoreTarget }).target;
     if (targets && target && !targets.includes(target)) {
-      const fit = this.registry.parts(kind)
-        .filter(([, p]) => targets.includes((p as { target?: ScoreTarget }).target!))
-        .map(([n]) => n);
       throw new UsageError(
         `${flag} ${name} works on ${target}; this pipeline prunes ${targets.join(" or ")} ` +
-          `(${singular(kind)}s of that target: ${fit.join(", ") || "none"})`,
+          `(${singular(kind)}s of that target: ${fit().join(", ") || "none"})`,
       );
     }
     const short = name.slice(name.indexOf("/") + 1);
@@ -207,8 +217,9 @@ export function partsHelp(registry: Registry, takes: PartsTaken): string {
   const lines = [
     "",
     `target: ${targets ? targets.join(", ") : "any (the scorer's)"}. Parts by registry name ` +
-    "(plugin/part, or part when unique); options with --opt part.key=value (the defaults shown " +
-    "are the part's own; a pipeline flag that sets the same option replaces them, --opt wins):",
+    "(plugin/part, or part when the own plugin's or unique); options with --opt " +
+    "part.key=value (the defaults shown are the part's own; a pipeline flag that sets the same " +
+    "option replaces them, --opt wins):",
   ];
   for (const [kind, flag] of Object.entries(takes.flags) as [PartKind, string][]) {
     lines.push("", `${flag} (${kind}):`);

@@ -300,20 +300,29 @@ export class UnknownNameError extends Error {
 markUserFacing(UnknownNameError);
 
 /**
- * Plugins by name; parts are looked up as `plugin/part` (or just `part` when
- * only one plugin has a part of that name).
+ * Plugins by name; parts are looked up as `plugin/part`, or just `part`
+ * when only one plugin has a part of that name. `others` are plugins whose
+ * parts are there too but never make a short name ambiguous: a short name
+ * several plugins have means the one part of it outside `others` (a method
+ * pipeline's own plugin's `taylor`, not another method's).
  *
  * @example
  * ```ts
- * const reg = new Registry([reluTaylor]);
- * const scorer = reg.scorer("relu_taylor/taylor");
+ * const reg = new Registry([filterTaylor], [reluTaylor, intraFusion]);
+ * reg.fullName("scorers", "taylor"); // "filter_taylor/taylor"
+ * reg.scorer("intra_fusion/l1"); // another method's part, by its full name
  * ```
  */
 export class Registry {
   #plugins = new Map<string, Plugin>();
+  #others = new Set<string>();
 
-  constructor(plugins: Plugin[] = []) {
+  constructor(plugins: Plugin[] = [], others: Plugin[] = []) {
     for (const p of plugins) this.add(p);
+    for (const p of others.filter((o) => !this.#plugins.has(o.name))) {
+      this.add(p);
+      this.#others.add(p.name);
+    }
   }
 
   /** Adds a plugin (checked by {@link checkPlugin}); a second plugin of the same name is an error. */
@@ -349,29 +358,26 @@ export class Registry {
 
   /** The full `plugin/part` name of a part given by full or short name. */
   fullName(kind: PartKind, name: string): string {
-    const hits = name.includes("/")
-      ? [name]
-      : this.names(kind).filter((k) => k.endsWith(`/${name}`));
-    this.find(kind, name); // unknown or ambiguous names throw here
-    return hits[0];
-  }
-
-  /** A part of a kind by full (`plugin/part`) or short name. */
-  find<K extends PartKind>(kind: K, name: string): PartOf<K> {
     const known = this.names(kind);
     const singular = kind.slice(0, -1);
-    const slash = name.indexOf("/");
-    if (slash >= 0) {
-      const part = this.#plugins.get(name.slice(0, slash))?.[kind]?.[name.slice(slash + 1)];
-      if (!part) throw new UnknownNameError(singular, name, known);
-      return part as PartOf<K>;
+    if (name.includes("/")) {
+      if (!known.includes(name)) throw new UnknownNameError(singular, name, known);
+      return name;
     }
     const hits = known.filter((k) => k.endsWith(`/${name}`));
-    if (hits.length === 1) return this.find(kind, hits[0]);
+    const own = hits.filter((k) => !this.#others.has(k.slice(0, k.indexOf("/"))));
+    if (hits.length === 1) return hits[0];
+    if (own.length === 1) return own[0];
     if (hits.length > 1) {
       throw new PluginError(`${singular} '${name}' is ambiguous; say one of: ${hits.join(", ")}`);
     }
     throw new UnknownNameError(singular, name, known);
+  }
+
+  /** A part of a kind by full (`plugin/part`) or short name. */
+  find<K extends PartKind>(kind: K, name: string): PartOf<K> {
+    const full = this.fullName(kind, name), slash = full.indexOf("/");
+    return this.#plugins.get(full.slice(0, slash))![kind]![full.slice(slash + 1)] as PartOf<K>;
   }
 
   /** A scorer by name. */

@@ -58,7 +58,13 @@ export interface PipelineSpec<D extends FlagDefs> {
   name: string;
   description: string;
   flags: D;
+  /** Its own plugins (their parts by short name). */
   plugins?: Plugin[];
+  /**
+   * Other plugins whose parts it takes too, by full name (or a short name
+   * no other plugin has), e.g. a method pipeline: every shipped plugin.
+   */
+  partsFrom?: Plugin[];
   /** The target it prunes and the flags that name its parts (the parts section of `--help`). */
   takes?: PartsTaken;
   /**
@@ -209,7 +215,7 @@ export async function runPipeline<D extends FlagDefs>(
     export?: boolean;
     resume?: string;
   };
-  const registry = new Registry(spec.plugins ?? []);
+  const registry = new Registry(spec.plugins ?? [], spec.partsFrom ?? []);
   for (const p of help?.plugins ?? common.plugin ?? []) registry.add(await importPlugin(p.trim()));
   if (help) {
     console.log(help.text + (spec.takes ? `\n${partsHelp(registry, spec.takes)}` : ""));

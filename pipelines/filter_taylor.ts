@@ -20,6 +20,7 @@
 import * as core from "@shears/core";
 import filterTaylor from "@shears/filter_taylor";
 import * as common from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
 
@@ -62,6 +63,7 @@ export const filterTaylorPipeline: core.PipelineSpec<typeof filterTaylorFlags> =
     "the globally lowest for real, fine-tune, repeat.",
   flags: filterTaylorFlags,
   plugins: [filterTaylor],
+  partsFrom: shippedPlugins, // other methods' parts, by full name
   takes: { target: "channels", flags: common.partFlags() },
   async build(f, ctx, ready) {
     const { per_example_abs, round_to } = f, target = "channels";

@@ -15,6 +15,7 @@
 import * as core from "@shears/core";
 import intraFusion from "@shears/intra_fusion";
 import * as common from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 const model: common.ModelFlagDefs = common.modelFlags("vgg11_bn", 0.125);
 
@@ -59,6 +60,7 @@ export const intraFusionPipeline: core.PipelineSpec<typeof intraFusionFlags> = {
     "Intra-Fusion vs default pruning per (group, sparsity), no fine-tuning; table, report, SVG plot.",
   flags: intraFusionFlags,
   plugins: [intraFusion],
+  partsFrom: shippedPlugins, // other methods' parts, by full name
   takes: { target: "channels", flags: common.partFlags({ pruners: "--pruner, --baseline" }) },
   async build(f, ctx, ready) {
     const { merge, marginals, solver, include_eps } = f, target = "channels";

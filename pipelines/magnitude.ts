@@ -15,6 +15,7 @@
 import * as core from "@shears/core";
 import magnitude from "@shears/magnitude";
 import * as common from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 const model: common.ModelFlagDefs = common.modelFlags("resnet20", 0.25);
 const P_PRUNE = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
@@ -73,6 +74,7 @@ export const magnitudePipeline: core.PipelineSpec<typeof magnitudeFlags> = {
   description: "DWP global magnitude pruning (p_prune sweep, p_bern) or gradient-only pruning.",
   flags: magnitudeFlags,
   plugins: [magnitude],
+  partsFrom: shippedPlugins, // other methods' parts, by full name
   takes: { target: "weights", flags: common.partFlags() },
   async build(f, ctx, ready) {
     check(f);

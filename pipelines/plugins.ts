@@ -1,7 +1,7 @@
 /**
  * The plugins shipped with Shears: the five methods' parts and custom layers
  * (SigmoidBatchNorm, GradientPrunedConv2D, ...), for the pipelines that take
- * any of them (prune.ts, export.ts).
+ * any of them (prune.ts, export.ts) and the method pipelines' `partsFrom`.
  * @module
  */
 import type { Plugin } from "@shears/core";

@@ -20,6 +20,7 @@ import * as core from "@shears/core";
 import reluTaylor from "@shears/relu_taylor";
 import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 const AT_LAYERS = ["layer2_1_relu2", "layer3_1_relu2", "layer4_1_relu2"];
 const INITS = ["scratch", "teacher"];
@@ -61,6 +62,7 @@ export const reluTaylorPipeline: core.PipelineSpec<typeof reluTaylorFlags> = {
   description: "ReLUPruner: Taylor importance per ReLU, progressive removal to a ReLU budget, KD.",
   flags: reluTaylorFlags,
   plugins: [reluTaylor],
+  partsFrom: shippedPlugins, // other methods' parts, by full name
   takes: { target: "activations", flags: common.partFlags({ callbacks: "--schedule" }) },
   async build(f, ctx, ready) {
     const alpha = common.kdAlpha(f), target = "activations";

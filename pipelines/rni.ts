@@ -17,6 +17,7 @@ import * as core from "@shears/core";
 import rni from "@shears/rni";
 import { modelNames as models } from "@shears/models";
 import * as common from "./common.ts";
+import { shippedPlugins } from "./plugins.ts";
 
 /** Flags of the rni pipeline. */
 export const rniFlags = {
@@ -69,6 +70,7 @@ export const rniPipeline: core.PipelineSpec<typeof rniFlags> = {
     "Receding Neuron Importances (and the l1 / ucs baselines): train, prune BN channels, fine-tune.",
   flags: rniFlags,
   plugins: [rni],
+  partsFrom: shippedPlugins, // other methods' parts, by full name
   takes: { target: "channels", flags: common.partFlags({ regularizers: "--regularizer" }) },
   async build(f, ctx, ready) {
     const resnet = /resnet/.test(f.arch), target = "channels", b = f.b ?? (resnet ? 0 : 3);

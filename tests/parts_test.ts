@@ -193,6 +193,21 @@ Deno.test("plugins are checked when added: shape of each part, names, duplicates
   userError(() => new Registry([magnitude, magnitude]), /plugin 'magnitude' is already registered/);
 });
 
+Deno.test("a registry's other plugins: reached by full name, never shadowing a short name", () => {
+  const own = new Registry([filterTaylor], [reluTaylor, magnitude, filterTaylor]);
+  equal(own.fullName("scorers", "taylor"), "filter_taylor/taylor", "the own plugin's taylor");
+  equal(own.fullName("scorers", "abs"), "magnitude/abs", "a short name only another has");
+  equal(own.scorer("relu_taylor/taylor"), reluTaylor.scorers!.taylor);
+  equal(own.names("scorers").filter((n) => n.startsWith("filter_taylor/")).length, 2, "once");
+  userError(
+    () => new Registry([], [reluTaylor, filterTaylor]).fullName("scorers", "taylor"),
+    /^scorer 'taylor' is ambiguous; say one of: relu_taylor\/taylor, filter_taylor\/taylor$/,
+  );
+  // a --plugin part of the same short name as the own one: ambiguous, as before
+  const mine = { name: "mine", scorers: { taylor: filterTaylor.scorers!.taylor } } as Plugin;
+  userError(() => own.add(mine).fullName("scorers", "taylor"), /'taylor' is ambiguous/);
+});
+
 Deno.test("part options from a recipe's opt: mapping, the command line winning key by key", async () => {
   const dir = await Deno.makeTempDir();
   try {

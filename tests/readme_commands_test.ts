@@ -92,7 +92,7 @@ async function preflight(spec: PipelineSpec<FlagDefs>, args: string[], build: bo
     seed: number;
   };
   if (!build) return;
-  const registry = new Registry(spec.plugins ?? []);
+  const registry = new Registry(spec.plugins ?? [], spec.partsFrom ?? []);
   for (const p of flags.plugin ?? []) registry.add(await importPlugin(p));
   const ctx = testContext({ registry, config: flags, seed: flags.seed });
   const info = await initBackend(backend as BackendName, { quiet: true });
