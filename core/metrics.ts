@@ -51,8 +51,15 @@ function sublayers(layer: Layer): Layer[] {
   return (layer as unknown as { layers?: Layer[] }).layers ?? [];
 }
 
-/** Every non-container layer of a model, nested models flattened. */
-function leafLayers(model: tf.LayersModel): Layer[] {
+/**
+ * Every non-container layer of a model, nested models flattened.
+ *
+ * @example
+ * ```ts
+ * const bns = leafLayers(model).filter((l) => l.getClassName() === "BatchNormalization");
+ * ```
+ */
+export function leafLayers(model: tf.LayersModel): Layer[] {
   const out: Layer[] = [];
   const visit = (l: Layer) => {
     const subs = sublayers(l);

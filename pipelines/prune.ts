@@ -4,7 +4,8 @@
  * `--keep_ratio` of the scorer's target units (weights, channels or ReLU elements), or for
  * channels `--target_macs` / `--speed_up` (remove `--step` of the channels per step until the MACs
  * are that low); in `--iterations` steps, each followed by `--finetune_epochs` of fine-tuning
- * (distilled from the unpruned model with `--distill kd`). `--transform` rewrites the model first
+ * (distilled from the unpruned model with `--distill kd`), then the BatchNormalization statistics
+ * re-estimated (`--bn_recalibrate`). `--transform` rewrites the model first
  * (e.g. `relu_taylor/masked_relu` makes its ReLUs prunable). Writes the usual report (before /
  * after: top-1, params, MACs, ReLUs, bytes, deployed latency; a row per step), iterations.svg and
  * the model. The default run and its figures: docs/methods.md.
@@ -60,6 +61,12 @@ export const pruneFlags = {
     help: "steps; with --target_macs / --speed_up the most steps of --step each (1: up to 100)",
   },
   finetune_epochs: { type: "int", default: 0, min: 0, help: "fine-tune epochs after each step" },
+  bn_recalibrate: {
+    type: "int",
+    min: 0,
+    help: "batches to re-estimate BN statistics on after each step (0: off; default 50 when a " +
+      "BN's momentum is above 0.9, e.g. Keras' 0.99, whose statistics lag a prune; else 0)",
+  },
   ...common.distillFlags,
   distill: { ...common.distillFlags.distill, default: "none", help: "KD from the unpruned model" },
   lr: { ...common.trainFlags.lr, default: 0.01, help: "fine-tuning SGD lr (momentum 0.9)" },
@@ -99,6 +106,8 @@ export const prunePipeline: core.PipelineSpec<typeof pruneFlags> = {
         `the model has no prunable ${f.groups} channel groups`;
     if (none) throw new core.UsageError(none);
     const steps = macs && f.iterations === 1 ? 100 : f.iterations;
+    const slow = core.batchNormLayers(m).some((l) => Number(l.getConfig().momentum) > 0.9);
+    const bn = f.bn_recalibrate ?? (slow ? 50 : 0);
     // masks are rebuilt over all units (a ratio of the whole); a structural cut is of what is left
     const budget = (ctx: core.RunContext) => ({
       keepRatio: macs ? 1 - f.step : f.keep_ratio ** ((channels ? 1 : ctx.step.index + 1) / steps),
@@ -122,6 +131,10 @@ export const prunePipeline: core.PipelineSpec<typeof pruneFlags> = {
           core.score({ scorer, batchSize: f.batch_size, groups }),
           core.mask({ pruner, scores: scorer.name, budget }),
           ...core.when(f.finetune_epochs, (alpha ? core.distill : core.finetune)(tune)),
+          ...core.when(
+            bn,
+            core.recalibrateBatchNorm({ batches: bn, batchSize: f.batch_size, seed: f.seed }),
+          ),
         ],
         chart: { title: `${scorer.name} + ${pruner.name}`, line: tuned || "no fine-tuning" },
       }),

@@ -60,3 +60,4 @@ export {
   measuredTable,
   type StepRow,
 } from "./measured.ts";
+export { batchNormLayers, recalibrateBatchNorm, type RecalibrateSpec } from "./batch_norm.ts";
