@@ -7,20 +7,11 @@
  */
 import { equal, notEqual } from "./assert.ts";
 import { readReport, runCli, testBackend, withTempDir } from "../pipelines/test_harness.ts";
+import { SMALL } from "./small_runs.ts";
 
 const backend = `--backend=${testBackend("wasm")}`;
 const small = ["--limit_train=32", "--limit_test=32", "--quiet", "--no-export", backend];
-const FILTER_TAYLOR = [
-  "--dataset=synthetic",
-  "--width=0.0625",
-  "--iterations=1",
-  "--filters_per_iteration=8",
-  "--finetune_epochs=0",
-  "--final_epochs=0",
-  "--latency_batch=4",
-  "--batch_size=32",
-  "--pretrain_epochs=1",
-];
+const FILTER_TAYLOR = [...SMALL["filter_taylor.ts"], "--batch_size=32", "--pretrain_epochs=1"];
 
 interface Report {
   status: string;
@@ -53,12 +44,7 @@ Deno.test("intra_fusion with filter_taylor's Taylor scorer: every point measured
   withTempDir(async (dir) => {
     const report = await run(dir, "run", "intra_fusion.ts", [
       "--scorer=filter_taylor/taylor",
-      "--dataset=synthetic",
-      "--model=mlp",
-      "--width=0.25",
-      "--pad=0",
-      "--group_idxs=0",
-      "--sparsities=0.5",
+      ...SMALL["intra_fusion.ts"],
       "--epochs=1",
     ]);
     equal(report.results?.length, 1);

@@ -6,45 +6,10 @@
  */
 import { equal, ok } from "./assert.ts";
 import { readReport, runCli, testBackend, withTempDir } from "../pipelines/test_harness.ts";
+import { SMALL } from "./small_runs.ts";
 
 const backend = testBackend("wasm");
 
-/** Flags that keep a run of each pipeline small; appended after the README's own. */
-const SMALL: Record<string, string[]> = {
-  "magnitude.ts": ["--dataset=synthetic", "--model=resnet20", "--width=0.125", "--p_prune=0,0.5"],
-  "filter_taylor.ts": [
-    "--dataset=synthetic",
-    "--width=0.0625",
-    "--iterations=1",
-    "--filters_per_iteration=8",
-    "--finetune_epochs=0",
-    "--final_epochs=0",
-    "--latency_batch=4",
-  ],
-  "rni.ts": [
-    "--dataset=synthetic",
-    "--pad=12",
-    "--width=0.0625",
-    "--prune_pc=0.5",
-    "--finetune_epochs=0",
-  ],
-  "intra_fusion.ts": [
-    "--dataset=synthetic",
-    "--model=mlp",
-    "--width=0.25",
-    "--pad=0",
-    "--group_idxs=0",
-    "--sparsities=0.5",
-  ],
-  "relu_taylor.ts": [
-    "--dataset=synthetic",
-    "--width=0.0625",
-    "--epochs=2",
-    "--warmup=1",
-    "--mask_interval=1",
-  ],
-  "prune.ts": ["--dataset=synthetic", "--model=resnet20", "--width=0.125", "--iterations=1"],
-};
 const COMMON = [
   "--limit_train=32",
   "--limit_test=32",
