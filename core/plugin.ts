@@ -456,9 +456,10 @@ const PLUGIN_KEYS: readonly string[] = ["name", "description", ...partKinds];
 
 /**
  * Checks that `plugin` looks like a {@link Plugin}: a name of letters,
- * digits, '_', '-' or '.', no key a Plugin does not have, each kind a mapping of well-formed parts (a scorer has `target`,
- * `batches` and `start`, a pruner `target` and `prune`, ...). Throws a
- * one-line {@link PluginError} naming what is wrong.
+ * digits, '_', '-' or '.', no key a Plugin does not have, each kind a
+ * mapping of well-formed parts (a scorer has `target`, `batches` and
+ * `start`, a pruner `target` and `prune`, ...). Throws a one-line
+ * {@link PluginError} naming what is wrong.
  *
  * @example
  * ```ts

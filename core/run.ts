@@ -195,9 +195,8 @@ const STOP_SIGNALS: [Deno.Signal, number][] = Deno.build.os === "windows"
  * Runs a pipeline with `args`; returns the finished context. Throws user
  * errors for exitOnError. From the moment the run directory exists, every
  * ending writes report.json: `completed`, `cancelled` (Ctrl-C: exit 130;
- * SIGTERM: 143) or
- * `failed` with `error`, the line the user sees (the error is then
- * rethrown).
+ * SIGTERM: 143) or `failed` with `error`, the line the user sees (the error
+ * is then rethrown).
  */
 export async function runPipeline<D extends FlagDefs>(
   spec: PipelineSpec<D>,

@@ -83,7 +83,8 @@ export const exportPipeline: PipelineSpec<typeof exportPipelineFlags> = {
     try {
       checkExportDir(dir);
     } catch (e) {
-      if (f.to) throw e; // the default is where a run writes its own export: say how to avoid it
+      // the default is where a run writes its own export: say how to avoid it
+      if (f.to || !Deno.statSync(dir).isDirectory) throw e;
       throw new UsageError(`${dir} already holds files (the run's own export?); pass --to DIR`);
     }
     await ready();
