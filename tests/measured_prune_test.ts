@@ -254,7 +254,6 @@ Deno.test("beforeAfterPrune: deployed before and after, a row per step, the MAC 
       "macs",
       "relus_active",
       "bytes",
-      "latency_ms",
     ]);
     deepEqual(table[3].slice(1), [b.macs, a.macs]);
     done(ctx);

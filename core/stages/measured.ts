@@ -254,8 +254,11 @@ export function beforeAfterPrune(spec: BeforeAfterPruneSpec): Stage[] {
 
 /**
  * What {@link beforeAfterPrune} measured before and after, as a table: its
- * header and its rows (top-1 as percentages; params, MACs, active ReLUs,
- * bytes and deployed latency to two decimals), the first column the labels.
+ * header and its rows (top-1 as percentages; params, MACs, active ReLUs and
+ * bytes), the first column the labels. Latency is not a row: the side-by-side
+ * timing (report `speed_up`, {@link compareDeployed}) is the one to quote;
+ * the before and after evaluations timed once each, at different moments,
+ * and on a loaded machine they can even disagree on which model is faster.
  *
  * @example
  * ```ts
@@ -264,7 +267,7 @@ export function beforeAfterPrune(spec: BeforeAfterPruneSpec): Stage[] {
  */
 export function beforeAfterTable(ctx: RunContext): [string[], (string | number)[][]] {
   const [b, a] = ["before", "after"].map((n) => evaluation(ctx, n) as Required<Evaluation>);
-  const keys = ["params", "nonzero_params", "macs", "relus_active", "bytes", "latency_ms"] as const;
+  const keys = ["params", "nonzero_params", "macs", "relus_active", "bytes"] as const;
   return [
     ["", "before", "after"],
     [
