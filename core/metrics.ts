@@ -56,7 +56,7 @@ function sublayers(layer: Layer): Layer[] {
  *
  * @example
  * ```ts
- * const bns = leafLayers(model).filter((l) => l.getClassName() === "BatchNormalization");
+ * const convs = leafLayers(model).filter((l) => l.getClassName() === "Conv2D").length;
  * ```
  */
 export function leafLayers(model: tf.LayersModel): Layer[] {
